@@ -1,0 +1,42 @@
+import { LogLevel as NestLogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppModule } from './app.module';
+import { APP_VERSION } from './common/app-version';
+import { LogLevel, Settings } from './settings/settings';
+
+const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+function levelsFrom(level: LogLevel): NestLogLevel[] {
+  return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
+}
+
+/** Builds the application (used by main.ts and by the end-to-end tests alike). */
+export async function createApp(settings: Settings): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: settings.bodyLimitBytes,
+    // Keeps a duplicate key from letting "__proto__" reach a plain object.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(settings),
+    adapter,
+    {
+      logger: levelsFrom(settings.logLevel),
+    },
+  );
+  app.enableShutdownHooks();
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Market data storage')
+      .setDescription('Store and read OHLCV bars by instrument, timeframe and time range')
+      .setVersion(APP_VERSION)
+      .build(),
+  );
+  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
+  return app;
+}

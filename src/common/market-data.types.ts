@@ -1,0 +1,69 @@
+/** Enumerations of the spec; they travel as their names. */
+export enum TimeFrame {
+  ONE_MINUTE = 'ONE_MINUTE',
+  FIVE_MINUTES = 'FIVE_MINUTES',
+  FIFTEEN_MINUTES = 'FIFTEEN_MINUTES',
+  ONE_HOUR = 'ONE_HOUR',
+  ONE_DAY = 'ONE_DAY',
+}
+
+export enum DataType {
+  OHLCV = 'OHLCV',
+  TICK = 'TICK',
+  QUOTE = 'QUOTE',
+  TRADE = 'TRADE',
+}
+
+export enum CompressionLevel {
+  NONE = 'NONE',
+  LOW = 'LOW',
+  MEDIUM = 'MEDIUM',
+  HIGH = 'HIGH',
+}
+
+const MINUTE_MS = 60_000;
+
+/** Length of each timeframe's bar; every one divides the next, and a day divides into all. */
+export const TIMEFRAME_MS: Readonly<Record<TimeFrame, number>> = {
+  [TimeFrame.ONE_MINUTE]: MINUTE_MS,
+  [TimeFrame.FIVE_MINUTES]: 5 * MINUTE_MS,
+  [TimeFrame.FIFTEEN_MINUTES]: 15 * MINUTE_MS,
+  [TimeFrame.ONE_HOUR]: 60 * MINUTE_MS,
+  [TimeFrame.ONE_DAY]: 1440 * MINUTE_MS,
+};
+
+/** Finest first. */
+export const TIMEFRAMES_FINEST_FIRST: readonly TimeFrame[] = [
+  TimeFrame.ONE_MINUTE,
+  TimeFrame.FIVE_MINUTES,
+  TimeFrame.FIFTEEN_MINUTES,
+  TimeFrame.ONE_HOUR,
+  TimeFrame.ONE_DAY,
+];
+
+/** Timeframes strictly finer than `timeframe`, finest first: the ones it can be derived from. */
+export function finerTimeframes(timeframe: TimeFrame): TimeFrame[] {
+  return TIMEFRAMES_FINEST_FIRST.filter((t) => TIMEFRAME_MS[t] < TIMEFRAME_MS[timeframe]);
+}
+
+export const INSTRUMENT_ID_PATTERN = /^[A-Za-z0-9._:/-]{1,20}$/;
+export const INSTRUMENT_ID_RULE = '1-20 characters of A-Z a-z 0-9 . _ : / -';
+
+/** A series is one instrument at one timeframe: the unit of storage, dedup and caching. */
+export interface SeriesKey {
+  readonly instrumentId: string;
+  readonly timeframe: TimeFrame;
+}
+
+/** The MarketDataPoint fields a query may project, in response order. */
+export const POINT_FIELDS = [
+  'timestamp',
+  'open',
+  'high',
+  'low',
+  'close',
+  'volume',
+  'dollar_volume',
+  'trade_count',
+] as const;
+export type PointField = (typeof POINT_FIELDS)[number];

@@ -1,0 +1,51 @@
+import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { registerDecorator, ValidationOptions } from 'class-validator';
+import { InvalidRequestError } from './errors';
+import { parseIsoInstant } from './time';
+
+/** The first constraint of the first failing property, as one domain error naming the field. */
+export function toInvalidRequestError(errors: ValidationError[]): InvalidRequestError {
+  let error = errors[0];
+  let path = error.property;
+  while (!error.constraints && error.children?.length) {
+    error = error.children[0];
+    path = `${path}.${error.property}`;
+  }
+  if (error.constraints?.whitelistValidation)
+    return new InvalidRequestError(path, 'is not an accepted field');
+  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
+  // class-validator messages start with the property name; keep only the reason.
+  const reason = message.startsWith(`${error.property} `)
+    ? message.slice(error.property.length + 1)
+    : message;
+  return new InvalidRequestError(path, reason);
+}
+
+/** Query-string DTOs: strings converted to their declared types, unknown parameters refused. */
+export function createValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    transform: true,
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    forbidUnknownValues: true,
+    exceptionFactory: toInvalidRequestError,
+  });
+}
+
+/** An ISO-8601 instant with an explicit zone (Z or ±hh:mm), a real calendar date. */
+export function IsInstant(options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isInstant',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      options,
+      validator: {
+        validate: (value: unknown) => parseIsoInstant(value) !== null,
+        defaultMessage: (args) =>
+          args?.value === undefined || args.value === ''
+            ? 'is required'
+            : 'must be an ISO-8601 time with a zone, e.g. 2025-06-21T10:00:00Z',
+      },
+    });
+}

@@ -1,0 +1,108 @@
+import { Logger } from '@nestjs/common';
+import { Pool, types as pgTypes } from 'pg';
+import { DataSource } from 'typeorm';
+import { Settings } from '../settings/settings';
+import { EmbeddedEngine } from './embedded-engine';
+import { METADATA_ENTITIES } from './entities';
+import { MigrationRunner } from './migration-runner';
+
+export type StorageEngine = 'timescaledb' | 'postgresql';
+
+export interface EngineInfo {
+  readonly engine: StorageEngine;
+  readonly embedded: boolean;
+  readonly serverVersion: string;
+  readonly timescaleVersion: string | null;
+}
+
+const OID = { INT8: 20, NUMERIC: 1700, DATE: 1082 } as const;
+
+/**
+ * Parsing decided once, at the connection: bigint and numeric stay strings
+ * (no silent rounding past 2^53), dates stay 'YYYY-MM-DD' (no zone shift).
+ * The hot read path builds its JSON in SQL and parses no rows at all.
+ */
+const TYPE_PARSERS = {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+    if (oid === OID.INT8 || oid === OID.NUMERIC || oid === OID.DATE) {
+      return (value: string) => value;
+    }
+    return pgTypes.getTypeParser(oid, format) as (value: string) => unknown;
+  },
+};
+
+/**
+ * One DataSource serves both the TypeORM metadata entities and, through its
+ * pool, the raw SQL hot path: one set of connections, one SQL path for the
+ * embedded engine and a server alike.
+ */
+export class DatabaseConnection {
+  private readonly logger = new Logger('Database');
+
+  private constructor(
+    readonly dataSource: DataSource,
+    readonly pool: Pool,
+    readonly info: EngineInfo,
+    private readonly embedded: EmbeddedEngine | undefined,
+  ) {}
+
+  static async open(settings: Settings): Promise<DatabaseConnection> {
+    const embedded = settings.databaseUrl
+      ? undefined
+      : await EmbeddedEngine.start(settings.dataDir);
+    try {
+      const dataSource = new DataSource({
+        type: 'postgres',
+        url: settings.databaseUrl ?? embedded!.connectionString,
+        entities: METADATA_ENTITIES,
+        synchronize: false,
+        migrationsRun: false,
+        logging: false,
+        extra: {
+          // PGlite runs one session: a second connection would interleave transactions.
+          max: embedded ? 1 : settings.dbPoolSize,
+          types: TYPE_PARSERS,
+          application_name: 'market-data-storage',
+          connectionTimeoutMillis: 5_000,
+          ...(embedded ? {} : { statement_timeout: settings.statementTimeoutMs || undefined }),
+        },
+      });
+      await dataSource.initialize();
+      const pool = (dataSource.driver as unknown as { master: Pool }).master;
+      const logger = new Logger('Database');
+      // An idle connection dropped by the server must not crash the process.
+      pool.on('error', (error) => logger.warn(`idle connection lost: ${error.message}`));
+
+      await new MigrationRunner(pool).up();
+      const info = await detectEngine(pool, Boolean(embedded));
+      const connection = new DatabaseConnection(dataSource, pool, info, embedded);
+      connection.logger.log(
+        `engine ${info.engine}${info.timescaleVersion ? ` ${info.timescaleVersion}` : ''} on PostgreSQL ${info.serverVersion}` +
+          (embedded ? ` (embedded, data in ${settings.dataDir})` : ''),
+      );
+      return connection;
+    } catch (error) {
+      await embedded?.stop();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    await this.embedded?.stop();
+  }
+}
+
+async function detectEngine(pool: Pool, embedded: boolean): Promise<EngineInfo> {
+  const { rows } = await pool.query<{ server_version: string; timescale: string | null }>(
+    `SELECT current_setting('server_version') AS server_version,
+            (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS timescale`,
+  );
+  const [{ server_version, timescale }] = rows;
+  return {
+    engine: timescale ? 'timescaledb' : 'postgresql',
+    embedded,
+    serverVersion: server_version,
+    timescaleVersion: timescale,
+  };
+}

@@ -1,0 +1,63 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { DatabaseConnection } from './database-connection';
+import { DATABASE_CONNECTION } from './market-data.repository';
+
+const PING_TIMEOUT_MS = 2_000;
+
+export interface DatabaseStatus {
+  readonly up: boolean;
+  readonly engine: string;
+  readonly embedded: boolean;
+  readonly server_version: string;
+  readonly timescaledb_version: string | null;
+  readonly latency_ms: number;
+  readonly pool: { total: number; idle: number; waiting: number };
+  readonly error?: string;
+}
+
+/** Database health, owned by the module that owns the connection. */
+@Injectable()
+export class DatabaseHealthIndicator {
+  constructor(
+    @Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection,
+    private readonly indicators: HealthIndicatorService,
+  ) {}
+
+  /** Pings with a timeout; never throws. */
+  async status(): Promise<DatabaseStatus> {
+    const started = performance.now();
+    let error: string | undefined;
+    try {
+      await withTimeout(this.db.pool.query('SELECT 1'), PING_TIMEOUT_MS);
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+    }
+    const { info, pool } = this.db;
+    return {
+      up: error === undefined,
+      engine: info.engine,
+      embedded: info.embedded,
+      server_version: info.serverVersion,
+      timescaledb_version: info.timescaleVersion,
+      latency_ms: Math.round((performance.now() - started) * 100) / 100,
+      pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount },
+      ...(error === undefined ? {} : { error: 'unreachable' }),
+    };
+  }
+
+  /** Terminus form, for the readiness probe. */
+  async isHealthy(key = 'database'): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check(key);
+    const { up, engine, latency_ms } = await this.status();
+    return up ? indicator.up({ engine, latency_ms }) : indicator.down({ engine, latency_ms });
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

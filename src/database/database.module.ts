@@ -1,0 +1,58 @@
+import {
+  Global,
+  Inject,
+  Logger,
+  Module,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { DataSource } from 'typeorm';
+import { SETTINGS, Settings } from '../settings/settings';
+import { DatabaseConnection } from './database-connection';
+import { DatabaseHealthIndicator } from './database.health';
+import { DATABASE_CONNECTION, MarketDataRepository } from './market-data.repository';
+
+/** Months of partitions kept ready ahead of now on plain PostgreSQL. */
+const PARTITION_MONTHS_AHEAD = 3;
+
+/**
+ * Owns the connection (embedded engine or server), runs migrations before
+ * anything reads, and closes it last on shutdown.
+ */
+@Global()
+@Module({
+  imports: [TerminusModule],
+  providers: [
+    {
+      provide: DATABASE_CONNECTION,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) => DatabaseConnection.open(settings),
+    },
+    {
+      provide: DataSource,
+      inject: [DATABASE_CONNECTION],
+      useFactory: (db: DatabaseConnection) => db.dataSource,
+    },
+    MarketDataRepository,
+    DatabaseHealthIndicator,
+  ],
+  exports: [DATABASE_CONNECTION, DataSource, MarketDataRepository, DatabaseHealthIndicator],
+})
+export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Database');
+
+  constructor(
+    @Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection,
+    private readonly marketData: MarketDataRepository,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.marketData.preparePartitionsAhead(Date.now(), PARTITION_MONTHS_AHEAD);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.db.close();
+    this.logger.log('connections closed');
+  }
+}

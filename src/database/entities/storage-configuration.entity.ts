@@ -1,0 +1,37 @@
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  PrimaryGeneratedColumn,
+  Unique,
+  UpdateDateColumn,
+} from 'typeorm';
+
+/** Per instrument/timeframe storage policy (spec: storage_configurations). */
+@Entity({ name: 'storage_configurations' })
+@Unique('storage_configurations_instrument_timeframe_key', ['instrumentId', 'timeframe'])
+export class StorageConfigurationEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ name: 'instrument_id', type: 'varchar', length: 20 })
+  instrumentId: string;
+
+  @Column({ type: 'varchar', length: 10 })
+  timeframe: string;
+
+  @Column({ name: 'compression_level', type: 'varchar', length: 10, default: 'medium' })
+  compressionLevel: string;
+
+  @Column({ name: 'retention_days', type: 'integer', default: 730 })
+  retentionDays: number;
+
+  @Column({ name: 'indexing_strategy', type: 'varchar', length: 30, default: 'time_instrument' })
+  indexingStrategy: string;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt: Date;
+}

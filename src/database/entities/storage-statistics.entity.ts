@@ -1,0 +1,34 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+/** One row a day of service-wide storage figures (spec: storage_statistics). */
+@Entity({ name: 'storage_statistics' })
+export class StorageStatisticsEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  /** A calendar day, kept as 'YYYY-MM-DD' so no time zone shifts it. */
+  @Column({ type: 'date' })
+  date: string;
+
+  /** bigint stays a string: a count may pass 2^53. */
+  @Column({ name: 'total_records', type: 'bigint', nullable: true })
+  totalRecords: string | null;
+
+  @Column({ name: 'total_size_gb', type: 'double precision', nullable: true })
+  totalSizeGb: number | null;
+
+  @Column({ name: 'compression_ratio', type: 'double precision', nullable: true })
+  compressionRatio: number | null;
+
+  @Column({ name: 'query_count', type: 'integer', nullable: true })
+  queryCount: number | null;
+
+  @Column({ name: 'avg_query_time_ms', type: 'double precision', nullable: true })
+  avgQueryTimeMs: number | null;
+
+  @Column({ name: 'cache_hit_ratio', type: 'double precision', nullable: true })
+  cacheHitRatio: number | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+}

@@ -1,0 +1,73 @@
+import { Logger } from '@nestjs/common';
+import { Pool } from 'pg';
+
+const PARTITION_LOCK_KEY = 7_340_112_212;
+
+function monthStart(ms: number): Date {
+  const d = new Date(ms);
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+}
+
+function nextMonth(d: Date): Date {
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
+}
+
+/** market_data_ts_y2025m06: the same month naming a reader sees in storage locations. */
+export function partitionName(month: Date): string {
+  const mm = String(month.getUTCMonth() + 1).padStart(2, '0');
+  return `market_data_ts_y${month.getUTCFullYear()}m${mm}`;
+}
+
+/**
+ * Monthly partitions of market_data_ts on plain PostgreSQL (no TimescaleDB).
+ * Created ahead of the data, each in its own short transaction so the
+ * parent's lock is never held while rows are written.
+ */
+export class MarketDataPartitions {
+  private readonly logger = new Logger('Partitions');
+  private readonly known = new Set<string>();
+  private loaded = false;
+
+  constructor(private readonly pool: Pool) {}
+
+  /** Makes sure every month touched by [fromMs, toMs] has its partition. */
+  async ensureCovering(fromMs: number, toMs: number): Promise<void> {
+    if (!this.loaded) await this.loadExisting();
+    for (let month = monthStart(fromMs); month.getTime() <= toMs; month = nextMonth(month)) {
+      const name = partitionName(month);
+      if (!this.known.has(name)) await this.create(name, month);
+    }
+  }
+
+  private async loadExisting(): Promise<void> {
+    const { rows } = await this.pool.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_inherits i
+         JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'market_data_ts'::regclass`,
+    );
+    rows.forEach((r) => this.known.add(r.name));
+    this.loaded = true;
+  }
+
+  private async create(name: string, month: Date): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // Serializes creators across instances; IF NOT EXISTS then makes the loser a no-op.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
+      // The name is built from a date, never from input; bounds are ISO literals of that date.
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF market_data_ts
+           FOR VALUES FROM ('${month.toISOString()}') TO ('${nextMonth(month).toISOString()}')`,
+      );
+      await client.query('COMMIT');
+      this.known.add(name);
+      this.logger.log(`created partition ${name}`);
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}

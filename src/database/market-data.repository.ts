@@ -1,0 +1,394 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
+import { DatabaseConnection } from './database-connection';
+import { MarketDataPartitions } from './market-data-partitions';
+import { isUnavailable, translatePgErrors } from './pg-errors';
+
+export const DATABASE_CONNECTION = Symbol('DATABASE_CONNECTION');
+
+/** One bar as written: validated, prices finite, volume an exact decimal string. */
+export interface BarRow {
+  readonly timestampMs: number;
+  readonly open: number;
+  readonly high: number;
+  readonly low: number;
+  readonly close: number;
+  readonly volume: string;
+  readonly dollarVolume: number | null;
+  readonly tradeCount: number | null;
+  readonly qualityScore: number;
+  readonly source: string | null;
+}
+
+/** Half-open [fromMs, toMs). */
+export interface TimeRange {
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+export interface Page {
+  readonly limit: number;
+  readonly offset: number;
+}
+
+/** A page of points already serialized by PostgreSQL as a JSON array. */
+export interface PointsPage {
+  readonly totalCount: number;
+  readonly pointsJson: string;
+}
+
+/** Column expressions per response field; the only identifiers ever put into SQL text. */
+const FIELD_SQL: Readonly<Record<PointField, string>> = {
+  timestamp: `to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  open: 'open_price',
+  high: 'high_price',
+  low: 'low_price',
+  close: 'close_price',
+  volume: 'volume',
+  dollar_volume: 'dollar_volume',
+  trade_count: 'trade_count',
+};
+
+/** The same fields over derived buckets (see findDerivedRange). */
+const BUCKET_FIELD_SQL: Readonly<Record<PointField, string>> = {
+  ...FIELD_SQL,
+  timestamp: `to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+};
+
+function selectList(fields: readonly PointField[], sql: Record<PointField, string>): string {
+  return fields.map((f) => `${sql[f]} AS "${f}"`).join(', ');
+}
+
+const WRITE_COLUMNS =
+  '"timestamp", instrument_id, timeframe, open_price, high_price, low_price, close_price, volume, dollar_volume, trade_count, quality_score, source';
+
+/** Below this many rows a COPY attempt costs more than it saves. */
+const COPY_MIN_ROWS = 500;
+
+/**
+ * Raw SQL on market_data_ts: the hot path. Values always travel as
+ * parameters (columns as arrays); identifiers come from the whitelists above.
+ */
+@Injectable()
+export class MarketDataRepository {
+  private readonly partitions?: MarketDataPartitions;
+
+  constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {
+    if (db.info.engine === 'postgresql') this.partitions = new MarketDataPartitions(db.pool);
+  }
+
+  /** Creates the partitions the next months will need (plain PostgreSQL only). */
+  async preparePartitionsAhead(nowMs: number, months: number): Promise<void> {
+    const ahead = new Date(nowMs);
+    ahead.setUTCMonth(ahead.getUTCMonth() + months);
+    await translatePgErrors(
+      () => this.partitions?.ensureCovering(nowMs, ahead.getTime()) ?? Promise.resolve(),
+    );
+  }
+
+  /**
+   * Writes bars of one series in one transaction; an existing
+   * (instrument, timeframe, timestamp) is replaced. `bars` must hold each
+   * timestamp once. New rows take a COPY; if any collides, the same rows are
+   * upserted instead.
+   */
+  async upsertBars(series: SeriesKey, bars: readonly BarRow[]): Promise<void> {
+    if (bars.length === 0) return;
+    await translatePgErrors(async () => {
+      if (this.partitions) {
+        let min = Infinity;
+        let max = -Infinity;
+        for (const b of bars) {
+          if (b.timestampMs < min) min = b.timestampMs;
+          if (b.timestampMs > max) max = b.timestampMs;
+        }
+        await this.partitions.ensureCovering(min, max);
+      }
+      await this.inTransaction(async (client) => {
+        await this.allowDmlOnCompressedChunks(client);
+        // COPY FROM STDIN breaks the embedded engine: it always takes the array path.
+        if (!this.db.info.embedded && bars.length >= COPY_MIN_ROWS) {
+          await client.query('SAVEPOINT before_copy');
+          try {
+            await this.copyBars(client, series, bars);
+            return;
+          } catch (error) {
+            if ((error as { code?: string }).code !== '23505') throw error;
+            await client.query('ROLLBACK TO SAVEPOINT before_copy');
+          }
+        }
+        await this.upsertBarsFromArrays(client, series, bars);
+      });
+    });
+  }
+
+  private async upsertBarsFromArrays(
+    client: PoolClient,
+    series: SeriesKey,
+    bars: readonly BarRow[],
+  ) {
+    const n = bars.length;
+    const ts = new Array<string>(n);
+    const open = new Array<number>(n);
+    const high = new Array<number>(n);
+    const low = new Array<number>(n);
+    const close = new Array<number>(n);
+    const volume = new Array<string>(n);
+    const dollarVolume = new Array<number | null>(n);
+    const tradeCount = new Array<number | null>(n);
+    const quality = new Array<number>(n);
+    const source = new Array<string | null>(n);
+    for (let i = 0; i < n; i++) {
+      const b = bars[i];
+      ts[i] = new Date(b.timestampMs).toISOString();
+      open[i] = b.open;
+      high[i] = b.high;
+      low[i] = b.low;
+      close[i] = b.close;
+      volume[i] = b.volume;
+      dollarVolume[i] = b.dollarVolume;
+      tradeCount[i] = b.tradeCount;
+      quality[i] = b.qualityScore;
+      source[i] = b.source;
+    }
+    await client.query(
+      `INSERT INTO market_data_ts (${WRITE_COLUMNS})
+       SELECT t, $11, $12, o, h, l, c, v, dv, tc, q, s
+         FROM unnest($1::timestamptz[], $2::float8[], $3::float8[], $4::float8[], $5::float8[],
+                     $6::bigint[], $7::float8[], $8::int[], $9::float8[], $10::text[])
+           AS u(t, o, h, l, c, v, dv, tc, q, s)
+       ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET
+         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price,
+         low_price = EXCLUDED.low_price, close_price = EXCLUDED.close_price,
+         volume = EXCLUDED.volume, dollar_volume = EXCLUDED.dollar_volume,
+         trade_count = EXCLUDED.trade_count, quality_score = EXCLUDED.quality_score,
+         source = EXCLUDED.source`,
+      [
+        ts,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        dollarVolume,
+        tradeCount,
+        quality,
+        source,
+        series.instrumentId,
+        series.timeframe,
+      ],
+    );
+  }
+
+  private async copyBars(client: PoolClient, series: SeriesKey, bars: readonly BarRow[]) {
+    const prefix = `\t${copyText(series.instrumentId)}\t${series.timeframe}\t`;
+    function* lines(): Generator<string> {
+      const batch: string[] = [];
+      for (const b of bars) {
+        batch.push(
+          new Date(b.timestampMs).toISOString() +
+            prefix +
+            `${b.open}\t${b.high}\t${b.low}\t${b.close}\t${b.volume}\t` +
+            `${b.dollarVolume ?? '\\N'}\t${b.tradeCount ?? '\\N'}\t${b.qualityScore}\t` +
+            `${b.source === null ? '\\N' : copyText(b.source)}\n`,
+        );
+        if (batch.length === 1000) yield batch.splice(0).join('');
+      }
+      if (batch.length) yield batch.join('');
+    }
+    await pipeline(
+      Readable.from(lines()),
+      client.query(copyFrom(`COPY market_data_ts (${WRITE_COLUMNS}) FROM STDIN`)),
+    );
+  }
+
+  /** One query: rows of `series` in `range`, the page as JSON and the count of the whole range. */
+  async findRange(
+    series: SeriesKey,
+    range: TimeRange,
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<PointsPage> {
+    const where = `instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4`;
+    return this.selectPage(
+      `SELECT (SELECT count(*) FROM market_data_ts WHERE ${where}) AS total_count,
+              (SELECT coalesce(json_agg(p), '[]')::text FROM (
+                 SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts
+                  WHERE ${where} ORDER BY "timestamp" LIMIT $5 OFFSET $6) p) AS points`,
+      [
+        series.instrumentId,
+        series.timeframe,
+        isoOf(range.fromMs),
+        isoOf(range.toMs),
+        page.limit,
+        page.offset,
+      ],
+    );
+  }
+
+  /**
+   * Bars of `target` computed from the stored `source` timeframe: first
+   * open, max high, min low, last close, summed volume, dollar volume and
+   * trade count per UTC-aligned bucket. `range` holds the source rows.
+   */
+  async findDerivedRange(
+    instrumentId: string,
+    source: TimeFrame,
+    target: TimeFrame,
+    range: TimeRange,
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<PointsPage> {
+    return this.selectPage(
+      `WITH buckets AS (
+         SELECT date_bin(make_interval(secs => $7), "timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
+                (array_agg(open_price ORDER BY "timestamp"))[1] AS open_price,
+                max(high_price) AS high_price,
+                min(low_price) AS low_price,
+                (array_agg(close_price ORDER BY "timestamp" DESC))[1] AS close_price,
+                sum(volume) AS volume,
+                sum(dollar_volume) AS dollar_volume,
+                sum(trade_count) AS trade_count
+           FROM market_data_ts
+          WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4
+          GROUP BY 1)
+       SELECT (SELECT count(*) FROM buckets) AS total_count,
+              (SELECT coalesce(json_agg(p), '[]')::text FROM (
+                 SELECT ${selectList(fields, BUCKET_FIELD_SQL)} FROM buckets
+                  ORDER BY bucket LIMIT $5 OFFSET $6) p) AS points`,
+      [
+        instrumentId,
+        source,
+        isoOf(range.fromMs),
+        isoOf(range.toMs),
+        page.limit,
+        page.offset,
+        TIMEFRAME_MS[target] / 1000,
+      ],
+    );
+  }
+
+  /** Which of `candidates` have at least one row of `instrumentId` in `range`. */
+  async findTimeframesWithData(
+    instrumentId: string,
+    candidates: readonly TimeFrame[],
+    range: TimeRange,
+  ): Promise<TimeFrame[]> {
+    if (candidates.length === 0) return [];
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ timeframe: TimeFrame }>(
+        `SELECT tf AS timeframe FROM unnest($2::text[]) AS tf
+          WHERE EXISTS (SELECT 1 FROM market_data_ts
+                         WHERE instrument_id = $1 AND timeframe = tf AND "timestamp" >= $3 AND "timestamp" < $4)`,
+        [instrumentId, candidates, isoOf(range.fromMs), isoOf(range.toMs)],
+      ),
+    );
+    return rows.map((r) => r.timeframe);
+  }
+
+  /** The newest bar of `series` as a JSON object, or null when it has none. */
+  async findLatest(series: SeriesKey, fields: readonly PointField[]): Promise<string | null> {
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ point: string }>(
+        `SELECT row_to_json(p)::text AS point FROM (
+           SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts
+            WHERE instrument_id = $1 AND timeframe = $2
+            ORDER BY "timestamp" DESC LIMIT 1) p`,
+        [series.instrumentId, series.timeframe],
+      ),
+    );
+    return rows[0]?.point ?? null;
+  }
+
+  /** Deletes the rows of an instrument (one timeframe, or all) in `range`; returns how many. */
+  async deleteRange(
+    instrumentId: string,
+    timeframe: TimeFrame | undefined,
+    range: TimeRange,
+  ): Promise<number> {
+    return translatePgErrors(() =>
+      this.inTransaction(async (client) => {
+        await this.allowDmlOnCompressedChunks(client);
+        const result = await client.query(
+          `DELETE FROM market_data_ts
+            WHERE instrument_id = $1 AND ($2::text IS NULL OR timeframe = $2)
+              AND "timestamp" >= $3 AND "timestamp" < $4`,
+          [instrumentId, timeframe ?? null, isoOf(range.fromMs), isoOf(range.toMs)],
+        );
+        return result.rowCount ?? 0;
+      }),
+    );
+  }
+
+  /**
+   * 1 - compressed/uncompressed bytes over the compressed chunks that hold
+   * this series' time span; 0 when none is compressed (or on plain PostgreSQL).
+   */
+  async measureCompressionRatio(series: SeriesKey): Promise<number> {
+    if (this.db.info.engine !== 'timescaledb') return 0;
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ ratio: number | null }>(
+        `WITH span AS (
+           SELECT min("timestamp") AS lo, max("timestamp") AS hi FROM market_data_ts
+            WHERE instrument_id = $1 AND timeframe = $2)
+         SELECT 1 - sum(s.after_compression_total_bytes)::float8
+                    / nullif(sum(s.before_compression_total_bytes), 0) AS ratio
+           FROM chunk_compression_stats('market_data_ts') s
+           JOIN timescaledb_information.chunks c
+             ON c.chunk_schema = s.chunk_schema AND c.chunk_name = s.chunk_name
+           CROSS JOIN span
+          WHERE s.compression_status = 'Compressed'
+            AND c.range_end > span.lo AND c.range_start <= span.hi`,
+        [series.instrumentId, series.timeframe],
+      ),
+    );
+    return rows[0]?.ratio ?? 0;
+  }
+
+  private async selectPage(sql: string, params: unknown[]): Promise<PointsPage> {
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ total_count: string; points: string }>(sql, params),
+    );
+    return { totalCount: Number(rows[0].total_count), pointsJson: rows[0].points };
+  }
+
+  /** TimescaleDB caps rows decompressed per statement; a bulk upsert or delete may pass it. */
+  private async allowDmlOnCompressedChunks(client: PoolClient): Promise<void> {
+    if (this.db.info.engine === 'timescaledb') {
+      await client.query(`SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0`);
+    }
+  }
+
+  private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.db.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      // A connection that failed mid-transaction is discarded, not returned to the pool.
+      if (isUnavailable(error)) broken = error as Error;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+function isoOf(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** COPY text format escapes. */
+function copyText(value: string): string {
+  return value.replace(/[\\\t\n\r]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+  );
+}

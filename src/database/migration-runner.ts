@@ -1,0 +1,116 @@
+import { Logger } from '@nestjs/common';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Pool } from 'pg';
+
+/** migrations/ at the project root, from src/ (ts-node) and dist/ alike. */
+export const MIGRATIONS_DIR = resolve(__dirname, '..', '..', 'migrations');
+
+/** Any constant shared by every instance: concurrent starts queue on it. */
+const MIGRATION_LOCK_KEY = 7_340_112_211;
+
+export interface Migration {
+  readonly version: string;
+  readonly name: string;
+  readonly up: string;
+  readonly down: string;
+}
+
+/** Reads `NNNN_name.sql` files split by `-- migrate:up` and `-- migrate:down`. */
+export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
+  return readdirSync(dir)
+    .filter((file) => /^\d+_[\w-]+\.sql$/.test(file))
+    .sort()
+    .map((file) => {
+      const sql = readFileSync(join(dir, file), 'utf8');
+      const upAt = sql.indexOf('-- migrate:up');
+      const downAt = sql.indexOf('-- migrate:down');
+      if (upAt < 0 || downAt < upAt)
+        throw new Error(`${file}: needs "-- migrate:up" then "-- migrate:down"`);
+      const [version, ...rest] = file.replace(/\.sql$/, '').split('_');
+      return {
+        version,
+        name: rest.join('_'),
+        up: sql.slice(upAt, downAt),
+        down: sql.slice(downAt),
+      };
+    });
+}
+
+/**
+ * Applies pending migrations, each in its own transaction, under a
+ * session advisory lock so that several instances starting together apply
+ * each one exactly once.
+ */
+export class MigrationRunner {
+  private readonly logger = new Logger('Migrations');
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly migrations: Migration[] = readMigrations(),
+  ) {}
+
+  async up(): Promise<string[]> {
+    return this.underLock(async (applied, run) => {
+      const done: string[] = [];
+      for (const migration of this.migrations) {
+        if (applied.has(migration.version)) continue;
+        await run(migration.up, 'INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+          migration.version,
+          migration.name,
+        ]);
+        this.logger.log(`applied ${migration.version}_${migration.name}`);
+        done.push(migration.version);
+      }
+      return done;
+    });
+  }
+
+  /** Reverts the newest applied migration. */
+  async down(): Promise<string | undefined> {
+    return this.underLock(async (applied, run) => {
+      const newest = [...this.migrations].reverse().find((m) => applied.has(m.version));
+      if (!newest) return undefined;
+      await run(newest.down, 'DELETE FROM schema_migrations WHERE version = $1', [newest.version]);
+      this.logger.log(`reverted ${newest.version}_${newest.name}`);
+      return newest.version;
+    });
+  }
+
+  private async underLock<T>(
+    work: (
+      applied: Set<string>,
+      run: (sql: string, record: string, params: string[]) => Promise<void>,
+    ) => Promise<T>,
+  ): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      try {
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS schema_migrations (
+             version text PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+        );
+        const { rows } = await client.query<{ version: string }>(
+          'SELECT version FROM schema_migrations',
+        );
+        const applied = new Set(rows.map((r) => r.version));
+        return await work(applied, async (sql, record, params) => {
+          await client.query('BEGIN');
+          try {
+            await client.query(sql);
+            await client.query(record, params);
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK');
+            throw error;
+          }
+        });
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsEnum, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import {
+  INSTRUMENT_ID_PATTERN,
+  INSTRUMENT_ID_RULE,
+  POINT_FIELDS,
+  TimeFrame,
+} from '../../common/market-data.types';
+import { IsInstant } from '../../common/validation';
+
+export const DEFAULT_LIMIT = 1000;
+export const MAX_LIMIT = 100_000;
+const TIMEFRAME_MESSAGE = `must be one of ${Object.values(TimeFrame).join(', ')}`;
+
+export class QueryRequestDto {
+  @ApiProperty({ example: 'AAPL' })
+  @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
+  instrument_id: string;
+
+  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
+  @IsEnum(TimeFrame, { message: TIMEFRAME_MESSAGE })
+  timeframe: TimeFrame;
+
+  @ApiProperty({ example: '2025-06-21T00:00:00Z', description: 'Inclusive' })
+  @IsInstant()
+  start_time: string;
+
+  @ApiProperty({ example: '2025-06-22T00:00:00Z', description: 'Exclusive' })
+  @IsInstant()
+  end_time: string;
+
+  @ApiPropertyOptional({
+    example: 'open,close,volume',
+    description: `Comma list out of ${POINT_FIELDS.join(', ')}; timestamp is always included`,
+  })
+  @IsOptional()
+  @IsString()
+  fields?: string;
+
+  @ApiPropertyOptional({ default: DEFAULT_LIMIT, minimum: 1, maximum: MAX_LIMIT })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'must be a whole number' })
+  @Min(1, { message: 'must be at least 1' })
+  @Max(MAX_LIMIT, { message: `must be at most ${MAX_LIMIT}` })
+  limit?: number;
+
+  @ApiPropertyOptional({ default: 0, minimum: 0 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'must be a whole number' })
+  @Min(0, { message: 'must be at least 0' })
+  @Max(1_000_000_000, { message: 'must be at most 1000000000' })
+  offset?: number;
+}
+
+export class LatestRequestDto {
+  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
+  @IsEnum(TimeFrame, { message: TIMEFRAME_MESSAGE })
+  timeframe: TimeFrame;
+
+  @ApiPropertyOptional({ example: 'close,volume' })
+  @IsOptional()
+  @IsString()
+  fields?: string;
+}

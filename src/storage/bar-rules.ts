@@ -1,0 +1,185 @@
+import { TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
+import {
+  isWithinAcceptedRange,
+  MAX_TIMESTAMP_MS,
+  MIN_TIMESTAMP_MS,
+  parseIsoInstant,
+} from '../common/time';
+import { BarRow } from '../database/market-data.repository';
+
+/** Why one point of a store request was not stored. */
+export interface PointError {
+  readonly index: number;
+  readonly field: string;
+  readonly message: string;
+}
+
+const MAX_BIGINT = 2n ** 63n - 1n;
+const MAX_INT32 = 2_147_483_647;
+
+const REQUIRED = ['timestamp', 'open', 'high', 'low', 'close', 'volume'] as const;
+const KNOWN = new Set<string>([
+  ...REQUIRED,
+  'dollar_volume',
+  'trade_count',
+  'quality_score',
+  'source',
+]);
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+/** -0 is stored and answered as 0. */
+function noNegativeZero(v: number): number {
+  return v === 0 ? 0 : v;
+}
+
+class PointRejected extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function reject(field: string, message: string): never {
+  throw new PointRejected(field, message);
+}
+
+/** Volume is kept exact: a safe-integer number or a decimal string up to 2^63-1. */
+function parseVolume(v: unknown): string {
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < 0) reject('volume', 'must be a whole number >= 0');
+    if (!Number.isSafeInteger(v)) {
+      reject('volume', 'above 9007199254740991 must be sent as a decimal string to stay exact');
+    }
+    return String(v);
+  }
+  if (typeof v === 'string' && /^\d{1,19}$/.test(v)) {
+    const big = BigInt(v);
+    if (big > MAX_BIGINT) reject('volume', 'must not exceed 9223372036854775807');
+    return big.toString();
+  }
+  return reject('volume', 'must be a whole number >= 0 (a JSON number or a decimal string)');
+}
+
+function optionalNumber(point: Record<string, unknown>, field: string): number | null {
+  const v = point[field];
+  if (v === undefined || v === null) return null;
+  if (!isFiniteNumber(v)) reject(field, 'must be a finite number');
+  return noNegativeZero(v);
+}
+
+/**
+ * Checks one OHLCV point against the rules of DESIGN 3 and converts it to a
+ * row; throws PointRejected naming the first field at fault.
+ */
+function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    reject('data_point', 'must be an object');
+  }
+  const point = raw as Record<string, unknown>;
+  for (const key of Object.keys(point)) {
+    if (!KNOWN.has(key)) reject(key, 'is not a MarketDataPoint field');
+  }
+  for (const key of REQUIRED) {
+    if (point[key] === undefined || point[key] === null) reject(key, 'is required');
+  }
+
+  const time = parseIsoInstant(point.timestamp);
+  if (!time) reject('timestamp', 'must be an ISO-8601 time with a zone, e.g. 2025-06-21T10:00:00Z');
+  if (!isWithinAcceptedRange(time.ms)) {
+    reject(
+      'timestamp',
+      `must be from ${new Date(MIN_TIMESTAMP_MS).toISOString()} to before ${new Date(MAX_TIMESTAMP_MS).toISOString()}`,
+    );
+  }
+  if (time.subMillisecond || time.ms % TIMEFRAME_MS[timeframe] !== 0) {
+    reject('timestamp', `must start a ${timeframe} bar (aligned to its length in UTC)`);
+  }
+
+  const prices: Record<string, number> = {};
+  for (const field of ['open', 'high', 'low', 'close'] as const) {
+    const v = point[field];
+    if (!isFiniteNumber(v)) reject(field, 'must be a finite number');
+    prices[field] = noNegativeZero(v);
+  }
+  const { open, high, low, close } = prices;
+  if (low > high) reject('low', 'must not exceed high');
+  if (low > Math.min(open, close)) reject('low', 'must not exceed open or close');
+  if (high < Math.max(open, close)) reject('high', 'must not be below open or close');
+
+  const volume = parseVolume(point.volume);
+  const dollarVolume = optionalNumber(point, 'dollar_volume');
+  if (dollarVolume !== null && dollarVolume < 0) reject('dollar_volume', 'must be >= 0');
+
+  const tradeCount = point.trade_count ?? null;
+  if (
+    tradeCount !== null &&
+    (!Number.isInteger(tradeCount) ||
+      (tradeCount as number) < 0 ||
+      (tradeCount as number) > MAX_INT32)
+  ) {
+    reject('trade_count', `must be a whole number from 0 to ${MAX_INT32}`);
+  }
+
+  const quality = optionalNumber(point, 'quality_score') ?? 1;
+  if (quality < 0 || quality > 1) reject('quality_score', 'must be between 0 and 1');
+
+  const source = point.source ?? null;
+  if (
+    source !== null &&
+    (typeof source !== 'string' || source.length > 50 || /[\p{Cc}]/u.test(source))
+  ) {
+    reject('source', 'must be a string of at most 50 printable characters');
+  }
+
+  return {
+    timestampMs: time.ms,
+    open,
+    high,
+    low,
+    close,
+    volume,
+    dollarVolume,
+    tradeCount: tradeCount as number | null,
+    qualityScore: quality,
+    source: source,
+  };
+}
+
+/** Errors listed in a response; failed_count always counts them all. */
+export const MAX_REPORTED_ERRORS = 1000;
+
+export interface CheckedBars {
+  /** One row per timestamp: the last valid occurrence in the request wins. */
+  readonly rows: BarRow[];
+  readonly failedCount: number;
+  /** Valid points replaced by a later point with the same timestamp. */
+  readonly supersededCount: number;
+  readonly errors: PointError[];
+}
+
+export function checkBars(points: readonly unknown[], timeframe: TimeFrame): CheckedBars {
+  const byTimestamp = new Map<number, BarRow>();
+  const errors: PointError[] = [];
+  let failedCount = 0;
+  let validCount = 0;
+  for (let index = 0; index < points.length; index++) {
+    try {
+      const row = toBarRow(points[index], timeframe);
+      byTimestamp.set(row.timestampMs, row);
+      validCount++;
+    } catch (error) {
+      if (!(error instanceof PointRejected)) throw error;
+      failedCount++;
+      if (errors.length < MAX_REPORTED_ERRORS) {
+        errors.push({ index, field: error.field, message: `${error.field} ${error.message}` });
+      }
+    }
+  }
+  const rows = [...byTimestamp.values()];
+  return { rows, failedCount, supersededCount: validCount - rows.length, errors };
+}

@@ -1,0 +1,113 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMinSize, IsArray, IsEnum, IsOptional, Matches } from 'class-validator';
+import {
+  CompressionLevel,
+  DataType,
+  INSTRUMENT_ID_PATTERN,
+  INSTRUMENT_ID_RULE,
+  TimeFrame,
+} from '../../common/market-data.types';
+
+export class MarketDataPointDto {
+  @ApiProperty({
+    example: '2025-06-21T10:00:00.000Z',
+    description: 'Bar start, ISO-8601 with a zone, aligned to the timeframe',
+  })
+  timestamp: string;
+
+  @ApiProperty({ example: 187.25 })
+  open: number;
+
+  @ApiProperty({ example: 187.9 })
+  high: number;
+
+  @ApiProperty({ example: 186.8 })
+  low: number;
+
+  @ApiProperty({ example: 187.5 })
+  close: number;
+
+  @ApiProperty({
+    oneOf: [{ type: 'integer' }, { type: 'string', pattern: '^\\d{1,19}$' }],
+    example: 125000,
+    description:
+      'Whole number 0..2^63-1; above 2^53-1 send it as a decimal string to keep it exact',
+  })
+  volume: number | string;
+
+  @ApiPropertyOptional({ example: 23437500.0, nullable: true })
+  dollar_volume?: number | null;
+
+  @ApiPropertyOptional({ example: 812, nullable: true })
+  trade_count?: number | null;
+
+  @ApiPropertyOptional({ example: 1.0, minimum: 0, maximum: 1, description: 'Default 1.0' })
+  quality_score?: number;
+
+  @ApiPropertyOptional({ example: 'NASDAQ', maxLength: 50 })
+  source?: string | null;
+}
+
+/** A validated store request, as the write path takes it from any transport. */
+export interface StoreRequest {
+  readonly instrument_id: string;
+  readonly timeframe: TimeFrame;
+  readonly data_type?: DataType;
+  readonly compression?: CompressionLevel;
+  readonly data_points: readonly unknown[];
+}
+
+/**
+ * The envelope is validated as a whole (a fault stores nothing); each point
+ * is checked on its own by bar-rules so one bad point is reported, not fatal.
+ * That is why data_points carries no @ValidateNested.
+ */
+export class StoreRequestDto implements StoreRequest {
+  @ApiProperty({ example: 'AAPL', pattern: INSTRUMENT_ID_PATTERN.source })
+  @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
+  instrument_id: string;
+
+  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
+  @IsEnum(TimeFrame, { message: `must be one of ${Object.values(TimeFrame).join(', ')}` })
+  timeframe: TimeFrame;
+
+  @ApiPropertyOptional({ enum: DataType, default: DataType.OHLCV })
+  @IsOptional()
+  @IsEnum([DataType.OHLCV], { message: 'must be OHLCV (the only data type stored so far)' })
+  data_type?: DataType;
+
+  @ApiPropertyOptional({
+    enum: CompressionLevel,
+    description: 'Recorded as the series storage configuration',
+  })
+  @IsOptional()
+  @IsEnum(CompressionLevel, {
+    message: `must be one of ${Object.values(CompressionLevel).join(', ')}`,
+  })
+  compression?: CompressionLevel;
+
+  @ApiProperty({
+    type: [MarketDataPointDto],
+    example: [
+      {
+        timestamp: '2025-06-21T10:00:00Z',
+        open: 187.25,
+        high: 187.9,
+        low: 186.8,
+        close: 187.5,
+        volume: 125000,
+      },
+      {
+        timestamp: '2025-06-21T10:01:00Z',
+        open: 187.5,
+        high: 187.6,
+        low: 187.1,
+        close: 187.2,
+        volume: '9007199254740993',
+      },
+    ],
+  })
+  @IsArray({ message: 'must be an array of points' })
+  @ArrayMinSize(1, { message: 'must hold at least one point' })
+  data_points: unknown[];
+}

@@ -1,0 +1,36 @@
+import { Body, Controller, Delete, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { InstrumentParamsDto } from '../common/instrument-params.dto';
+import { DeleteRequestDto } from './dto/delete-request.dto';
+import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
+import { StoreRequest, StoreRequestDto } from './dto/store-request.dto';
+import { StorageService } from './storage.service';
+import { StoreRequestPipe } from './store-request.pipe';
+
+@ApiTags('storage')
+@Controller('api/v1/storage')
+export class StorageController {
+  constructor(private readonly storage: StorageService) {}
+
+  @Post('store')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Store points of one series; invalid points are reported, valid ones stored',
+  })
+  @ApiBody({ type: StoreRequestDto })
+  @ApiOkResponse({ type: StorageResponseDto })
+  // Typed by an interface so the global ValidationPipe leaves the body to StoreRequestPipe.
+  store(@Body(StoreRequestPipe) request: StoreRequest): Promise<StorageResponseDto> {
+    return this.storage.store(request);
+  }
+
+  @Delete('instruments/:instrument_id')
+  @ApiOperation({ summary: 'Delete the points of an instrument in [start_time, end_time)' })
+  @ApiOkResponse({ type: DeletionResponseDto })
+  delete(
+    @Param() params: InstrumentParamsDto,
+    @Query() query: DeleteRequestDto,
+  ): Promise<DeletionResponseDto> {
+    return this.storage.deleteRange(params.instrument_id, query);
+  }
+}

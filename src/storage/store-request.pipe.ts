@@ -1,0 +1,30 @@
+import { Inject, Injectable, PipeTransform } from '@nestjs/common';
+import { validate } from 'class-validator';
+import { InvalidRequestError, PayloadTooLargeError } from '../common/errors';
+import { toInvalidRequestError } from '../common/validation';
+import { SETTINGS, Settings } from '../settings/settings';
+import { StoreRequest, StoreRequestDto } from './dto/store-request.dto';
+
+/**
+ * Validates the envelope of a store request without class-transformer:
+ * copying 100,000 points into class instances would cost more than storing them.
+ */
+@Injectable()
+export class StoreRequestPipe implements PipeTransform<unknown, Promise<StoreRequest>> {
+  constructor(@Inject(SETTINGS) private readonly settings: Settings) {}
+
+  async transform(body: unknown): Promise<StoreRequest> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new InvalidRequestError('body', 'must be a JSON object (a StorageRequest)');
+    }
+    const dto = Object.assign(new StoreRequestDto(), body);
+    const errors = await validate(dto, { whitelist: true, forbidNonWhitelisted: true });
+    if (errors.length > 0) throw toInvalidRequestError(errors);
+    if (dto.data_points.length > this.settings.maxPointsPerRequest) {
+      throw new PayloadTooLargeError(
+        `data_points holds ${dto.data_points.length} points; at most ${this.settings.maxPointsPerRequest} per request`,
+      );
+    }
+    return dto;
+  }
+}
