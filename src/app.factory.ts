@@ -25,8 +25,8 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
     adapter,
     {
       logger: levelsFrom(settings.logLevel),
-    // Start-up errors reach the caller (main.ts prints one line) instead of exiting here.
-    abortOnError: false,
+      // Start-up errors reach the caller (main.ts prints one line) instead of exiting here.
+      abortOnError: false,
     },
   );
   app.enableShutdownHooks();

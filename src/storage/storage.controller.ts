@@ -3,7 +3,8 @@ import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InstrumentParamsDto } from '../common/instrument-params.dto';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
-import { StoreRequest, StoreRequestDto } from './dto/store-request.dto';
+import type { StoreRequest } from './dto/store-request.dto';
+import { StoreRequestDto } from './dto/store-request.dto';
 import { StorageService } from './storage.service';
 import { StoreRequestPipe } from './store-request.pipe';
 

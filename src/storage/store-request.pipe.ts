@@ -2,8 +2,10 @@ import { Inject, Injectable, PipeTransform } from '@nestjs/common';
 import { validate } from 'class-validator';
 import { InvalidRequestError, PayloadTooLargeError } from '../common/errors';
 import { toInvalidRequestError } from '../common/validation';
-import { SETTINGS, Settings } from '../settings/settings';
-import { StoreRequest, StoreRequestDto } from './dto/store-request.dto';
+import { SETTINGS } from '../settings/settings';
+import type { Settings } from '../settings/settings';
+import type { StoreRequest } from './dto/store-request.dto';
+import { StoreRequestDto } from './dto/store-request.dto';
 
 /**
  * Validates the envelope of a store request without class-transformer:
