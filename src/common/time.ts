@@ -2,9 +2,6 @@
  * Time parsing and formatting. Timestamps are epoch milliseconds in the
  * service; the wire format is ISO-8601 with a zone, answered in UTC.
  */
-const ISO_WITH_ZONE =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$/i;
-
 /** Earliest and latest accepted instants: wide enough for any market history, bounded for partitions. */
 export const MIN_TIMESTAMP_MS = Date.UTC(1900, 0, 1);
 export const MAX_TIMESTAMP_MS = Date.UTC(2200, 0, 1);
@@ -15,34 +12,90 @@ export interface ParsedTime {
   readonly subMillisecond: boolean;
 }
 
-/** Parses an ISO-8601 instant with a zone; null when it is not one or is not a real calendar date. */
-export function parseIsoInstant(value: unknown): ParsedTime | null {
-  if (typeof value !== 'string') return null;
-  const m = ISO_WITH_ZONE.exec(value);
-  if (!m) return null;
-  const [, y, mo, d, h, mi, s = '0', frac = '', zone] = m;
-  const year = Number(y);
-  const month = Number(mo);
-  const day = Number(d);
-  const hour = Number(h);
-  const minute = Number(mi);
-  const second = Number(s);
-  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return null;
-  const local = Date.UTC(year, month - 1, day, hour, minute, second);
-  // Date.UTC rolls 2025-02-30 over into March: reject what does not map back.
-  if (new Date(local).getUTCDate() !== day) return null;
-  let offsetMs = 0;
-  if (zone.toUpperCase() !== 'Z') {
-    const sign = zone.startsWith('-') ? -1 : 1;
-    const digits = zone.slice(1).replace(':', '');
-    const oh = Number(digits.slice(0, 2));
-    const om = Number(digits.slice(2));
-    if (oh > 23 || om > 59) return null;
-    offsetMs = sign * (oh * 60 + om) * 60_000;
+const GREGORIAN_CYCLE_MS = 146_097 * 86_400_000;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/** The number in s[start, start+length) when all of it is digits, else -1. */
+function digitsAt(s: string, start: number, length: number): number {
+  let value = 0;
+  for (let i = start; i < start + length; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
   }
-  const padded = frac.padEnd(9, '0');
-  const ms = local - offsetMs + Number(padded.slice(0, 3));
-  return { ms, subMillisecond: Number(padded.slice(3)) !== 0 };
+  return value;
+}
+
+/**
+ * Parses an ISO-8601 instant with a zone (YYYY-MM-DDTHH:MM[:SS[.fraction]]
+ * then Z or ±HH[:]MM); null when it is not one or is not a real calendar date.
+ * Hand-written because it runs once per stored point: a regex and a Date per
+ * call cost several times more.
+ */
+export function parseIsoInstant(value: unknown): ParsedTime | null {
+  if (typeof value !== 'string' || value.length < 17 || value.length > 40) return null;
+  const s = value;
+  const year = digitsAt(s, 0, 4);
+  const month = digitsAt(s, 5, 2);
+  const day = digitsAt(s, 8, 2);
+  const hour = digitsAt(s, 11, 2);
+  const minute = digitsAt(s, 14, 2);
+  const t = s.charCodeAt(10);
+  if (
+    year < 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59
+  )
+    return null;
+  if (s[4] !== '-' || s[7] !== '-' || (t !== 84 && t !== 116) || s[13] !== ':') return null;
+  const monthDays = month === 2 && isLeapYear(year) ? 29 : DAYS_IN_MONTH[month - 1];
+  if (day > monthDays) return null;
+
+  let i = 16;
+  let second = 0;
+  let millis = 0;
+  let subMillisecond = false;
+  if (s[i] === ':') {
+    second = digitsAt(s, i + 1, 2);
+    if (second < 0 || second > 59) return null;
+    i += 3;
+    if (s[i] === '.') {
+      const start = ++i;
+      while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++;
+      const length = i - start;
+      if (length < 1 || length > 9) return null;
+      millis = digitsAt(s.slice(start, start + Math.min(length, 3)).padEnd(3, '0'), 0, 3);
+      subMillisecond = length > 3 && digitsAt(s, start + 3, length - 3) !== 0;
+    }
+  }
+
+  let offsetMinutes = 0;
+  const zone = s.slice(i);
+  if (zone !== 'Z' && zone !== 'z') {
+    const sign = zone[0] === '+' ? 1 : zone[0] === '-' ? -1 : 0;
+    const colon = zone.length === 6 && zone[3] === ':';
+    if (sign === 0 || !(colon || zone.length === 5)) return null;
+    const oh = digitsAt(zone, 1, 2);
+    const om = digitsAt(zone, colon ? 4 : 3, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
+    offsetMinutes = sign * (oh * 60 + om);
+  }
+  // Date.UTC reads years 0-99 as 1900-1999: shift by 400 years (a whole Gregorian cycle) and back.
+  const shifted = year < 100;
+  const utc =
+    Date.UTC(shifted ? year + 400 : year, month - 1, day, hour, minute, second, millis) -
+    (shifted ? GREGORIAN_CYCLE_MS : 0);
+  const ms = utc - offsetMinutes * 60_000;
+  return { ms, subMillisecond };
 }
 
 /** UTC with milliseconds, the answer format: 2025-06-21T10:00:00.000Z. */

@@ -66,7 +66,22 @@ function selectList(fields: readonly PointField[], sql: Record<PointField, strin
 const WRITE_COLUMNS =
   '"timestamp", instrument_id, timeframe, open_price, high_price, low_price, close_price, volume, dollar_volume, trade_count, quality_score, source';
 
-/** Below this many rows a COPY attempt costs more than it saves. */
+/** An upsert replaces every value column; created_at keeps the first write. */
+const UPSERT_SET = [
+  'open_price',
+  'high_price',
+  'low_price',
+  'close_price',
+  'volume',
+  'dollar_volume',
+  'trade_count',
+  'quality_score',
+  'source',
+]
+  .map((c) => `${c} = EXCLUDED.${c}`)
+  .join(', ');
+
+/** Below this many rows a COPY costs more than it saves. */
 const COPY_MIN_ROWS = 500;
 
 /**
@@ -93,37 +108,71 @@ export class MarketDataRepository {
   /**
    * Writes bars of one series in one transaction; an existing
    * (instrument, timeframe, timestamp) is replaced. `bars` must hold each
-   * timestamp once. New rows take a COPY; if any collides, the same rows are
-   * upserted instead.
+   * timestamp once. On a server, new rows take a plain COPY and existing
+   * ones a COPY into a staging table merged with ON CONFLICT; the embedded
+   * engine (no COPY there) and small batches upsert from arrays.
    */
   async upsertBars(series: SeriesKey, bars: readonly BarRow[]): Promise<void> {
     if (bars.length === 0) return;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const b of bars) {
+      if (b.timestampMs < min) min = b.timestampMs;
+      if (b.timestampMs > max) max = b.timestampMs;
+    }
     await translatePgErrors(async () => {
-      if (this.partitions) {
-        let min = Infinity;
-        let max = -Infinity;
-        for (const b of bars) {
-          if (b.timestampMs < min) min = b.timestampMs;
-          if (b.timestampMs > max) max = b.timestampMs;
-        }
-        await this.partitions.ensureCovering(min, max);
-      }
+      await this.partitions?.ensureCovering(min, max);
       await this.inTransaction(async (client) => {
         await this.allowDmlOnCompressedChunks(client);
-        // COPY FROM STDIN breaks the embedded engine: it always takes the array path.
-        if (!this.db.info.embedded && bars.length >= COPY_MIN_ROWS) {
+        if (this.db.info.embedded || bars.length < COPY_MIN_ROWS) {
+          return this.upsertBarsFromArrays(client, series, bars);
+        }
+        if (!(await this.hasRowsBetween(client, series, min, max))) {
           await client.query('SAVEPOINT before_copy');
           try {
-            await this.copyBars(client, series, bars);
-            return;
+            return await this.copyBars(client, 'market_data_ts', series, bars);
           } catch (error) {
+            // A concurrent writer stored some of these rows first: merge instead.
             if ((error as { code?: string }).code !== '23505') throw error;
             await client.query('ROLLBACK TO SAVEPOINT before_copy');
           }
         }
-        await this.upsertBarsFromArrays(client, series, bars);
+        await this.mergeBarsThroughStaging(client, series, bars);
       });
     });
+  }
+
+  private async hasRowsBetween(
+    client: PoolClient,
+    series: SeriesKey,
+    fromMs: number,
+    toMs: number,
+  ) {
+    const { rows } = await client.query<{ found: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM market_data_ts
+                       WHERE instrument_id = $1 AND timeframe = $2
+                         AND "timestamp" BETWEEN $3 AND $4) AS found`,
+      [series.instrumentId, series.timeframe, isoOf(fromMs), isoOf(toMs)],
+    );
+    return rows[0].found;
+  }
+
+  private async mergeBarsThroughStaging(
+    client: PoolClient,
+    series: SeriesKey,
+    bars: readonly BarRow[],
+  ) {
+    // Per connection, emptied at every commit.
+    await client.query(
+      `CREATE TEMP TABLE IF NOT EXISTS market_data_staging
+         (LIKE market_data_ts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+    );
+    await this.copyBars(client, 'market_data_staging', series, bars);
+    await client.query(
+      `INSERT INTO market_data_ts (${WRITE_COLUMNS})
+       SELECT ${WRITE_COLUMNS} FROM market_data_staging
+       ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
+    );
   }
 
   private async upsertBarsFromArrays(
@@ -161,12 +210,7 @@ export class MarketDataRepository {
          FROM unnest($1::timestamptz[], $2::float8[], $3::float8[], $4::float8[], $5::float8[],
                      $6::bigint[], $7::float8[], $8::int[], $9::float8[], $10::text[])
            AS u(t, o, h, l, c, v, dv, tc, q, s)
-       ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET
-         open_price = EXCLUDED.open_price, high_price = EXCLUDED.high_price,
-         low_price = EXCLUDED.low_price, close_price = EXCLUDED.close_price,
-         volume = EXCLUDED.volume, dollar_volume = EXCLUDED.dollar_volume,
-         trade_count = EXCLUDED.trade_count, quality_score = EXCLUDED.quality_score,
-         source = EXCLUDED.source`,
+       ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
       [
         ts,
         open,
@@ -184,7 +228,12 @@ export class MarketDataRepository {
     );
   }
 
-  private async copyBars(client: PoolClient, series: SeriesKey, bars: readonly BarRow[]) {
+  private async copyBars(
+    client: PoolClient,
+    table: 'market_data_ts' | 'market_data_staging',
+    series: SeriesKey,
+    bars: readonly BarRow[],
+  ): Promise<void> {
     const prefix = `\t${copyText(series.instrumentId)}\t${series.timeframe}\t`;
     function* lines(): Generator<string> {
       const batch: string[] = [];
@@ -202,7 +251,7 @@ export class MarketDataRepository {
     }
     await pipeline(
       Readable.from(lines()),
-      client.query(copyFrom(`COPY market_data_ts (${WRITE_COLUMNS}) FROM STDIN`)),
+      client.query(copyFrom(`COPY ${table} (${WRITE_COLUMNS}) FROM STDIN`)),
     );
   }
 

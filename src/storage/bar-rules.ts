@@ -65,6 +65,12 @@ function parseVolume(v: unknown): string {
   return reject('volume', 'must be a whole number >= 0 (a JSON number or a decimal string)');
 }
 
+function price(point: Record<string, unknown>, field: string): number {
+  const v = point[field];
+  if (!isFiniteNumber(v)) reject(field, 'must be a finite number');
+  return noNegativeZero(v);
+}
+
 function optionalNumber(point: Record<string, unknown>, field: string): number | null {
   const v = point[field];
   if (v === undefined || v === null) return null;
@@ -81,11 +87,11 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
     reject('data_point', 'must be an object');
   }
   const point = raw as Record<string, unknown>;
-  for (const key of Object.keys(point)) {
+  for (const key in point) {
     if (!KNOWN.has(key)) reject(key, 'is not a MarketDataPoint field');
   }
-  for (const key of REQUIRED) {
-    if (point[key] === undefined || point[key] === null) reject(key, 'is required');
+  for (let i = 0; i < REQUIRED.length; i++) {
+    if (point[REQUIRED[i]] == null) reject(REQUIRED[i], 'is required');
   }
 
   const time = parseIsoInstant(point.timestamp);
@@ -100,20 +106,17 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
     reject('timestamp', `must start a ${timeframe} bar (aligned to its length in UTC)`);
   }
 
-  const prices: Record<string, number> = {};
-  for (const field of ['open', 'high', 'low', 'close'] as const) {
-    const v = point[field];
-    if (!isFiniteNumber(v)) reject(field, 'must be a finite number');
-    prices[field] = noNegativeZero(v);
-  }
-  const { open, high, low, close } = prices;
+  const open = price(point, 'open');
+  const high = price(point, 'high');
+  const low = price(point, 'low');
+  const close = price(point, 'close');
   if (low > high) reject('low', 'must not exceed high');
   if (low > Math.min(open, close)) reject('low', 'must not exceed open or close');
   if (high < Math.max(open, close)) reject('high', 'must not be below open or close');
 
   const volume = parseVolume(point.volume);
+  // Negative like the prices it comes from (spreads, some futures), so only finiteness is checked.
   const dollarVolume = optionalNumber(point, 'dollar_volume');
-  if (dollarVolume !== null && dollarVolume < 0) reject('dollar_volume', 'must be >= 0');
 
   const tradeCount = point.trade_count ?? null;
   if (
@@ -163,15 +166,16 @@ export interface CheckedBars {
 }
 
 export function checkBars(points: readonly unknown[], timeframe: TimeFrame): CheckedBars {
-  const byTimestamp = new Map<number, BarRow>();
+  const valid: BarRow[] = [];
   const errors: PointError[] = [];
   let failedCount = 0;
-  let validCount = 0;
+  let ascending = true;
   for (let index = 0; index < points.length; index++) {
     try {
       const row = toBarRow(points[index], timeframe);
-      byTimestamp.set(row.timestampMs, row);
-      validCount++;
+      if (valid.length > 0 && row.timestampMs <= valid[valid.length - 1].timestampMs)
+        ascending = false;
+      valid.push(row);
     } catch (error) {
       if (!(error instanceof PointRejected)) throw error;
       failedCount++;
@@ -180,6 +184,13 @@ export function checkBars(points: readonly unknown[], timeframe: TimeFrame): Che
       }
     }
   }
-  const rows = [...byTimestamp.values()];
-  return { rows, failedCount, supersededCount: validCount - rows.length, errors };
+  // Strictly ascending input (the usual case) holds no duplicate to resolve.
+  const rows = ascending ? valid : lastOccurrences(valid);
+  return { rows, failedCount, supersededCount: valid.length - rows.length, errors };
+}
+
+function lastOccurrences(rows: BarRow[]): BarRow[] {
+  const byTimestamp = new Map<number, BarRow>();
+  for (const row of rows) byTimestamp.set(row.timestampMs, row);
+  return [...byTimestamp.values()];
 }

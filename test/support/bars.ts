@@ -22,9 +22,10 @@ export function makeBars(startIso: string, count: number, stepMs = 60_000, seed 
   let price = 100;
   for (let i = 0; i < count; i++) {
     const open = Math.round(price * 100) / 100;
-    const close = Math.round((open + (random() - 0.5)) * 100) / 100;
-    const high = Math.round((Math.max(open, close) + random() * 0.3) * 100) / 100;
-    const low = Math.round((Math.min(open, close) - random() * 0.3) * 100) / 100;
+    // Multiplicative steps keep a long walk positive, as real prices are.
+    const close = Math.round(open * (1 + (random() - 0.5) * 0.004) * 100) / 100;
+    const high = Math.round(Math.max(open, close) * (1 + random() * 0.002) * 100) / 100;
+    const low = Math.round(Math.min(open, close) * (1 - random() * 0.002) * 100) / 100;
     const volume = 1000 + Math.floor(random() * 50_000);
     bars.push({
       timestamp: new Date(start + i * stepMs).toISOString(),

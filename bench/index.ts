@@ -1,0 +1,22 @@
+import { runIngestBench } from './ingest';
+
+/** `npm run bench [part]`: every benchmark part in turn, or the one named. */
+const PARTS: Record<string, () => Promise<void>> = {
+  ingest: runIngestBench,
+};
+
+async function run(): Promise<void> {
+  const wanted = process.argv[2];
+  const names = wanted ? [wanted] : Object.keys(PARTS);
+  for (const name of names) {
+    const part = PARTS[name];
+    if (!part)
+      throw new Error(`unknown bench part "${name}"; parts: ${Object.keys(PARTS).join(', ')}`);
+    await part();
+  }
+}
+
+run().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
