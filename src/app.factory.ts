@@ -29,7 +29,6 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
       abortOnError: false,
     },
   );
-  app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(
     app,

@@ -62,7 +62,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return { body };
     }
     const status = httpStatusOf(exception);
-    if (status !== undefined && status < 500) {
+    // A deliberate HttpException keeps its status, 5xx included; other errors carrying
+    // a statusCode (Fastify's parser errors) are trusted below 500 only.
+    if (status !== undefined && (status < 500 || exception instanceof HttpException)) {
       return {
         body: {
           statusCode: status,

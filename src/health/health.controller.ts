@@ -1,11 +1,11 @@
-import { Controller, Get, Res } from '@nestjs/common';
+import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import {
   ApiOkResponse,
   ApiOperation,
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
+import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import { DatabaseHealthIndicator } from '../database/database.health';
 import { StorageHealthDto } from './storage-health.dto';
@@ -41,7 +41,14 @@ export class HealthController {
   @ApiOperation({
     summary: 'Readiness: the database answers (migrations ran before the app started)',
   })
-  ready() {
-    return this.checks.check([() => this.database.isHealthy()]);
+  async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
+    try {
+      return await this.checks.check([() => this.database.isHealthy()]);
+    } catch (error) {
+      // Terminus throws its 503 with the check report; answer that report, not a generic error.
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      reply.status(503);
+      return error.getResponse() as HealthCheckResult;
+    }
   }
 }

@@ -57,8 +57,9 @@ function parseVolume(v: unknown): string {
     }
     return String(v);
   }
-  if (typeof v === 'string' && /^\d{1,19}$/.test(v)) {
-    const big = BigInt(v);
+  const digits = typeof v === 'string' ? v.replace(/^0+(?=\d)/, '') : '';
+  if (/^\d{1,19}$/.test(digits)) {
+    const big = BigInt(digits);
     if (big > MAX_BIGINT) reject('volume', 'must not exceed 9223372036854775807');
     return big.toString();
   }
@@ -134,7 +135,7 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
   const source = point.source ?? null;
   if (
     source !== null &&
-    (typeof source !== 'string' || source.length > 50 || /[\p{Cc}]/u.test(source))
+    (typeof source !== 'string' || [...source].length > 50 || /[\p{Cc}]/u.test(source))
   ) {
     reject('source', 'must be a string of at most 50 printable characters');
   }
@@ -147,7 +148,7 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
     close,
     volume,
     dollarVolume,
-    tradeCount: tradeCount as number | null,
+    tradeCount: tradeCount === null ? null : noNegativeZero(tradeCount as number),
     qualityScore: quality,
     source: source,
   };

@@ -1,0 +1,350 @@
+import { InvalidRequestError, NotFoundError } from '../common/errors';
+import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
+import { MarketDataRepository } from '../database/market-data.repository';
+import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
+import { parseFields, QueryService } from './query.service';
+
+/** Every method rejects until the test says what it answers: no silent undefined. */
+function marketDataMock(): jest.Mocked<MarketDataRepository> {
+  const unexpected = (name: string) =>
+    jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
+  return {
+    findRange: unexpected('findRange'),
+    findDerivedRange: unexpected('findDerivedRange'),
+    findTimeframesWithData: unexpected('findTimeframesWithData'),
+    findLatest: unexpected('findLatest'),
+    upsertBars: unexpected('upsertBars'),
+    deleteRange: unexpected('deleteRange'),
+    measureCompressionRatio: unexpected('measureCompressionRatio'),
+    preparePartitionsAhead: unexpected('preparePartitionsAhead'),
+  } as unknown as jest.Mocked<MarketDataRepository>;
+}
+
+function queryRequest(overrides: Partial<QueryRequestDto> = {}): QueryRequestDto {
+  return Object.assign(new QueryRequestDto(), {
+    instrument_id: 'AAPL',
+    timeframe: TimeFrame.ONE_HOUR,
+    start_time: '2025-06-21T10:30:00Z',
+    end_time: '2025-06-21T12:30:00Z',
+    ...overrides,
+  });
+}
+
+function latestRequest(overrides: Partial<LatestRequestDto> = {}): LatestRequestDto {
+  return Object.assign(new LatestRequestDto(), { timeframe: TimeFrame.ONE_MINUTE, ...overrides });
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+const HOUR_POINTS =
+  '[{"timestamp":"2025-06-21T11:00:00.000Z","open":1,"high":2,"low":0.5,"close":1.5,"volume":10,"dollar_volume":null,"trade_count":null}]';
+
+describe('parseFields', () => {
+  it.each([undefined, '', '   '])('should answer every field for %p', (fields) => {
+    expect(parseFields(fields)).toEqual([...POINT_FIELDS]);
+  });
+
+  it('should always include timestamp', () => {
+    expect(parseFields('close')).toEqual(['timestamp', 'close']);
+  });
+
+  it('should answer the fields in response order whatever order they are asked in', () => {
+    expect(parseFields('volume,close,open')).toEqual(['timestamp', 'open', 'close', 'volume']);
+  });
+
+  it('should ignore spaces around names and repeated names', () => {
+    expect(parseFields(' open , open,high ')).toEqual(['timestamp', 'open', 'high']);
+  });
+
+  it('should accept timestamp itself', () => {
+    expect(parseFields('timestamp')).toEqual(['timestamp']);
+  });
+
+  it.each(['price', 'Open', 'open,quality_score', 'open;close'])(
+    'should refuse %p with an error naming fields',
+    (fields) => {
+      let error: unknown;
+      try {
+        parseFields(fields);
+      } catch (e) {
+        error = e;
+      }
+
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error).toMatchObject({ field: 'fields' });
+      expect((error as Error).message).toMatch(
+        /^fields has unknown field ".*"; allowed: timestamp,/,
+      );
+    },
+  );
+
+  it('should quote the unknown name cut to 40 characters', () => {
+    const long = 'x'.repeat(100);
+
+    expect(() => parseFields(long)).toThrow(`fields has unknown field "${'x'.repeat(40)}";`);
+  });
+});
+
+describe('QueryService', () => {
+  let marketData: jest.Mocked<MarketDataRepository>;
+  let service: QueryService;
+
+  beforeEach(() => {
+    marketData = marketDataMock();
+    service = new QueryService(marketData);
+  });
+
+  describe('query', () => {
+    it('should answer the stored timeframe when the range holds rows of it', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 5, pointsJson: HOUR_POINTS });
+
+      const body = JSON.parse(await service.query(queryRequest()));
+
+      expect(body).toEqual({
+        instrument_id: 'AAPL',
+        timeframe: 'ONE_HOUR',
+        data_points: JSON.parse(HOUR_POINTS),
+        total_count: 5,
+        query_time_ms: expect.any(Number),
+        cache_hit: false,
+      });
+      expect(body).not.toHaveProperty('derived_from');
+      expect(marketData.findTimeframesWithData).not.toHaveBeenCalled();
+    });
+
+    it('should read the requested series, range, fields and page', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([]);
+
+      await service.query(
+        queryRequest({
+          timeframe: TimeFrame.ONE_MINUTE,
+          start_time: '2025-06-21T12:00:00+02:00',
+          end_time: '2025-06-21T11:00:00Z',
+          fields: 'close',
+          limit: 50,
+          offset: 100,
+        }),
+      );
+
+      expect(marketData.findRange).toHaveBeenCalledWith(
+        { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE },
+        { fromMs: Date.UTC(2025, 5, 21, 10), toMs: Date.UTC(2025, 5, 21, 11) },
+        ['timestamp', 'close'],
+        { limit: 50, offset: 100 },
+      );
+    });
+
+    it('should default to a page of 1000 from offset 0', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 1, pointsJson: HOUR_POINTS });
+
+      await service.query(queryRequest());
+
+      expect(marketData.findRange.mock.calls[0][3]).toEqual({ limit: 1000, offset: 0 });
+    });
+
+    it('should derive the bars from the finest stored timeframe when none are stored', async () => {
+      const derived =
+        '[{"timestamp":"2025-06-21T11:00:00.000Z","open":1,"high":3,"low":0.5,"close":2,"volume":120}]';
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([
+        TimeFrame.FIFTEEN_MINUTES,
+        TimeFrame.ONE_MINUTE,
+        TimeFrame.FIVE_MINUTES,
+      ]);
+      marketData.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: derived });
+
+      const body = JSON.parse(await service.query(queryRequest()));
+
+      expect(body).toMatchObject({
+        instrument_id: 'AAPL',
+        timeframe: 'ONE_HOUR',
+        derived_from: 'ONE_MINUTE',
+        data_points: JSON.parse(derived),
+        total_count: 2,
+        cache_hit: false,
+      });
+      expect(marketData.findDerivedRange).toHaveBeenCalledWith(
+        'AAPL',
+        TimeFrame.ONE_MINUTE,
+        TimeFrame.ONE_HOUR,
+        { fromMs: Date.UTC(2025, 5, 21, 11), toMs: Date.UTC(2025, 5, 21, 13) },
+        [...POINT_FIELDS],
+        { limit: 1000, offset: 0 },
+      );
+    });
+
+    it('should look for the finer timeframes over the range rounded up to the target on both ends', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([]);
+
+      await service.query(queryRequest());
+
+      expect(marketData.findTimeframesWithData).toHaveBeenCalledWith(
+        'AAPL',
+        [TimeFrame.ONE_MINUTE, TimeFrame.FIVE_MINUTES, TimeFrame.FIFTEEN_MINUTES],
+        { fromMs: Date.UTC(2025, 5, 21, 11), toMs: Date.UTC(2025, 5, 21, 13) },
+      );
+    });
+
+    it('should leave a range already on target boundaries as it is', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([]);
+
+      await service.query(
+        queryRequest({
+          timeframe: TimeFrame.ONE_DAY,
+          start_time: '2025-06-21T00:00:00Z',
+          end_time: '2025-06-23T00:00:00Z',
+        }),
+      );
+
+      expect(marketData.findTimeframesWithData).toHaveBeenCalledWith(
+        'AAPL',
+        [
+          TimeFrame.ONE_MINUTE,
+          TimeFrame.FIVE_MINUTES,
+          TimeFrame.FIFTEEN_MINUTES,
+          TimeFrame.ONE_HOUR,
+        ],
+        { fromMs: Date.UTC(2025, 5, 21), toMs: Date.UTC(2025, 5, 23) },
+      );
+    });
+
+    it('should round a daily range given with an offset to UTC day boundaries', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_HOUR]);
+      marketData.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: '[]' });
+
+      const body = JSON.parse(
+        await service.query(
+          queryRequest({
+            timeframe: TimeFrame.ONE_DAY,
+            start_time: '2025-06-21T00:00:00+02:00',
+            end_time: '2025-06-22T00:00:00+02:00',
+          }),
+        ),
+      );
+
+      expect(body.derived_from).toBe('ONE_HOUR');
+      expect(marketData.findDerivedRange.mock.calls[0][3]).toEqual({
+        fromMs: Date.UTC(2025, 5, 21),
+        toMs: Date.UTC(2025, 5, 22),
+      });
+    });
+
+    it('should answer an empty page without derived_from when no finer timeframe has data', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([]);
+
+      const body = JSON.parse(await service.query(queryRequest()));
+
+      expect(body).toMatchObject({ data_points: [], total_count: 0 });
+      expect(body).not.toHaveProperty('derived_from');
+      expect(marketData.findDerivedRange).not.toHaveBeenCalled();
+    });
+
+    it('should have nothing to derive ONE_MINUTE from', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([]);
+
+      const body = JSON.parse(
+        await service.query(queryRequest({ timeframe: TimeFrame.ONE_MINUTE })),
+      );
+
+      expect(body).not.toHaveProperty('derived_from');
+      expect(marketData.findTimeframesWithData.mock.calls[0][1]).toEqual([]);
+    });
+
+    it('should keep volumes above 2^53 exact in the answer', async () => {
+      marketData.findRange.mockResolvedValue({
+        totalCount: 1,
+        pointsJson: '[{"timestamp":"2025-06-21T11:00:00.000Z","volume":9223372036854775807}]',
+      });
+
+      const text = await service.query(queryRequest());
+
+      expect(text).toContain('"volume":9223372036854775807');
+    });
+
+    it.each([
+      ['before', '2025-06-21T10:00:00Z'],
+      ['equal to', '2025-06-21T10:30:00Z'],
+      ['the same instant with an offset as', '2025-06-21T12:30:00+02:00'],
+    ])('should refuse an end_time %s start_time', async (_name, endTime) => {
+      const error = await rejectionOf(service.query(queryRequest({ end_time: endTime })));
+
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error).toMatchObject({
+        field: 'end_time',
+        message: 'end_time must be after start_time',
+      });
+      expect(marketData.findRange).not.toHaveBeenCalled();
+    });
+
+    it('should refuse unknown fields before reading anything', async () => {
+      const error = await rejectionOf(service.query(queryRequest({ fields: 'open,bid' })));
+
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error).toMatchObject({ field: 'fields' });
+      expect(marketData.findRange).not.toHaveBeenCalled();
+    });
+
+    it('should let a repository error through', async () => {
+      const failure = new Error('boom');
+      marketData.findRange.mockRejectedValue(failure);
+
+      expect(await rejectionOf(service.query(queryRequest()))).toBe(failure);
+    });
+  });
+
+  describe('latest', () => {
+    it('should answer the newest point as the repository serialized it', async () => {
+      const point =
+        '{"timestamp":"2025-06-21T10:00:00.000Z","close":187.5,"volume":9007199254740993}';
+      marketData.findLatest.mockResolvedValue(point);
+
+      const answer = await service.latest('AAPL', latestRequest({ fields: 'close,volume' }));
+
+      expect(answer).toBe(point);
+      expect(marketData.findLatest).toHaveBeenCalledWith(
+        { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE },
+        ['timestamp', 'close', 'volume'],
+      );
+    });
+
+    it('should ask for every field by default', async () => {
+      marketData.findLatest.mockResolvedValue('{}');
+
+      await service.latest('AAPL', latestRequest());
+
+      expect(marketData.findLatest.mock.calls[0][1]).toEqual([...POINT_FIELDS]);
+    });
+
+    it('should answer NotFoundError when the series has no point', async () => {
+      marketData.findLatest.mockResolvedValue(null);
+
+      const error = await rejectionOf(
+        service.latest('MSFT', latestRequest({ timeframe: TimeFrame.ONE_DAY })),
+      );
+
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect((error as Error).message).toBe('No ONE_DAY data stored for MSFT');
+    });
+
+    it('should refuse unknown fields', async () => {
+      const error = await rejectionOf(service.latest('AAPL', latestRequest({ fields: 'bid' })));
+
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error).toMatchObject({ field: 'fields' });
+      expect(marketData.findLatest).not.toHaveBeenCalled();
+    });
+  });
+});

@@ -1,0 +1,130 @@
+import { resolve } from 'node:path';
+import { InvalidSettingError, loadSettings, Settings } from './settings';
+
+const MIB = 1024 * 1024;
+
+/** The error loadSettings throws for `env`. */
+function settingErrorOf(env: Record<string, string>): InvalidSettingError {
+  try {
+    loadSettings(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidSettingError);
+    return error as InvalidSettingError;
+  }
+  throw new Error(`expected ${JSON.stringify(env)} to be refused`);
+}
+
+describe('loadSettings', () => {
+  it('should use the defaults when nothing is set', () => {
+    expect(loadSettings({})).toEqual<Settings>({
+      nodeEnv: 'development',
+      port: 3000,
+      host: '0.0.0.0',
+      logLevel: 'log',
+      databaseUrl: undefined,
+      dataDir: resolve('./data'),
+      dbPoolSize: 10,
+      statementTimeoutMs: 30_000,
+      bodyLimitBytes: 32 * MIB,
+      maxPointsPerRequest: 100_000,
+      shutdownTimeoutMs: 25_000,
+    });
+  });
+
+  it('should treat empty and blank values as unset', () => {
+    const settings = loadSettings({
+      PORT: '',
+      LOG_LEVEL: '   ',
+      DATABASE_URL: ' ',
+      DB_POOL_SIZE: '',
+      HOST: '',
+    });
+
+    expect(settings).toEqual(loadSettings({}));
+  });
+
+  it('should read every variable that is set', () => {
+    const settings = loadSettings({
+      NODE_ENV: 'production',
+      PORT: '8080',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'debug',
+      DATABASE_URL: 'postgres://market:secret@db:5432/market',
+      DATA_DIR: '/var/lib/market',
+      DB_POOL_SIZE: '25',
+      DB_STATEMENT_TIMEOUT_MS: '0',
+      BODY_LIMIT_BYTES: '1024',
+      MAX_POINTS_PER_REQUEST: '1000000',
+      SHUTDOWN_TIMEOUT_MS: '600000',
+    });
+
+    expect(settings).toEqual<Settings>({
+      nodeEnv: 'production',
+      port: 8080,
+      host: '127.0.0.1',
+      logLevel: 'debug',
+      databaseUrl: 'postgres://market:secret@db:5432/market',
+      dataDir: '/var/lib/market',
+      dbPoolSize: 25,
+      statementTimeoutMs: 0,
+      bodyLimitBytes: 1024,
+      maxPointsPerRequest: 1_000_000,
+      shutdownTimeoutMs: 600_000,
+    });
+  });
+
+  it('should trim whitespace around values', () => {
+    const settings = loadSettings({ PORT: ' 8080 ', LOG_LEVEL: ' warn ', HOST: ' localhost ' });
+
+    expect(settings).toMatchObject({ port: 8080, logLevel: 'warn', host: 'localhost' });
+  });
+
+  it('should resolve a relative DATA_DIR to an absolute path', () => {
+    expect(loadSettings({ DATA_DIR: 'var/data' }).dataDir).toBe(resolve('var/data'));
+  });
+
+  it.each(['postgres://u:p@localhost:5432/db', 'postgresql://localhost/db'])(
+    'should accept the DATABASE_URL %s',
+    (url) => {
+      expect(loadSettings({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    },
+  );
+
+  it.each(['error', 'warn', 'log', 'debug', 'verbose'])('should accept LOG_LEVEL=%s', (level) => {
+    expect(loadSettings({ LOG_LEVEL: level }).logLevel).toBe(level);
+  });
+
+  it.each([
+    ['PORT', 'abc', '"abc" is not a whole number'],
+    ['PORT', '70000', '70000 is outside 0..65535'],
+    ['PORT', '-1', '"-1" is not a whole number'],
+    ['PORT', '3000.5', '"3000.5" is not a whole number'],
+    ['PORT', '1e3', '"1e3" is not a whole number'],
+    ['LOG_LEVEL', 'loud', '"loud" is not one of error, warn, log, debug, verbose'],
+    ['LOG_LEVEL', 'DEBUG', '"DEBUG" is not one of error, warn, log, debug, verbose'],
+    ['DATABASE_URL', 'mysql://x', 'protocol "mysql:" is not postgres:'],
+    ['DATABASE_URL', 'not a url', 'is not a URL (postgres://user:password@host:5432/db)'],
+    ['DB_POOL_SIZE', '0', '0 is outside 1..200'],
+    ['DB_POOL_SIZE', '201', '201 is outside 1..200'],
+    ['DB_STATEMENT_TIMEOUT_MS', '3600001', '3600001 is outside 0..3600000'],
+    ['BODY_LIMIT_BYTES', '1023', '1023 is outside 1024..1073741824'],
+    ['MAX_POINTS_PER_REQUEST', '0', '0 is outside 1..1000000'],
+    ['SHUTDOWN_TIMEOUT_MS', '600001', '600001 is outside 0..600000'],
+  ])('should refuse %s=%s naming the variable', (variable, value, reason) => {
+    const error = settingErrorOf({ [variable]: value });
+
+    expect(error.variable).toBe(variable);
+    expect(error.message).toBe(`Invalid setting ${variable}: ${reason}`);
+  });
+
+  it('should not repeat the password of a refused DATABASE_URL', () => {
+    const error = settingErrorOf({ DATABASE_URL: 'mysql://market:s3cr3t@db:3306/market' });
+
+    expect(error.variable).toBe('DATABASE_URL');
+    expect(error.message).not.toContain('s3cr3t');
+  });
+
+  it('should name the first bad variable when several are bad', () => {
+    expect(settingErrorOf({ PORT: 'abc', DB_POOL_SIZE: '0' }).variable).toBe('PORT');
+  });
+});

@@ -1,0 +1,276 @@
+import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
+import { CompressionLevel, TimeFrame } from '../common/market-data.types';
+import { ConfigurationService } from '../configuration/configuration.service';
+import { MarketDataRepository } from '../database/market-data.repository';
+import { DeleteRequestDto } from './dto/delete-request.dto';
+import { StoreRequest } from './dto/store-request.dto';
+import { StorageService } from './storage.service';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Every method rejects until the test says what it answers: no silent undefined. */
+function marketDataMock(): jest.Mocked<MarketDataRepository> {
+  const unexpected = (name: string) =>
+    jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
+  return {
+    findRange: unexpected('findRange'),
+    findDerivedRange: unexpected('findDerivedRange'),
+    findTimeframesWithData: unexpected('findTimeframesWithData'),
+    findLatest: unexpected('findLatest'),
+    upsertBars: unexpected('upsertBars'),
+    deleteRange: unexpected('deleteRange'),
+    measureCompressionRatio: unexpected('measureCompressionRatio'),
+    preparePartitionsAhead: unexpected('preparePartitionsAhead'),
+  } as unknown as jest.Mocked<MarketDataRepository>;
+}
+
+function configurationsMock(): jest.Mocked<ConfigurationService> {
+  return {
+    recordCompressionLevel: jest.fn(() =>
+      Promise.reject(new Error('unexpected call to recordCompressionLevel')),
+    ),
+  } as unknown as jest.Mocked<ConfigurationService>;
+}
+
+function point(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    timestamp: '2025-06-21T10:00:00Z',
+    open: 187.25,
+    high: 187.9,
+    low: 186.8,
+    close: 187.5,
+    volume: 125000,
+    ...overrides,
+  };
+}
+
+function storeRequest(overrides: Partial<StoreRequest> = {}): StoreRequest {
+  return {
+    instrument_id: 'AAPL',
+    timeframe: TimeFrame.ONE_MINUTE,
+    data_points: [point()],
+    ...overrides,
+  };
+}
+
+function deleteRequest(overrides: Partial<DeleteRequestDto> = {}): DeleteRequestDto {
+  return Object.assign(new DeleteRequestDto(), {
+    start_time: '2025-06-21T00:00:00Z',
+    end_time: '2025-06-22T00:00:00Z',
+    ...overrides,
+  });
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+const SERIES = { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE };
+
+describe('StorageService', () => {
+  let marketData: jest.Mocked<MarketDataRepository>;
+  let configurations: jest.Mocked<ConfigurationService>;
+  let service: StorageService;
+
+  beforeEach(() => {
+    marketData = marketDataMock();
+    configurations = configurationsMock();
+    service = new StorageService(marketData, configurations);
+  });
+
+  describe('store', () => {
+    it('should count stored, failed and superseded points and explain the failures', async () => {
+      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.measureCompressionRatio.mockResolvedValue(0.42);
+
+      const response = await service.store(
+        storeRequest({
+          data_points: [
+            point({ close: 187.1 }),
+            point({ timestamp: '2025-06-21T10:01:00Z' }),
+            point({ low: 999 }),
+            point({ close: 187.3 }),
+          ],
+        }),
+      );
+
+      expect(response).toEqual({
+        request_id: expect.stringMatching(UUID),
+        stored_count: 2,
+        failed_count: 1,
+        superseded_count: 1,
+        storage_time_ms: expect.any(Number),
+        compression_ratio: 0.42,
+        errors: [{ index: 2, field: 'low', message: 'low must not exceed high' }],
+      });
+      expect(response.storage_time_ms).toBeGreaterThanOrEqual(0);
+    });
+
+    it('should write each timestamp once, with its last valid values', async () => {
+      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.measureCompressionRatio.mockResolvedValue(0);
+
+      await service.store(
+        storeRequest({
+          data_points: [
+            point({ close: 187.1 }),
+            point({ timestamp: '2025-06-21T10:01:00Z', volume: '9223372036854775807' }),
+            point({ close: 187.3 }),
+          ],
+        }),
+      );
+
+      expect(marketData.upsertBars).toHaveBeenCalledTimes(1);
+      const [series, rows] = marketData.upsertBars.mock.calls[0];
+      expect(series).toEqual(SERIES);
+      expect(rows).toEqual([
+        expect.objectContaining({ timestampMs: Date.UTC(2025, 5, 21, 10, 0), close: 187.3 }),
+        expect.objectContaining({
+          timestampMs: Date.UTC(2025, 5, 21, 10, 1),
+          volume: '9223372036854775807',
+        }),
+      ]);
+    });
+
+    it('should record the compression level when the request names one', async () => {
+      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.measureCompressionRatio.mockResolvedValue(0.9);
+      configurations.recordCompressionLevel.mockResolvedValue(undefined);
+
+      const response = await service.store(storeRequest({ compression: CompressionLevel.HIGH }));
+
+      expect(response.stored_count).toBe(1);
+      expect(configurations.recordCompressionLevel).toHaveBeenCalledWith(
+        SERIES,
+        CompressionLevel.HIGH,
+      );
+    });
+
+    it('should record no compression level when the request names none', async () => {
+      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.measureCompressionRatio.mockResolvedValue(0);
+
+      const response = await service.store(storeRequest());
+
+      expect(response.stored_count).toBe(1);
+      expect(configurations.recordCompressionLevel).not.toHaveBeenCalled();
+    });
+
+    it('should answer a compression ratio of 0 without measuring when nothing was stored', async () => {
+      marketData.upsertBars.mockResolvedValue(undefined);
+
+      const response = await service.store(
+        storeRequest({ data_points: [point({ open: 'x' }), point({ volume: -1 })] }),
+      );
+
+      expect(response).toMatchObject({
+        stored_count: 0,
+        failed_count: 2,
+        superseded_count: 0,
+        compression_ratio: 0,
+      });
+      expect(response.errors.map((e) => e.index)).toEqual([0, 1]);
+      expect(marketData.measureCompressionRatio).not.toHaveBeenCalled();
+    });
+
+    it('should check the points against the request timeframe', async () => {
+      marketData.upsertBars.mockResolvedValue(undefined);
+
+      const response = await service.store(
+        storeRequest({ timeframe: TimeFrame.ONE_DAY, data_points: [point()] }),
+      );
+
+      expect(response.stored_count).toBe(0);
+      expect(response.errors).toEqual([
+        {
+          index: 0,
+          field: 'timestamp',
+          message: 'timestamp must start a ONE_DAY bar (aligned to its length in UTC)',
+        },
+      ]);
+    });
+
+    it('should fail as a whole and record no policy when the write fails', async () => {
+      const failure = new DatabaseUnavailableError(new Error('ECONNREFUSED'));
+      marketData.upsertBars.mockRejectedValue(failure);
+
+      const error = await rejectionOf(
+        service.store(storeRequest({ compression: CompressionLevel.LOW })),
+      );
+
+      expect(error).toBe(failure);
+      expect(configurations.recordCompressionLevel).not.toHaveBeenCalled();
+    });
+
+    it('should give every response its own request_id', async () => {
+      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.measureCompressionRatio.mockResolvedValue(0);
+
+      const first = await service.store(storeRequest());
+      const second = await service.store(storeRequest());
+
+      expect(first.request_id).not.toBe(second.request_id);
+    });
+  });
+
+  describe('deleteRange', () => {
+    it('should answer the deleted count and the range in UTC with milliseconds', async () => {
+      marketData.deleteRange.mockResolvedValue(1440);
+
+      const response = await service.deleteRange(
+        'AAPL',
+        deleteRequest({
+          start_time: '2025-06-21T02:00:00+02:00',
+          end_time: '2025-06-21T19:30:00.5-04:30',
+        }),
+      );
+
+      expect(response).toEqual({
+        request_id: expect.stringMatching(UUID),
+        instrument_id: 'AAPL',
+        deleted_count: 1440,
+        start_time: '2025-06-21T00:00:00.000Z',
+        end_time: '2025-06-22T00:00:00.500Z',
+      });
+    });
+
+    it('should delete the given instrument, timeframe and range', async () => {
+      marketData.deleteRange.mockResolvedValue(3);
+
+      const response = await service.deleteRange(
+        'BTC/USD',
+        deleteRequest({ timeframe: TimeFrame.FIVE_MINUTES }),
+      );
+
+      expect(response.deleted_count).toBe(3);
+      expect(marketData.deleteRange).toHaveBeenCalledWith('BTC/USD', TimeFrame.FIVE_MINUTES, {
+        fromMs: Date.UTC(2025, 5, 21),
+        toMs: Date.UTC(2025, 5, 22),
+      });
+    });
+
+    it('should delete every timeframe when none is given', async () => {
+      marketData.deleteRange.mockResolvedValue(0);
+
+      const response = await service.deleteRange('AAPL', deleteRequest());
+
+      expect(response.deleted_count).toBe(0);
+      expect(marketData.deleteRange.mock.calls[0][1]).toBeUndefined();
+    });
+
+    it('should refuse an end_time not after start_time and delete nothing', async () => {
+      const error = await rejectionOf(
+        service.deleteRange('AAPL', deleteRequest({ end_time: '2025-06-21T00:00:00Z' })),
+      );
+
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error).toMatchObject({ field: 'end_time' });
+      expect(marketData.deleteRange).not.toHaveBeenCalled();
+    });
+  });
+});
