@@ -5,8 +5,8 @@ import {
   HttpException,
   Logger,
   NotFoundException,
+  ServiceUnavailableException,
 } from '@nestjs/common';
-import { ServiceUnavailableException } from '@nestjs/common';
 import {
   DatabaseUnavailableError,
   DomainError,
