@@ -1,9 +1,10 @@
-import { LogLevel as NestLogLevel } from '@nestjs/common';
+import { Logger, LogLevel as NestLogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { APP_VERSION } from './common/app-version';
+import { DatabaseConnection } from './database/database-connection';
 import { LogLevel, Settings } from './settings/settings';
 
 const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -14,30 +15,38 @@ function levelsFrom(level: LogLevel): NestLogLevel[] {
 
 /** Builds the application (used by main.ts and by the end-to-end tests alike). */
 export async function createApp(settings: Settings): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({
-    bodyLimit: settings.bodyLimitBytes,
-    // Keeps a duplicate key from letting "__proto__" reach a plain object.
-    onProtoPoisoning: 'remove',
-    onConstructorPoisoning: 'remove',
-  });
-  const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(settings),
-    adapter,
-    {
-      logger: levelsFrom(settings.logLevel),
-      // Start-up errors reach the caller (main.ts prints one line) instead of exiting here.
-      abortOnError: false,
-    },
-  );
-
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Market data storage')
-      .setDescription('Store and read OHLCV bars by instrument, timeframe and time range')
-      .setVersion(APP_VERSION)
-      .build(),
-  );
-  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
-  return app;
+  Logger.overrideLogger(levelsFrom(settings.logLevel));
+  // Opened (and migrated) before Nest starts, so that an unreachable database is
+  // waited for, then reported as one line rather than a provider stack trace.
+  const database = await DatabaseConnection.openWhenReachable(settings);
+  try {
+    const adapter = new FastifyAdapter({
+      bodyLimit: settings.bodyLimitBytes,
+      // Keeps a duplicate key from letting "__proto__" reach a plain object.
+      onProtoPoisoning: 'remove',
+      onConstructorPoisoning: 'remove',
+    });
+    const app = await NestFactory.create<NestFastifyApplication>(
+      AppModule.forRoot(settings, database),
+      adapter,
+      {
+        logger: levelsFrom(settings.logLevel),
+        // Start-up errors reach the caller (main.ts prints one line) instead of exiting here.
+        abortOnError: false,
+      },
+    );
+    const document = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('Market data storage')
+        .setDescription('Store and read OHLCV bars by instrument, timeframe and time range')
+        .setVersion(APP_VERSION)
+        .build(),
+    );
+    SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
+    return app;
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
 }

@@ -5,6 +5,7 @@ import { Settings } from '../settings/settings';
 import { EmbeddedEngine } from './embedded-engine';
 import { METADATA_ENTITIES } from './entities';
 import { MigrationRunner } from './migration-runner';
+import { isUnavailable } from './pg-errors';
 
 export type StorageEngine = 'timescaledb' | 'postgresql';
 
@@ -45,6 +46,25 @@ export class DatabaseConnection {
     readonly info: EngineInfo,
     private readonly embedded: EmbeddedEngine | undefined,
   ) {}
+
+  /**
+   * Opens the connection, retrying while the server is unreachable for up to
+   * DB_STARTUP_WAIT_MS (a database starting beside the service in compose or
+   * Kubernetes); any other error fails at once.
+   */
+  static async openWhenReachable(settings: Settings): Promise<DatabaseConnection> {
+    const logger = new Logger('Database');
+    const deadline = Date.now() + settings.dbStartupWaitMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await DatabaseConnection.open(settings);
+      } catch (error) {
+        if (!isUnavailable(error) || Date.now() >= deadline) throw error;
+        logger.warn(`database unreachable (${(error as Error).message}); retry ${attempt}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * attempt, 5000)));
+      }
+    }
+  }
 
   static async open(settings: Settings): Promise<DatabaseConnection> {
     const embedded = settings.databaseUrl

@@ -1,4 +1,5 @@
 import {
+  DynamicModule,
   Global,
   Inject,
   Logger,
@@ -8,7 +9,6 @@ import {
 } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
-import { SETTINGS, Settings } from '../settings/settings';
 import { DatabaseConnection } from './database-connection';
 import { DatabaseHealthIndicator } from './database.health';
 import { DATABASE_CONNECTION, MarketDataRepository } from './market-data.repository';
@@ -17,18 +17,13 @@ import { DATABASE_CONNECTION, MarketDataRepository } from './market-data.reposit
 const PARTITION_MONTHS_AHEAD = 3;
 
 /**
- * Owns the connection (embedded engine or server), runs migrations before
- * anything reads, and closes it last on shutdown.
+ * Owns the connection (embedded engine or server), opened and migrated by
+ * createApp before Nest starts, and closes it last on shutdown.
  */
 @Global()
 @Module({
   imports: [TerminusModule],
   providers: [
-    {
-      provide: DATABASE_CONNECTION,
-      inject: [SETTINGS],
-      useFactory: (settings: Settings) => DatabaseConnection.open(settings),
-    },
     {
       provide: DataSource,
       inject: [DATABASE_CONNECTION],
@@ -37,9 +32,17 @@ const PARTITION_MONTHS_AHEAD = 3;
     MarketDataRepository,
     DatabaseHealthIndicator,
   ],
-  exports: [DATABASE_CONNECTION, DataSource, MarketDataRepository, DatabaseHealthIndicator],
+  exports: [DataSource, MarketDataRepository, DatabaseHealthIndicator],
 })
 export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShutdown {
+  static forRoot(connection: DatabaseConnection): DynamicModule {
+    return {
+      module: DatabaseModule,
+      providers: [{ provide: DATABASE_CONNECTION, useValue: connection }],
+      exports: [DATABASE_CONNECTION],
+    };
+  }
+
   private readonly logger = new Logger('Database');
 
   constructor(

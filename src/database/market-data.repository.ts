@@ -265,7 +265,7 @@ export class MarketDataRepository {
     const where = `instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4`;
     return this.selectPage(
       `SELECT (SELECT count(*) FROM market_data_ts WHERE ${where}) AS total_count,
-              (SELECT coalesce(json_agg(p), '[]')::text FROM (
+              (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (
                  SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts
                   WHERE ${where} ORDER BY "timestamp" LIMIT $5 OFFSET $6) p) AS points`,
       [
@@ -282,7 +282,8 @@ export class MarketDataRepository {
   /**
    * Bars of `target` computed from the stored `source` timeframe: first
    * open, max high, min low, last close, summed volume, dollar volume and
-   * trade count per UTC-aligned bucket. `range` holds the source rows.
+   * trade count per UTC-aligned bucket (a sum is null when a bar of the
+   * bucket lacks that value). `range` holds the source rows.
    */
   async findDerivedRange(
     instrumentId: string,
@@ -300,13 +301,14 @@ export class MarketDataRepository {
                 min(low_price) AS low_price,
                 (array_agg(close_price ORDER BY "timestamp" DESC))[1] AS close_price,
                 sum(volume) AS volume,
-                sum(dollar_volume) AS dollar_volume,
-                sum(trade_count) AS trade_count
+                -- A sum over a bucket with a missing value would pass for the whole: null instead.
+                CASE WHEN count(dollar_volume) = count(*) THEN sum(dollar_volume) END AS dollar_volume,
+                CASE WHEN count(trade_count) = count(*) THEN sum(trade_count) END AS trade_count
            FROM market_data_ts
           WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4
           GROUP BY 1)
        SELECT (SELECT count(*) FROM buckets) AS total_count,
-              (SELECT coalesce(json_agg(p), '[]')::text FROM (
+              (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (
                  SELECT ${selectList(fields, BUCKET_FIELD_SQL)} FROM buckets
                   ORDER BY bucket LIMIT $5 OFFSET $6) p) AS points`,
       [

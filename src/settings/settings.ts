@@ -12,6 +12,8 @@ export interface Settings {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly dbPoolSize: number;
+  /** How long start-up waits for an unreachable database server. */
+  readonly dbStartupWaitMs: number;
   readonly statementTimeoutMs: number;
   readonly bodyLimitBytes: number;
   readonly maxPointsPerRequest: number;
@@ -86,6 +88,7 @@ export function loadSettings(env: Env = process.env): Settings {
     databaseUrl: postgresUrl(env, 'DATABASE_URL'),
     dataDir: resolve(text(env, 'DATA_DIR', './data')),
     dbPoolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 200),
+    dbStartupWaitMs: integer(env, 'DB_STARTUP_WAIT_MS', 30_000, 0, 600_000),
     statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 32 * MIB, 1024, 1024 * MIB),
     maxPointsPerRequest: integer(env, 'MAX_POINTS_PER_REQUEST', 100_000, 1, 1_000_000),
