@@ -15,7 +15,7 @@ DECLARE
   columns text := $cols$
     "timestamp"   timestamptz      NOT NULL,
     instrument_id varchar(20)      NOT NULL,
-    timeframe     varchar(10)      NOT NULL,
+    timeframe     varchar(16)      NOT NULL, -- the spec says 10; FIFTEEN_MINUTES needs 15
     open_price    double precision NOT NULL,
     high_price    double precision NOT NULL,
     low_price     double precision NOT NULL,
@@ -32,7 +32,7 @@ DECLARE
   metadata_columns text := $cols$
     "timestamp"       timestamptz NOT NULL,
     instrument_id     varchar(20) NOT NULL,
-    timeframe         varchar(10) NOT NULL,
+    timeframe         varchar(16) NOT NULL,
     record_count      integer,
     storage_size_mb   double precision,
     compression_ratio double precision,
@@ -67,7 +67,7 @@ $$;
 CREATE TABLE storage_configurations (
   id                uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
   instrument_id     varchar(20) NOT NULL,
-  timeframe         varchar(10) NOT NULL,
+  timeframe         varchar(16) NOT NULL,
   compression_level varchar(10) NOT NULL DEFAULT 'medium',
   retention_days    integer     NOT NULL DEFAULT 730,
   indexing_strategy varchar(30) NOT NULL DEFAULT 'time_instrument',

@@ -17,7 +17,8 @@ export class StorageConfigurationEntity {
   @Column({ name: 'instrument_id', type: 'varchar', length: 20 })
   instrumentId: string;
 
-  @Column({ type: 'varchar', length: 10 })
+  /** varchar(16), not the spec's 10: FIFTEEN_MINUTES has 15 characters. */
+  @Column({ type: 'varchar', length: 16 })
   timeframe: string;
 
   @Column({ name: 'compression_level', type: 'varchar', length: 10, default: 'medium' })
