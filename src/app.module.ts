@@ -2,7 +2,9 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { createValidationPipe } from './common/validation';
+import { CacheModule } from './cache/cache.module';
 import { DatabaseConnection } from './database/database-connection';
+import { MetricsModule } from './metrics/metrics.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { QueryModule } from './query/query.module';
@@ -17,7 +19,9 @@ export class AppModule {
       module: AppModule,
       imports: [
         SettingsModule.forRoot(settings),
+        MetricsModule,
         DatabaseModule.forRoot(database),
+        CacheModule,
         StorageModule,
         QueryModule,
         HealthModule,

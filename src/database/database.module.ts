@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
+import { MetricsService } from '../metrics/metrics.service';
 import { DatabaseConnection } from './database-connection';
 import { DatabaseHealthIndicator } from './database.health';
 import { DATABASE_CONNECTION, MarketDataRepository } from './market-data.repository';
@@ -48,9 +49,16 @@ export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShut
   constructor(
     @Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection,
     private readonly marketData: MarketDataRepository,
+    private readonly metrics: MetricsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    const { pool } = this.db;
+    this.metrics.watchDatabasePool(() => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }));
     await this.marketData.preparePartitionsAhead(Date.now(), PARTITION_MONTHS_AHEAD);
   }
 

@@ -26,8 +26,8 @@ export class StorageHealthDto {
   })
   database: DatabaseStatus;
 
-  @ApiProperty({ example: { status: 'memory' } })
-  cache: { status: string };
+  @ApiProperty({ example: { status: 'up', kind: 'redis', latency_ms: 0.3 } })
+  cache: { status: 'up' | 'down'; kind: 'redis' | 'memory'; latency_ms: number };
 
   @ApiProperty({ example: { status: 'disabled' } })
   events: { status: string };

@@ -1,3 +1,5 @@
+import { QueryCache } from '../cache/query-cache.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { MarketDataRepository } from '../database/market-data.repository';
@@ -5,6 +7,25 @@ import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { parseFields, QueryService } from './query.service';
 
 /** Every method rejects until the test says what it answers: no silent undefined. */
+/** A cache that is never usable: every read goes to the repository. */
+function bypassCacheMock(): jest.Mocked<QueryCache> {
+  return {
+    generation: jest.fn().mockResolvedValue(undefined),
+    get: jest.fn().mockResolvedValue(undefined),
+    getFirst: jest.fn().mockResolvedValue(undefined),
+    set: jest.fn().mockResolvedValue(undefined),
+    invalidateInstrument: jest.fn().mockResolvedValue(undefined),
+  } as unknown as jest.Mocked<QueryCache>;
+}
+
+function metricsMock(): jest.Mocked<MetricsService> {
+  return {
+    storeCompleted: jest.fn(),
+    queryCompleted: jest.fn(),
+    cacheOperation: jest.fn(),
+  } as unknown as jest.Mocked<MetricsService>;
+}
+
 function marketDataMock(): jest.Mocked<MarketDataRepository> {
   const unexpected = (name: string) =>
     jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
@@ -98,7 +119,7 @@ describe('QueryService', () => {
 
   beforeEach(() => {
     marketData = marketDataMock();
-    service = new QueryService(marketData);
+    service = new QueryService(marketData, bypassCacheMock(), metricsMock());
   });
 
   describe('query', () => {

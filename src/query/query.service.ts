@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import { aggKey, CACHE_TTL_MS, latestKey, queryKey } from '../cache/cache-keys';
+import { QueryCache } from '../cache/query-cache.service';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { toRange } from '../common/instant-range';
 import {
@@ -8,7 +10,13 @@ import {
   TimeFrame,
   TIMEFRAME_MS,
 } from '../common/market-data.types';
-import { MarketDataRepository, PointsPage, TimeRange } from '../database/market-data.repository';
+import {
+  MarketDataRepository,
+  Page,
+  PointsPage,
+  TimeRange,
+} from '../database/market-data.repository';
+import { CacheResult, MetricsService } from '../metrics/metrics.service';
 import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { toQueryResponseJson } from './dto/query-response.dto';
 
@@ -35,61 +43,163 @@ function ceilTo(ms: number, step: number): number {
   return Math.ceil(ms / step) * step;
 }
 
-/** The read path: ranges, derived timeframes, latest. Answers are JSON text. */
+function elapsedMs(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}
+
+/** A range answer without its timing: what is cached. */
+interface RangeAnswer extends PointsPage {
+  readonly derivedFrom?: TimeFrame;
+}
+
+/** Cached as `{totalCount}\n{derivedFrom}\n{points}`: the points stay text, never re-parsed. */
+function encodeAnswer(answer: RangeAnswer): string {
+  return `${answer.totalCount}\n${answer.derivedFrom ?? ''}\n${answer.pointsJson}`;
+}
+
+function decodeAnswer(text: string): RangeAnswer {
+  const first = text.indexOf('\n');
+  const second = text.indexOf('\n', first + 1);
+  const derivedFrom = text.slice(first + 1, second);
+  return {
+    totalCount: Number(text.slice(0, first)),
+    derivedFrom: derivedFrom ? (derivedFrom as TimeFrame) : undefined,
+    pointsJson: text.slice(second + 1),
+  };
+}
+
+/** The read path: ranges, derived timeframes, latest, through the query cache. Answers are JSON text. */
 @Injectable()
 export class QueryService {
-  constructor(private readonly marketData: MarketDataRepository) {}
+  constructor(
+    private readonly marketData: MarketDataRepository,
+    private readonly cache: QueryCache,
+    private readonly metrics: MetricsService,
+  ) {}
 
   async query(request: QueryRequestDto): Promise<string> {
     const started = performance.now();
     const fields = parseFields(request.fields);
     const range = toRange(request.start_time, request.end_time);
-    const page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
-    const series = { instrumentId: request.instrument_id, timeframe: request.timeframe };
+    const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
+    const { instrument_id: instrumentId, timeframe } = request;
 
-    let result: PointsPage = await this.marketData.findRange(series, range, fields, page);
-    let derivedFrom: TimeFrame | undefined;
-    if (result.totalCount === 0) {
-      // Nothing stored at this timeframe in the range: compute it from the finest one that is.
-      const sourceRange = this.bucketSourceRange(range, request.timeframe);
-      const finer = await this.marketData.findTimeframesWithData(
-        request.instrument_id,
-        finerTimeframes(request.timeframe),
-        sourceRange,
-      );
-      if (finer.length > 0) {
-        derivedFrom = finer.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
-        result = await this.marketData.findDerivedRange(
-          request.instrument_id,
-          derivedFrom,
-          request.timeframe,
-          sourceRange,
-          fields,
-          page,
+    // The generation is read before the database: an answer computed while a
+    // write commits is then cached under the generation that write replaces.
+    const generation = await this.cache.generation(instrumentId);
+    const keyParts = [
+      instrumentId,
+      timeframe,
+      range.fromMs,
+      range.toMs,
+      fields,
+      page.limit,
+      page.offset,
+    ];
+    const keys =
+      generation === undefined
+        ? undefined
+        : {
+            range: queryKey(generation, keyParts),
+            derived: aggKey(instrumentId, timeframe, generation, keyParts),
+          };
+
+    let cacheResult: CacheResult = 'bypass';
+    let answer: RangeAnswer | undefined;
+    if (keys) {
+      const cached = await this.cache.getFirst([keys.range, keys.derived]);
+      cacheResult = cached === undefined ? 'miss' : 'hit';
+      if (cached !== undefined) answer = decodeAnswer(cached);
+    }
+    if (!answer) {
+      answer = await this.computeRange(instrumentId, timeframe, range, fields, page);
+      if (keys) {
+        const derived = answer.derivedFrom !== undefined;
+        await this.cache.set(
+          derived ? keys.derived : keys.range,
+          encodeAnswer(answer),
+          derived ? CACHE_TTL_MS.agg : CACHE_TTL_MS.query,
         );
       }
     }
+    const queryTimeMs = elapsedMs(started);
+    this.metrics.queryCompleted(
+      answer.derivedFrom ? 'derived' : 'range',
+      cacheResult,
+      queryTimeMs / 1000,
+    );
     return toQueryResponseJson({
-      instrumentId: request.instrument_id,
-      timeframe: request.timeframe,
-      derivedFrom,
-      pointsJson: result.pointsJson,
-      totalCount: result.totalCount,
-      queryTimeMs: Math.round((performance.now() - started) * 100) / 100,
-      cacheHit: false,
+      instrumentId,
+      timeframe,
+      derivedFrom: answer.derivedFrom,
+      pointsJson: answer.pointsJson,
+      totalCount: answer.totalCount,
+      queryTimeMs,
+      cacheHit: cacheResult === 'hit',
     });
   }
 
   /** The newest stored point of the series as JSON text. */
   async latest(instrumentId: string, request: LatestRequestDto): Promise<string> {
+    const started = performance.now();
     const fields = parseFields(request.fields);
-    const point = await this.marketData.findLatest(
-      { instrumentId, timeframe: request.timeframe },
-      fields,
-    );
-    if (point === null)
-      throw new NotFoundError(`No ${request.timeframe} data stored for ${instrumentId}`);
+    const generation = await this.cache.generation(instrumentId);
+    const key =
+      generation === undefined
+        ? undefined
+        : latestKey(instrumentId, request.timeframe, generation, fields.join(','));
+    let point = key === undefined ? undefined : await this.cache.get(key);
+    const cacheResult: CacheResult =
+      key === undefined ? 'bypass' : point === undefined ? 'miss' : 'hit';
+    if (point === undefined) {
+      const found = await this.marketData.findLatest(
+        { instrumentId, timeframe: request.timeframe },
+        fields,
+      );
+      if (found === null)
+        throw new NotFoundError(`No ${request.timeframe} data stored for ${instrumentId}`);
+      point = found;
+      if (key !== undefined) await this.cache.set(key, point, CACHE_TTL_MS.latest);
+    }
+    this.metrics.queryCompleted('latest', cacheResult, elapsedMs(started) / 1000);
     return point;
+  }
+
+  /**
+   * The stored timeframe when it has rows in the range; otherwise computed
+   * from the finest finer timeframe that does.
+   */
+  private async computeRange(
+    instrumentId: string,
+    timeframe: TimeFrame,
+    range: TimeRange,
+    fields: PointField[],
+    page: Page,
+  ): Promise<RangeAnswer> {
+    const stored = await this.marketData.findRange(
+      { instrumentId, timeframe },
+      range,
+      fields,
+      page,
+    );
+    if (stored.totalCount > 0) return stored;
+    const sourceRange = this.bucketSourceRange(range, timeframe);
+    const finer = await this.marketData.findTimeframesWithData(
+      instrumentId,
+      finerTimeframes(timeframe),
+      sourceRange,
+    );
+    if (finer.length === 0) return stored;
+    const derivedFrom = finer.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
+    const derived = await this.marketData.findDerivedRange(
+      instrumentId,
+      derivedFrom,
+      timeframe,
+      sourceRange,
+      fields,
+      page,
+    );
+    return { ...derived, derivedFrom };
   }
 
   /**

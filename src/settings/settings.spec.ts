@@ -29,6 +29,10 @@ describe('loadSettings', () => {
       bodyLimitBytes: 32 * MIB,
       maxPointsPerRequest: 100_000,
       shutdownTimeoutMs: 25_000,
+      redisUrl: undefined,
+      cacheTimeoutMs: 100,
+      cacheMemoryMaxBytes: 256 * MIB,
+      cacheMaxEntryBytes: 16 * MIB,
     });
   });
 
@@ -58,6 +62,10 @@ describe('loadSettings', () => {
       BODY_LIMIT_BYTES: '1024',
       MAX_POINTS_PER_REQUEST: '1000000',
       SHUTDOWN_TIMEOUT_MS: '600000',
+      REDIS_URL: 'redis://cache:6379/2',
+      CACHE_TIMEOUT_MS: '50',
+      CACHE_MEMORY_MAX_BYTES: '1048576',
+      CACHE_MAX_ENTRY_BYTES: '1024',
     });
 
     expect(settings).toEqual<Settings>({
@@ -73,6 +81,10 @@ describe('loadSettings', () => {
       bodyLimitBytes: 1024,
       maxPointsPerRequest: 1_000_000,
       shutdownTimeoutMs: 600_000,
+      redisUrl: 'redis://cache:6379/2',
+      cacheTimeoutMs: 50,
+      cacheMemoryMaxBytes: 1_048_576,
+      cacheMaxEntryBytes: 1024,
     });
   });
 
@@ -105,7 +117,8 @@ describe('loadSettings', () => {
     ['PORT', '1e3', '"1e3" is not a whole number'],
     ['LOG_LEVEL', 'loud', '"loud" is not one of error, warn, log, debug, verbose'],
     ['LOG_LEVEL', 'DEBUG', '"DEBUG" is not one of error, warn, log, debug, verbose'],
-    ['DATABASE_URL', 'mysql://x', 'protocol "mysql:" is not postgres:'],
+    ['DATABASE_URL', 'mysql://x', 'protocol "mysql:" is not postgres: or postgresql:'],
+    ['REDIS_URL', 'http://cache', 'protocol "http:" is not redis: or rediss:'],
     ['DATABASE_URL', 'not a url', 'is not a URL (postgres://user:password@host:5432/db)'],
     ['DB_POOL_SIZE', '0', '0 is outside 1..200'],
     ['DB_POOL_SIZE', '201', '201 is outside 1..200'],

@@ -18,6 +18,13 @@ export interface Settings {
   readonly bodyLimitBytes: number;
   readonly maxPointsPerRequest: number;
   readonly shutdownTimeoutMs: number;
+  /** Unset: an in-process memory cache. */
+  readonly redisUrl: string | undefined;
+  /** A cache call slower than this is given up and answered from the database. */
+  readonly cacheTimeoutMs: number;
+  readonly cacheMemoryMaxBytes: number;
+  /** Answers larger than this are not cached. */
+  readonly cacheMaxEntryBytes: number;
 }
 
 /** A setting with a bad value; main.ts prints its message as one line and exits. */
@@ -56,17 +63,20 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
   return value as T;
 }
 
-function postgresUrl(env: Env, name: string): string | undefined {
+function url(env: Env, name: string, protocols: string[], example: string): string | undefined {
   const value = env[name]?.trim();
   if (!value) return undefined;
-  let url: URL;
+  let parsed: URL;
   try {
-    url = new URL(value);
+    parsed = new URL(value);
   } catch {
-    throw new InvalidSettingError(name, 'is not a URL (postgres://user:password@host:5432/db)');
+    throw new InvalidSettingError(name, `is not a URL (${example})`);
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new InvalidSettingError(name, `protocol "${url.protocol}" is not postgres:`);
+  if (!protocols.includes(parsed.protocol)) {
+    throw new InvalidSettingError(
+      name,
+      `protocol "${parsed.protocol}" is not ${protocols.join(' or ')}`,
+    );
   }
   return value;
 }
@@ -85,7 +95,12 @@ export function loadSettings(env: Env = process.env): Settings {
       'debug',
       'verbose',
     ]),
-    databaseUrl: postgresUrl(env, 'DATABASE_URL'),
+    databaseUrl: url(
+      env,
+      'DATABASE_URL',
+      ['postgres:', 'postgresql:'],
+      'postgres://user:password@host:5432/db',
+    ),
     dataDir: resolve(text(env, 'DATA_DIR', './data')),
     dbPoolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 200),
     dbStartupWaitMs: integer(env, 'DB_STARTUP_WAIT_MS', 30_000, 0, 600_000),
@@ -93,6 +108,10 @@ export function loadSettings(env: Env = process.env): Settings {
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 32 * MIB, 1024, 1024 * MIB),
     maxPointsPerRequest: integer(env, 'MAX_POINTS_PER_REQUEST', 100_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379/0'),
+    cacheTimeoutMs: integer(env, 'CACHE_TIMEOUT_MS', 100, 1, 60_000),
+    cacheMemoryMaxBytes: integer(env, 'CACHE_MEMORY_MAX_BYTES', 256 * MIB, MIB, 64 * 1024 * MIB),
+    cacheMaxEntryBytes: integer(env, 'CACHE_MAX_ENTRY_BYTES', 16 * MIB, 1024, 512 * MIB),
   };
 }
 

@@ -1,3 +1,5 @@
+import { QueryCache } from '../cache/query-cache.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
 import { CompressionLevel, TimeFrame } from '../common/market-data.types';
 import { ConfigurationService } from '../configuration/configuration.service';
@@ -9,6 +11,25 @@ import { StorageService } from './storage.service';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** Every method rejects until the test says what it answers: no silent undefined. */
+/** A cache that is never usable: every read goes to the repository. */
+function bypassCacheMock(): jest.Mocked<QueryCache> {
+  return {
+    generation: jest.fn().mockResolvedValue(undefined),
+    get: jest.fn().mockResolvedValue(undefined),
+    getFirst: jest.fn().mockResolvedValue(undefined),
+    set: jest.fn().mockResolvedValue(undefined),
+    invalidateInstrument: jest.fn().mockResolvedValue(undefined),
+  } as unknown as jest.Mocked<QueryCache>;
+}
+
+function metricsMock(): jest.Mocked<MetricsService> {
+  return {
+    storeCompleted: jest.fn(),
+    queryCompleted: jest.fn(),
+    cacheOperation: jest.fn(),
+  } as unknown as jest.Mocked<MetricsService>;
+}
+
 function marketDataMock(): jest.Mocked<MarketDataRepository> {
   const unexpected = (name: string) =>
     jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
@@ -80,7 +101,7 @@ describe('StorageService', () => {
   beforeEach(() => {
     marketData = marketDataMock();
     configurations = configurationsMock();
-    service = new StorageService(marketData, configurations);
+    service = new StorageService(marketData, configurations, bypassCacheMock(), metricsMock());
   });
 
   describe('store', () => {
