@@ -84,7 +84,16 @@ export class DatabaseConnection {
           types: TYPE_PARSERS,
           application_name: 'market-data-storage',
           connectionTimeoutMillis: 5_000,
-          ...(embedded ? {} : { statement_timeout: settings.statementTimeoutMs || undefined }),
+          ...(embedded || !settings.statementTimeoutMs
+            ? {}
+            : {
+                statement_timeout: settings.statementTimeoutMs,
+                // The client gives up a little after the server would have: a
+                // server that does not answer at all (a network partition) must
+                // not hold a request forever.
+                query_timeout: settings.statementTimeoutMs + 2_000,
+              }),
+          keepAlive: true,
         },
       });
       await dataSource.initialize();

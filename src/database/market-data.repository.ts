@@ -417,6 +417,9 @@ export class MarketDataRepository {
   private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.db.pool.connect();
     let broken: Error | undefined;
+    // A connection dying while checked out emits 'error' on the client; unheard, it would crash the process.
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -428,6 +431,7 @@ export class MarketDataRepository {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

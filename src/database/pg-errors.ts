@@ -23,7 +23,7 @@ export function isUnavailable(error: unknown): boolean {
     }
   }
   // pg's own wording for a pool that cannot get or keep a connection.
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|Client was closed and is not queryable/i.test(
     error.message,
   );
 }
