@@ -2,6 +2,8 @@ import { DatabaseUnavailableError } from '../common/errors';
 
 /** SQLSTATE classes and driver codes that mean "the database is not there right now". */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|Client was closed and is not queryable/i;
 const UNAVAILABLE_NODE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -11,8 +13,9 @@ const UNAVAILABLE_NODE_CODES = new Set([
 ]);
 
 export function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
+  // Not `instanceof Error`: Node's network errors may come from another realm (Jest's VM).
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code === 'string') {
     if (
       code.startsWith('08') ||
@@ -23,9 +26,7 @@ export function isUnavailable(error: unknown): boolean {
     }
   }
   // pg's own wording for a pool that cannot get or keep a connection.
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|Client was closed and is not queryable/i.test(
-    error.message,
-  );
+  return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message);
 }
 
 /** Repositories run their SQL through this so callers see a domain error, not a driver one. */
