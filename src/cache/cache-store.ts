@@ -1,13 +1,16 @@
 import { Logger } from '@nestjs/common';
-import { Cache, CacheManagerStore, createCache, KeyvAdapter } from 'cache-manager';
+import { Cache, CacheManagerStore, KeyvAdapter } from 'cache-manager';
 import { redisInsStore } from 'cache-manager-ioredis-yet';
 import Redis from 'ioredis';
 import { Keyv } from 'keyv';
 import { LRUCache } from 'lru-cache';
 import { Settings } from '../settings/settings';
 
+/** The three calls the QueryCache makes; unlike cache-manager's, they reject on a store error. */
+export type StrictCache = Pick<Cache, 'get' | 'mget' | 'set'>;
+
 export interface CacheStore {
-  readonly cache: Cache;
+  readonly cache: StrictCache;
   readonly kind: 'redis' | 'memory';
   /** Redis: answers PING. Memory: always. */
   ping(): Promise<boolean>;
@@ -15,9 +18,25 @@ export interface CacheStore {
 }
 
 /**
- * cache-manager 7 over Redis (cache-manager-ioredis-yet) or a bounded
- * in-process LRU. The Redis store must be wrapped in Keyv through
- * KeyvAdapter: given to cache-manager as it is, it is silently ignored.
+ * cache-manager reports a store error as a miss (get, mget) and Keyv as a
+ * false set: the QueryCache would take an unreachable Redis for an empty one
+ * and a lost invalidation for a done one. Keyv with throwOnErrors, called
+ * directly, lets every error reach it.
+ */
+function strict(keyv: Keyv): StrictCache {
+  return {
+    get: <T>(key: string) => keyv.get<T>(key) as Promise<T | undefined>,
+    mget: <T>(keys: string[]) => keyv.getMany<T>(keys) as Promise<(T | undefined)[]>,
+    set: async <T>(key: string, value: T, ttl?: number) => {
+      if (!(await keyv.set(key, value, ttl))) throw new Error(`cache set of ${key} failed`);
+      return value;
+    },
+  };
+}
+
+/**
+ * Redis through cache-manager-ioredis-yet (its store wrapped for Keyv by
+ * cache-manager's KeyvAdapter), or a bounded in-process LRU.
  */
 export function openCacheStore(settings: Settings): CacheStore {
   if (!settings.redisUrl) {
@@ -35,7 +54,7 @@ export function openCacheStore(settings: Settings): CacheStore {
       has: (key: string) => lru.has(key),
     };
     return {
-      cache: createCache({ stores: [new Keyv({ store, namespace: '' })] }),
+      cache: strict(new Keyv({ store, namespace: '', throwOnErrors: true })),
       kind: 'memory',
       ping: async () => true,
       close: async () => lru.clear(),
@@ -63,7 +82,7 @@ export function openCacheStore(settings: Settings): CacheStore {
   // The store is typed against cache-manager 5; its runtime API is what KeyvAdapter calls.
   const store = new KeyvAdapter(redisInsStore(client) as unknown as CacheManagerStore);
   return {
-    cache: createCache({ stores: [new Keyv({ store, namespace: '' })] }),
+    cache: strict(new Keyv({ store, namespace: '', throwOnErrors: true })),
     kind: 'redis',
     ping: async () => (await client.ping()) === 'PONG',
     close: async () => {

@@ -23,6 +23,9 @@ export class QueryCache implements OnApplicationShutdown {
    * longest TTL.
    */
   private distrustUntil = 0;
+  /** Instruments whose new generation never reached the cache: written as soon as it answers again. */
+  private readonly pending = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(CACHE_STORE) private readonly store: CacheStore,
@@ -91,12 +94,32 @@ export class QueryCache implements OnApplicationShutdown {
       await this.bounded(
         this.store.cache.set(generationKey(instrumentId), randomUUID(), CACHE_TTL_MS.generation),
       );
+      this.pending.delete(instrumentId);
     } catch (error) {
       this.failed('invalidate', error);
+      this.pending.add(instrumentId);
+      this.retryTimer ??= setInterval(() => void this.retryPending(), 250).unref();
       this.distrustUntil = Date.now() + CACHE_TTL_MS.agg;
       this.logger.warn(
         `could not invalidate ${instrumentId}; not reading the cache for 15 minutes`,
       );
+    }
+  }
+
+  private async retryPending(): Promise<void> {
+    for (const instrumentId of [...this.pending]) {
+      try {
+        await this.bounded(
+          this.store.cache.set(generationKey(instrumentId), randomUUID(), CACHE_TTL_MS.generation),
+        );
+        this.pending.delete(instrumentId);
+      } catch {
+        return;
+      }
+    }
+    if (this.pending.size === 0 && this.retryTimer) {
+      clearInterval(this.retryTimer);
+      this.retryTimer = undefined;
     }
   }
 
@@ -110,6 +133,7 @@ export class QueryCache implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    if (this.retryTimer) clearInterval(this.retryTimer);
     await this.store.close();
   }
 
