@@ -1,7 +1,8 @@
-import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique } from 'typeorm';
 
 /** One row a day of service-wide storage figures (spec: storage_statistics). */
 @Entity({ name: 'storage_statistics' })
+@Unique('storage_statistics_date_key', ['date'])
 export class StorageStatisticsEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -28,6 +29,10 @@ export class StorageStatisticsEntity {
 
   @Column({ name: 'cache_hit_ratio', type: 'double precision', nullable: true })
   cacheHitRatio: number | null;
+
+  /** When the day's sizes and counts were last measured; null while only query counters were flushed. */
+  @Column({ name: 'measured_at', type: 'timestamptz', nullable: true })
+  measuredAt: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;

@@ -1,0 +1,177 @@
+import { ApiProperty } from '@nestjs/swagger';
+import type { StorageEngine } from '../../database/database-connection';
+import { StorageStatisticsEntity } from '../../database/entities';
+import type { DayQueryFigures, StorageMeasurement } from '../statistics.repository';
+
+export class TodayQueryFiguresDto {
+  @ApiProperty({ example: '2026-11-26', description: 'UTC day' })
+  date: string;
+
+  @ApiProperty({ example: 1520, description: 'Queries answered today, as flushed so far' })
+  query_count: number;
+
+  @ApiProperty({ example: 4.37, description: 'Weighted over every instance; 0 without queries' })
+  avg_query_time_ms: number;
+
+  @ApiProperty({ example: 0.62, description: 'Share answered from the cache, 0..1' })
+  cache_hit_ratio: number;
+}
+
+export class SeriesStatisticsDto {
+  @ApiProperty({ example: 'AAPL' })
+  instrument_id: string;
+
+  @ApiProperty({ example: 'ONE_MINUTE' })
+  timeframe: string;
+
+  @ApiProperty({ example: 43200, description: 'count(*) of the series' })
+  record_count: number;
+
+  @ApiProperty({
+    example: 3.42,
+    description: "The series' share by rows of the table's total size, in MiB",
+  })
+  storage_size_mb: number;
+
+  @ApiProperty({
+    example: 0.77,
+    description:
+      '1 - compressed/uncompressed bytes of the compressed chunks over its time span; 0 if none',
+  })
+  compression_ratio: number;
+
+  @ApiProperty({ example: '2026-11-26T12:59:00.000Z', description: 'Newest bar timestamp' })
+  last_updated: string;
+
+  @ApiProperty({ example: 1, description: 'avg(quality_score) of its bars' })
+  data_quality: number;
+}
+
+export class StorageStatisticsDto {
+  @ApiProperty({
+    example: '2026-11-26T13:00:00.123Z',
+    description: 'When the figures were measured',
+  })
+  measured_at: string;
+
+  @ApiProperty({ enum: ['timescaledb', 'postgresql'], example: 'timescaledb' })
+  engine: StorageEngine;
+
+  @ApiProperty({ example: 864000 })
+  total_records: number;
+
+  @ApiProperty({
+    example: 0.0652,
+    description: 'market_data_ts with indexes and compressed chunks, in GiB (2^30 bytes)',
+  })
+  total_size_gb: number;
+
+  @ApiProperty({ example: 0.77 })
+  compression_ratio: number;
+
+  @ApiProperty({
+    example: '1 - compressed/uncompressed bytes over the compressed chunks only',
+    description: 'What compression_ratio covers on this engine',
+  })
+  compression_note: string;
+
+  @ApiProperty({ type: TodayQueryFiguresDto })
+  today: TodayQueryFiguresDto;
+
+  @ApiProperty({ type: [SeriesStatisticsDto] })
+  series: SeriesStatisticsDto[];
+}
+
+export class StatisticsDayDto {
+  @ApiProperty({ example: '2026-11-26' })
+  date: string;
+
+  @ApiProperty({ example: 864000, nullable: true, description: 'null: not measured that day' })
+  total_records: number | null;
+
+  @ApiProperty({ example: 0.0652, nullable: true })
+  total_size_gb: number | null;
+
+  @ApiProperty({ example: 0.77, nullable: true })
+  compression_ratio: number | null;
+
+  @ApiProperty({ example: 1520 })
+  query_count: number;
+
+  @ApiProperty({ example: 4.37 })
+  avg_query_time_ms: number;
+
+  @ApiProperty({ example: 0.62 })
+  cache_hit_ratio: number;
+
+  @ApiProperty({
+    example: '2026-11-26T23:59:30.000Z',
+    nullable: true,
+    description: "The day's last measurement of the sizes",
+  })
+  measured_at: string | null;
+}
+
+export class StatisticsHistoryDto {
+  @ApiProperty({ example: '2026-11-01' })
+  from: string;
+
+  @ApiProperty({ example: '2026-11-30' })
+  to: string;
+
+  @ApiProperty({
+    type: [StatisticsDayDto],
+    description: 'One per day that has a row, oldest first',
+  })
+  days: StatisticsDayDto[];
+}
+
+export function compressionNote(engine: StorageEngine, compressionRatio: number): string {
+  if (engine === 'postgresql') return 'plain PostgreSQL has no compression';
+  return compressionRatio === 0
+    ? 'no chunk is compressed yet; the ratio covers compressed chunks only'
+    : '1 - compressed/uncompressed bytes over the compressed chunks only';
+}
+
+export function toStorageStatisticsDto(
+  engine: StorageEngine,
+  measurement: StorageMeasurement,
+  today: DayQueryFigures,
+): StorageStatisticsDto {
+  return {
+    measured_at: measurement.measuredAt.toISOString(),
+    engine,
+    total_records: measurement.totalRecords,
+    total_size_gb: measurement.totalSizeGb,
+    compression_ratio: measurement.compressionRatio,
+    compression_note: compressionNote(engine, measurement.compressionRatio),
+    today: {
+      date: today.date,
+      query_count: today.queryCount,
+      avg_query_time_ms: today.avgQueryTimeMs,
+      cache_hit_ratio: today.cacheHitRatio,
+    },
+    series: measurement.series.map((s) => ({
+      instrument_id: s.instrumentId,
+      timeframe: s.timeframe,
+      record_count: s.recordCount,
+      storage_size_mb: s.storageSizeMb,
+      compression_ratio: s.compressionRatio,
+      last_updated: s.lastUpdated.toISOString(),
+      data_quality: s.dataQuality,
+    })),
+  };
+}
+
+export function toStatisticsDayDto(day: StorageStatisticsEntity): StatisticsDayDto {
+  return {
+    date: day.date,
+    total_records: day.totalRecords === null ? null : Number(day.totalRecords),
+    total_size_gb: day.totalSizeGb,
+    compression_ratio: day.compressionRatio,
+    query_count: day.queryCount ?? 0,
+    avg_query_time_ms: day.avgQueryTimeMs ?? 0,
+    cache_hit_ratio: day.cacheHitRatio ?? 0,
+    measured_at: day.measuredAt?.toISOString() ?? null,
+  };
+}

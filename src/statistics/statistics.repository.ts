@@ -1,0 +1,383 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PoolClient } from 'pg';
+import { Between, Repository } from 'typeorm';
+import { DatabaseConnection, StorageEngine } from '../database/database-connection';
+import { StorageStatisticsEntity } from '../database/entities';
+import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { isUnavailable, translatePgErrors } from '../database/pg-errors';
+
+/** Shared by every instance: one measures at a time (migrations use ...211, partitions ...212). */
+const MEASUREMENT_LOCK_KEY = 7_340_112_213;
+
+/** Answered queries of a batch or of a day; the count weighs the two averages when they merge. */
+export interface QueryFigures {
+  readonly queryCount: number;
+  readonly avgQueryTimeMs: number;
+  /** Share of the queries answered from the cache, 0..1. */
+  readonly cacheHitRatio: number;
+}
+
+/** A series as counted in market_data_ts. */
+export interface SeriesCount {
+  readonly instrumentId: string;
+  readonly timeframe: string;
+  readonly recordCount: number;
+  /** avg(quality_score). */
+  readonly dataQuality: number;
+  /** The newest bar's timestamp. */
+  readonly lastUpdated: Date;
+  /** 1 - compressed/uncompressed bytes of the compressed chunks over the series' span; 0 if none. */
+  readonly compressionRatio: number;
+}
+
+export interface TableSize {
+  /** market_data_ts with its indexes, compressed chunks and TOAST. */
+  readonly totalBytes: number;
+  /** 1 - compressed/uncompressed bytes over the compressed chunks; 0 if none (or no compression). */
+  readonly compressionRatio: number;
+}
+
+export interface SeriesMeasurement extends SeriesCount {
+  readonly storageSizeMb: number;
+}
+
+/** One refresh, as written to storage_statistics (the day's row) and storage_metadata_ts. */
+export interface StorageMeasurement {
+  readonly measuredAt: Date;
+  /** The UTC day of measuredAt, 'YYYY-MM-DD'. */
+  readonly date: string;
+  readonly totalRecords: number;
+  readonly totalSizeGb: number;
+  readonly compressionRatio: number;
+  readonly series: readonly SeriesMeasurement[];
+}
+
+/** The day's query figures; zeros when nothing was flushed yet. */
+export interface DayQueryFigures extends QueryFigures {
+  readonly date: string;
+}
+
+/** What one connection holding the measurement lock can do. */
+export interface MeasurementSession {
+  /** The database's clock, to the millisecond: every instance stamps with the same clock. */
+  databaseTime(): Promise<Date>;
+  /** How long ago any instance last measured; null when none ever did. */
+  msSinceLastMeasurement(): Promise<number | null>;
+  countSeries(): Promise<SeriesCount[]>;
+  measureTableSize(): Promise<TableSize>;
+  /** The day's sizes in storage_statistics and one storage_metadata_ts row per series, at once. */
+  saveMeasurement(measurement: StorageMeasurement): Promise<void>;
+}
+
+/** One statement scans market_data_ts once for every series' figures. */
+const SERIES_COUNTS_SQL = `
+  SELECT instrument_id, timeframe, count(*) AS record_count, avg(quality_score) AS data_quality,
+         min("timestamp") AS first_at, max("timestamp") AS last_at
+    FROM market_data_ts
+   GROUP BY instrument_id, timeframe`;
+
+const COUNT_SERIES_SQL: Readonly<Record<StorageEngine, string>> = {
+  postgresql: `
+    SELECT instrument_id, timeframe, record_count, data_quality, last_at, 0::float8 AS compression_ratio
+      FROM (${SERIES_COUNTS_SQL}) s
+     ORDER BY instrument_id, timeframe`,
+  // The chunks that hold a series are approximated by those overlapping its time span, as
+  // MarketDataRepository.measureCompressionRatio does for a store's answer.
+  timescaledb: `
+    WITH compressed AS (
+      SELECT c.range_start, c.range_end,
+             s.before_compression_total_bytes AS before_bytes,
+             s.after_compression_total_bytes AS after_bytes
+        FROM chunk_compression_stats('market_data_ts') s
+        JOIN timescaledb_information.chunks c
+          ON c.chunk_schema = s.chunk_schema AND c.chunk_name = s.chunk_name
+       WHERE c.hypertable_name = 'market_data_ts' AND s.compression_status = 'Compressed')
+    SELECT s.instrument_id, s.timeframe, s.record_count, s.data_quality, s.last_at,
+           coalesce((SELECT 1 - sum(c.after_bytes)::float8 / nullif(sum(c.before_bytes), 0)
+                       FROM compressed c
+                      WHERE c.range_end > s.first_at AND c.range_start <= s.last_at), 0)
+             AS compression_ratio
+      FROM (${SERIES_COUNTS_SQL}) s
+     ORDER BY s.instrument_id, s.timeframe`,
+};
+
+const TABLE_SIZE_SQL: Readonly<Record<StorageEngine, string>> = {
+  // The parent holds no rows; its partitions (and their indexes) hold them all.
+  postgresql: `
+    SELECT coalesce(sum(pg_total_relation_size(relid)), 0) AS total_bytes,
+           0::float8 AS compression_ratio
+      FROM pg_partition_tree('market_data_ts')`,
+  timescaledb: `
+    SELECT hypertable_size('market_data_ts') AS total_bytes,
+           coalesce((SELECT 1 - sum(after_compression_total_bytes)::float8
+                                / nullif(sum(before_compression_total_bytes), 0)
+                       FROM hypertable_compression_stats('market_data_ts')), 0) AS compression_ratio`,
+};
+
+interface SeriesCountRow {
+  instrument_id: string;
+  timeframe: string;
+  record_count: string;
+  data_quality: number;
+  last_at: Date;
+  compression_ratio: number;
+}
+
+class PgMeasurementSession implements MeasurementSession {
+  constructor(
+    private readonly client: PoolClient,
+    private readonly engine: StorageEngine,
+  ) {}
+
+  async databaseTime(): Promise<Date> {
+    const { rows } = await this.client.query<{ now: Date }>(
+      `SELECT date_trunc('milliseconds', now()) AS now`,
+    );
+    return rows[0].now;
+  }
+
+  async msSinceLastMeasurement(): Promise<number | null> {
+    const { rows } = await this.client.query<{ ms: number | null }>(
+      `SELECT (extract(epoch FROM now() - max(measured_at)) * 1000)::float8 AS ms
+         FROM storage_statistics`,
+    );
+    return rows[0].ms;
+  }
+
+  async countSeries(): Promise<SeriesCount[]> {
+    const { rows } = await this.client.query<SeriesCountRow>(COUNT_SERIES_SQL[this.engine]);
+    return rows.map((r) => ({
+      instrumentId: r.instrument_id,
+      timeframe: r.timeframe,
+      recordCount: Number(r.record_count),
+      dataQuality: r.data_quality,
+      lastUpdated: r.last_at,
+      compressionRatio: r.compression_ratio,
+    }));
+  }
+
+  async measureTableSize(): Promise<TableSize> {
+    const { rows } = await this.client.query<{ total_bytes: string; compression_ratio: number }>(
+      TABLE_SIZE_SQL[this.engine],
+    );
+    return {
+      totalBytes: Number(rows[0].total_bytes),
+      compressionRatio: rows[0].compression_ratio,
+    };
+  }
+
+  async saveMeasurement(m: StorageMeasurement): Promise<void> {
+    const measuredAt = m.measuredAt.toISOString();
+    await this.client.query('BEGIN');
+    try {
+      // Only the measured columns: the query counters are the flushes' own (addQueryFigures).
+      await this.client.query(
+        `INSERT INTO storage_statistics AS s
+           (date, total_records, total_size_gb, compression_ratio, measured_at,
+            query_count, avg_query_time_ms, cache_hit_ratio)
+         VALUES ($1, $2, $3, $4, $5, 0, 0, 0)
+         ON CONFLICT (date) DO UPDATE SET
+           total_records = EXCLUDED.total_records,
+           total_size_gb = EXCLUDED.total_size_gb,
+           compression_ratio = EXCLUDED.compression_ratio,
+           measured_at = EXCLUDED.measured_at`,
+        [m.date, String(m.totalRecords), m.totalSizeGb, m.compressionRatio, measuredAt],
+      );
+      if (m.series.length > 0) {
+        await this.client.query(
+          `INSERT INTO storage_metadata_ts ("timestamp", instrument_id, timeframe, record_count,
+                                            storage_size_mb, compression_ratio, last_updated, data_quality)
+           SELECT $1, i, t, rc, mb, cr, lu, dq
+             FROM unnest($2::text[], $3::text[], $4::int[], $5::float8[], $6::float8[],
+                         $7::timestamptz[], $8::float8[]) AS u(i, t, rc, mb, cr, lu, dq)
+           ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET
+             record_count = EXCLUDED.record_count,
+             storage_size_mb = EXCLUDED.storage_size_mb,
+             compression_ratio = EXCLUDED.compression_ratio,
+             last_updated = EXCLUDED.last_updated,
+             data_quality = EXCLUDED.data_quality`,
+          [
+            measuredAt,
+            m.series.map((s) => s.instrumentId),
+            m.series.map((s) => s.timeframe),
+            m.series.map((s) => s.recordCount),
+            m.series.map((s) => s.storageSizeMb),
+            m.series.map((s) => s.compressionRatio),
+            m.series.map((s) => s.lastUpdated.toISOString()),
+            m.series.map((s) => s.dataQuality),
+          ],
+        );
+      }
+      await this.client.query('COMMIT');
+    } catch (error) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+interface MeasurementRow {
+  date: string;
+  total_records: string | null;
+  total_size_gb: number | null;
+  compression_ratio: number | null;
+  measured_at: Date;
+}
+
+interface SeriesRow {
+  instrument_id: string;
+  timeframe: string;
+  record_count: number;
+  storage_size_mb: number;
+  compression_ratio: number;
+  last_updated: Date;
+  data_quality: number;
+}
+
+/**
+ * storage_statistics and storage_metadata_ts: measurements of market_data_ts
+ * (TimescaleDB's size functions, or the partitions' sizes on plain
+ * PostgreSQL) and the service's query counters.
+ */
+@Injectable()
+export class StatisticsRepository {
+  private readonly days: Repository<StorageStatisticsEntity>;
+
+  constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {
+    this.days = db.dataSource.getRepository(StorageStatisticsEntity);
+  }
+
+  get engine(): StorageEngine {
+    return this.db.info.engine;
+  }
+
+  /**
+   * Runs `work` on one connection holding the measurement lock, shared by
+   * every instance on the database. With `wait` false, answers undefined at
+   * once when another instance holds it.
+   */
+  async withMeasurementLock<T>(
+    wait: boolean,
+    work: (session: MeasurementSession) => Promise<T>,
+  ): Promise<T | undefined> {
+    return translatePgErrors(async () => {
+      const client = await this.db.pool.connect();
+      let discard: Error | undefined;
+      try {
+        if (wait) {
+          await client.query('SELECT pg_advisory_lock($1)', [MEASUREMENT_LOCK_KEY]);
+        } else {
+          const { rows } = await client.query<{ locked: boolean }>(
+            'SELECT pg_try_advisory_lock($1) AS locked',
+            [MEASUREMENT_LOCK_KEY],
+          );
+          if (!rows[0].locked) return undefined;
+        }
+        try {
+          return await work(new PgMeasurementSession(client, this.db.info.engine));
+        } finally {
+          // A lock that cannot be released goes away with its connection.
+          await client
+            .query('SELECT pg_advisory_unlock($1)', [MEASUREMENT_LOCK_KEY])
+            .catch((error: Error) => (discard = error));
+        }
+      } catch (error) {
+        if (isUnavailable(error)) discard = error as Error;
+        throw error;
+      } finally {
+        client.release(discard);
+      }
+    });
+  }
+
+  /**
+   * Adds a batch of query figures to today's row (UTC day, database clock):
+   * counts add up, averages are weighted by the counts, so any number of
+   * instances can flush into the same row.
+   */
+  async addQueryFigures(batch: QueryFigures): Promise<void> {
+    await translatePgErrors(() =>
+      this.db.pool.query(
+        `INSERT INTO storage_statistics AS s (date, query_count, avg_query_time_ms, cache_hit_ratio)
+         VALUES ((now() AT TIME ZONE 'UTC')::date, $1, $2, $3)
+         ON CONFLICT (date) DO UPDATE SET
+           query_count = coalesce(s.query_count, 0) + EXCLUDED.query_count,
+           avg_query_time_ms = coalesce(
+             (coalesce(s.avg_query_time_ms, 0) * coalesce(s.query_count, 0)
+               + EXCLUDED.avg_query_time_ms * EXCLUDED.query_count)
+             / nullif(coalesce(s.query_count, 0) + EXCLUDED.query_count, 0), 0),
+           cache_hit_ratio = coalesce(
+             (coalesce(s.cache_hit_ratio, 0) * coalesce(s.query_count, 0)
+               + EXCLUDED.cache_hit_ratio * EXCLUDED.query_count)
+             / nullif(coalesce(s.query_count, 0) + EXCLUDED.query_count, 0), 0)`,
+        [batch.queryCount, batch.avgQueryTimeMs, batch.cacheHitRatio],
+      ),
+    );
+  }
+
+  /** The newest measurement by any instance, with its series; null when none was ever made. */
+  async findLatestMeasurement(): Promise<StorageMeasurement | null> {
+    return translatePgErrors(async () => {
+      const { rows } = await this.db.pool.query<MeasurementRow>(
+        `SELECT date, total_records, total_size_gb, compression_ratio, measured_at
+           FROM storage_statistics WHERE measured_at IS NOT NULL
+          ORDER BY measured_at DESC LIMIT 1`,
+      );
+      if (rows.length === 0) return null;
+      const [row] = rows;
+      const { rows: series } = await this.db.pool.query<SeriesRow>(
+        `SELECT instrument_id, timeframe, record_count, storage_size_mb, compression_ratio,
+                last_updated, data_quality
+           FROM storage_metadata_ts WHERE "timestamp" = $1
+          ORDER BY instrument_id, timeframe`,
+        [row.measured_at.toISOString()],
+      );
+      return {
+        measuredAt: row.measured_at,
+        date: row.date,
+        totalRecords: Number(row.total_records ?? 0),
+        totalSizeGb: row.total_size_gb ?? 0,
+        compressionRatio: row.compression_ratio ?? 0,
+        series: series.map((s) => ({
+          instrumentId: s.instrument_id,
+          timeframe: s.timeframe,
+          recordCount: s.record_count,
+          storageSizeMb: s.storage_size_mb,
+          compressionRatio: s.compression_ratio,
+          lastUpdated: s.last_updated,
+          dataQuality: s.data_quality,
+        })),
+      };
+    });
+  }
+
+  /** Today's query figures (UTC day, database clock). */
+  async findTodayQueryFigures(): Promise<DayQueryFigures> {
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{
+        date: string;
+        query_count: number | null;
+        avg_query_time_ms: number | null;
+        cache_hit_ratio: number | null;
+      }>(
+        `SELECT today.date::text AS date, s.query_count, s.avg_query_time_ms, s.cache_hit_ratio
+           FROM (SELECT (now() AT TIME ZONE 'UTC')::date AS date) today
+           LEFT JOIN storage_statistics s ON s.date = today.date`,
+      ),
+    );
+    const [row] = rows;
+    return {
+      date: row.date,
+      queryCount: row.query_count ?? 0,
+      avgQueryTimeMs: row.avg_query_time_ms ?? 0,
+      cacheHitRatio: row.cache_hit_ratio ?? 0,
+    };
+  }
+
+  /** The daily rows of [from, to] ('YYYY-MM-DD', both inclusive), oldest first. */
+  async findDays(from: string, to: string): Promise<StorageStatisticsEntity[]> {
+    return translatePgErrors(() =>
+      this.days.find({ where: { date: Between(from, to) }, order: { date: 'ASC' } }),
+    );
+  }
+}

@@ -1,0 +1,226 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { CACHE_TTL_MS, STATS_KEY } from '../cache/cache-keys';
+import { QueryCache } from '../cache/query-cache.service';
+import { SETTINGS } from '../settings/settings';
+import type { Settings } from '../settings/settings';
+import {
+  StatisticsDayDto,
+  StatisticsHistoryDto,
+  StorageStatisticsDto,
+  toStatisticsDayDto,
+  toStorageStatisticsDto,
+} from './dto/statistics-response.dto';
+import {
+  MeasurementSession,
+  QueryFigures,
+  StatisticsRepository,
+  StorageMeasurement,
+} from './statistics.repository';
+
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+
+/** Answered queries since the last flush. */
+interface QueryCounters {
+  count: number;
+  totalMs: number;
+  cacheHits: number;
+}
+
+function noQueries(): QueryCounters {
+  return { count: 0, totalMs: 0, cacheHits: 0 };
+}
+
+function figuresOf(counters: QueryCounters): QueryFigures {
+  return {
+    queryCount: counters.count,
+    avgQueryTimeMs: counters.totalMs / counters.count,
+    cacheHitRatio: counters.cacheHits / counters.count,
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Keeps storage_statistics and storage_metadata_ts up to date. Queries are
+ * counted in memory (recordQuery costs no I/O) and flushed by every instance
+ * every STATS_REFRESH_INTERVAL_MS into the day's row; the sizes and counts of
+ * market_data_ts are measured by one instance at a time, under a database
+ * lock, and skipped when another instance measured within half an interval.
+ */
+@Injectable()
+export class StatisticsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Statistics');
+  private counters = noQueries();
+  private timer?: NodeJS.Timeout;
+  /** The refresh in flight on this instance; refreshes never overlap. */
+  private refreshing: Promise<void> = Promise.resolve();
+  private busy = false;
+  /** A measurement asked for by readers, shared by every reader that finds none for today. */
+  private readersMeasurement?: Promise<void>;
+
+  constructor(
+    private readonly statistics: StatisticsRepository,
+    private readonly cache: QueryCache,
+    @Inject(SETTINGS) private readonly settings: Settings,
+  ) {}
+
+  /** Counts one answered query; flushed with the next refresh. */
+  recordQuery(durationMs: number, cacheHit: boolean): void {
+    this.counters.count += 1;
+    this.counters.totalMs += durationMs;
+    if (cacheHit) this.counters.cacheHits += 1;
+  }
+
+  onApplicationBootstrap(): void {
+    const interval = this.settings.statsRefreshIntervalMs;
+    if (interval === 0) return;
+    this.timer = setInterval(() => void this.refreshOnSchedule(), interval);
+    // The timer alone never keeps the process alive.
+    this.timer.unref();
+  }
+
+  /** Before the database module closes the connection: the last counts are not lost. */
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.refreshing;
+    try {
+      await this.flushQueryCounters();
+    } catch (error) {
+      this.logger.warn(`query counters not flushed at shutdown: ${describe(error)}`);
+    }
+  }
+
+  /**
+   * Flushes this instance's counters and measures now, waiting for a
+   * measurement by another instance to end first.
+   */
+  refreshNow(): Promise<void> {
+    return this.serialized(() => this.refresh(true));
+  }
+
+  /** The newest measurement with today's query figures; cached for a minute. */
+  async current(): Promise<string> {
+    const cached = await this.cache.get(STATS_KEY);
+    if (cached !== undefined) return cached;
+    let answer = await this.readCurrent();
+    if (answer === undefined || answer.measured_at.slice(0, 10) !== answer.today.date) {
+      // Nothing measured yet today (the timer may be off): measure before answering.
+      this.readersMeasurement ??= this.refreshNow().finally(() => {
+        this.readersMeasurement = undefined;
+      });
+      await this.readersMeasurement;
+      answer = await this.readCurrent();
+      if (answer === undefined) throw new Error('no storage measurement after a refresh');
+    }
+    const text = JSON.stringify(answer);
+    await this.cache.set(STATS_KEY, text, CACHE_TTL_MS.stats);
+    return text;
+  }
+
+  /** The daily rows of [from, to], both validated 'YYYY-MM-DD' UTC days. */
+  async history(from: string, to: string): Promise<StatisticsHistoryDto> {
+    const days: StatisticsDayDto[] = (await this.statistics.findDays(from, to)).map(
+      toStatisticsDayDto,
+    );
+    return { from, to, days };
+  }
+
+  private async refreshOnSchedule(): Promise<void> {
+    // A refresh slower than the interval is not queued up behind itself.
+    if (this.busy) return;
+    try {
+      await this.serialized(() => this.refresh(false));
+    } catch (error) {
+      this.logger.warn(`statistics refresh failed: ${describe(error)}`);
+    }
+  }
+
+  private serialized(work: () => Promise<void>): Promise<void> {
+    const run = this.refreshing.then(async () => {
+      this.busy = true;
+      try {
+        await work();
+      } finally {
+        this.busy = false;
+      }
+    });
+    this.refreshing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async refresh(force: boolean): Promise<void> {
+    await this.flushQueryCounters();
+    const measured = await this.statistics.withMeasurementLock(force, async (session) => {
+      if (!force) {
+        const age = await session.msSinceLastMeasurement();
+        // Another instance measured a moment ago: N replicas measure about once an interval.
+        if (age !== null && age < this.settings.statsRefreshIntervalMs / 2) return undefined;
+      }
+      return this.measure(session);
+    });
+    if (measured) {
+      const answer = await this.readCurrent();
+      if (answer) await this.cache.set(STATS_KEY, JSON.stringify(answer), CACHE_TTL_MS.stats);
+    }
+  }
+
+  /**
+   * Counts, sizes and compression of market_data_ts, saved as today's
+   * storage_statistics row and one storage_metadata_ts row per series. A
+   * series' storage_size_mb is its share by rows of the table's total size:
+   * PostgreSQL sizes tables and chunks, not the rows of one series.
+   */
+  private async measure(session: MeasurementSession): Promise<StorageMeasurement> {
+    const measuredAt = await session.databaseTime();
+    const series = await session.countSeries();
+    const size = await session.measureTableSize();
+    const totalRecords = series.reduce((sum, s) => sum + s.recordCount, 0);
+    const measurement: StorageMeasurement = {
+      measuredAt,
+      date: measuredAt.toISOString().slice(0, 10),
+      totalRecords,
+      totalSizeGb: size.totalBytes / GIB,
+      compressionRatio: size.compressionRatio,
+      series: series.map((s) => ({
+        ...s,
+        storageSizeMb: (size.totalBytes * s.recordCount) / totalRecords / MIB,
+      })),
+    };
+    await session.saveMeasurement(measurement);
+    return measurement;
+  }
+
+  /** Hands the counters over; they are put back when the write fails, so none are lost. */
+  private async flushQueryCounters(): Promise<void> {
+    const batch = this.counters;
+    if (batch.count === 0) return;
+    this.counters = noQueries();
+    try {
+      await this.statistics.addQueryFigures(figuresOf(batch));
+    } catch (error) {
+      this.counters.count += batch.count;
+      this.counters.totalMs += batch.totalMs;
+      this.counters.cacheHits += batch.cacheHits;
+      throw error;
+    }
+  }
+
+  private async readCurrent(): Promise<StorageStatisticsDto | undefined> {
+    const [measurement, today] = await Promise.all([
+      this.statistics.findLatestMeasurement(),
+      this.statistics.findTodayQueryFigures(),
+    ]);
+    return measurement
+      ? toStorageStatisticsDto(this.statistics.engine, measurement, today)
+      : undefined;
+  }
+}
