@@ -1,9 +1,18 @@
 import { Module } from '@nestjs/common';
+import { CompressionPolicyJob } from './compression-policy.job';
+import { CompressionRepository } from './compression.repository';
+import { ConfigurationController } from './configuration.controller';
 import { ConfigurationRepository } from './configuration.repository';
 import { ConfigurationService } from './configuration.service';
 
 @Module({
-  providers: [ConfigurationRepository, ConfigurationService],
-  exports: [ConfigurationService],
+  controllers: [ConfigurationController],
+  providers: [
+    ConfigurationRepository,
+    ConfigurationService,
+    CompressionRepository,
+    CompressionPolicyJob,
+  ],
+  exports: [ConfigurationService, CompressionPolicyJob],
 })
 export class ConfigurationModule {}

@@ -1,0 +1,329 @@
+import { Logger } from '@nestjs/common';
+import { DatabaseUnavailableError } from '../common/errors';
+import { CompressionLevel } from '../common/market-data.types';
+import { loadSettings, Settings } from '../settings/settings';
+import {
+  CompressionPolicyJob,
+  CompressionReport,
+  LOCKED_REASON,
+  NO_COMPRESSION_REASON,
+} from './compression-policy.job';
+import { CompressionRepository, CompressionSession, OpenChunk } from './compression.repository';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const NOW = Date.parse('2025-06-30T12:00:00Z');
+const { NONE, LOW, MEDIUM, HIGH } = CompressionLevel;
+
+/** A 1-day chunk that ended `ageMs` before NOW, holding series at `levels`. */
+interface FakeChunk {
+  readonly chunk: OpenChunk;
+  readonly levels: readonly CompressionLevel[];
+}
+
+let chunkCounter = 0;
+function chunkEnded(ageMs: number, levels: readonly CompressionLevel[]): FakeChunk {
+  const rangeEndMs = NOW - ageMs;
+  return {
+    chunk: {
+      name: `_timescaledb_internal._hyper_1_${++chunkCounter}_chunk`,
+      rangeStartMs: rangeEndMs - DAY,
+      rangeEndMs,
+      partial: false,
+    },
+    levels,
+  };
+}
+
+/** A session over fake chunks: answers as the SQL would, records what it compressed. */
+function fakeSession(chunks: readonly FakeChunk[]) {
+  const compressed: string[] = [];
+  const asked: string[] = [];
+  const session = {
+    findOpenChunks: jest.fn(async () => chunks.map((c) => c.chunk)),
+    holdsSeriesAt: jest.fn(async (chunk: OpenChunk, levels: readonly CompressionLevel[]) => {
+      asked.push(chunk.name);
+      const held = chunks.find((c) => c.chunk.name === chunk.name)!.levels;
+      return held.some((level) => levels.includes(level));
+    }),
+    compress: jest.fn(async (chunk: OpenChunk) => {
+      compressed.push(chunk.name);
+    }),
+  };
+  return { session, compressed, asked };
+}
+
+type FakeSession = ReturnType<typeof fakeSession>['session'];
+
+function repositoryMock(
+  session: FakeSession | undefined,
+  compressionAvailable = true,
+): jest.Mocked<CompressionRepository> {
+  return {
+    compressionAvailable,
+    withJobLock: jest.fn(async (work: (s: CompressionSession) => Promise<unknown>) =>
+      session ? work(session as unknown as CompressionSession) : undefined,
+    ),
+  } as unknown as jest.Mocked<CompressionRepository>;
+}
+
+function settings(env: Record<string, string> = {}): Settings {
+  return loadSettings({ LOG_LEVEL: 'error', ...env });
+}
+
+function namesOf(report: CompressionReport): string[] {
+  return report.compressed_chunks.map((c) => c.chunk);
+}
+
+describe('CompressionPolicyJob', () => {
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+
+  describe('run', () => {
+    it('should compress a chunk only when every series in it allows it (the strictest wins)', async () => {
+      const noneOnly = chunkEnded(365 * DAY, [NONE]);
+      const highOnly = chunkEnded(3 * DAY, [HIGH]);
+      const noneAndHigh = chunkEnded(3 * DAY, [NONE, HIGH]);
+      const lowAndHigh = chunkEnded(3 * DAY, [LOW, HIGH]);
+      const lowOld = chunkEnded(7 * DAY, [LOW, MEDIUM, HIGH]);
+      const { session, compressed } = fakeSession([
+        noneOnly,
+        highOnly,
+        noneAndHigh,
+        lowAndHigh,
+        lowOld,
+      ]);
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      const report = await job.run(NOW);
+
+      expect(report).toEqual({
+        ran: true,
+        compressed_chunks: [
+          {
+            chunk: highOnly.chunk.name,
+            range_start: '2025-06-26T12:00:00.000Z',
+            range_end: '2025-06-27T12:00:00.000Z',
+          },
+          {
+            chunk: lowOld.chunk.name,
+            range_start: '2025-06-22T12:00:00.000Z',
+            range_end: '2025-06-23T12:00:00.000Z',
+          },
+        ],
+        skipped: 3,
+        failed_chunks: [],
+      });
+      expect(compressed).toEqual([highOnly.chunk.name, lowOld.chunk.name]);
+    });
+
+    it.each([
+      [HIGH, HOUR - 1, false],
+      [HIGH, HOUR, true],
+      [MEDIUM, DAY - 1, false],
+      [MEDIUM, DAY, true],
+      [LOW, 7 * DAY - 1, false],
+      [LOW, 7 * DAY, true],
+      [NONE, 10 * 365 * DAY, false],
+    ])('should decide a %s chunk that ended %d ms ago: compressed %s', async (level, age, due) => {
+      const chunk = chunkEnded(age, [level]);
+      const { session } = fakeSession([chunk]);
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      const report = await job.run(NOW);
+
+      expect(namesOf(report)).toEqual(due ? [chunk.chunk.name] : []);
+      expect(report.skipped).toBe(due ? 0 : 1);
+    });
+
+    it('should keep a HIGH chunk uncompressed while an unconfigured (MEDIUM) series in it is under 24 hours', async () => {
+      const young = chunkEnded(2 * HOUR, [HIGH, MEDIUM]);
+      const { session } = fakeSession([young]);
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      await expect(job.run(NOW)).resolves.toMatchObject({ compressed_chunks: [], skipped: 1 });
+      await expect(job.run(NOW + DAY)).resolves.toMatchObject({
+        compressed_chunks: [{ chunk: young.chunk.name }],
+        skipped: 0,
+      });
+    });
+
+    it('should not ask the database about a chunk younger than every level allows', async () => {
+      const current = chunkEnded(-12 * HOUR, [HIGH]);
+      const justEnded = chunkEnded(30 * MINUTE, [HIGH]);
+      const { session, asked } = fakeSession([current, justEnded]);
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      const report = await job.run(NOW);
+
+      expect(report).toMatchObject({ ran: true, compressed_chunks: [], skipped: 2 });
+      expect(asked).toEqual([]);
+    });
+
+    it('should compress an ended chunk without rows', async () => {
+      const empty = chunkEnded(2 * HOUR, []);
+      const { session } = fakeSession([empty]);
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      await expect(job.run(NOW)).resolves.toMatchObject({
+        compressed_chunks: [{ chunk: empty.chunk.name }],
+      });
+    });
+
+    it('should do nothing on plain PostgreSQL and say so', async () => {
+      const repository = repositoryMock(undefined, false);
+      const job = new CompressionPolicyJob(repository, settings());
+
+      const report = await job.run(NOW);
+
+      expect(report).toEqual({
+        ran: false,
+        reason: NO_COMPRESSION_REASON,
+        compressed_chunks: [],
+        skipped: 0,
+        failed_chunks: [],
+      });
+      expect(repository.withJobLock).not.toHaveBeenCalled();
+    });
+
+    it('should do nothing while another instance holds the lock', async () => {
+      const job = new CompressionPolicyJob(repositoryMock(undefined), settings());
+
+      await expect(job.run(NOW)).resolves.toEqual({
+        ran: false,
+        reason: LOCKED_REASON,
+        compressed_chunks: [],
+        skipped: 0,
+        failed_chunks: [],
+      });
+    });
+
+    it('should go on with the other chunks when one fails to compress', async () => {
+      const first = chunkEnded(3 * DAY, [MEDIUM]);
+      const second = chunkEnded(2 * DAY, [MEDIUM]);
+      const { session, compressed } = fakeSession([first, second]);
+      session.compress.mockImplementationOnce(() => Promise.reject(new Error('deadlock detected')));
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      const report = await job.run(NOW);
+
+      expect(report).toMatchObject({
+        ran: true,
+        compressed_chunks: [{ chunk: second.chunk.name }],
+        failed_chunks: [{ chunk: first.chunk.name, message: 'deadlock detected' }],
+      });
+      expect(compressed).toEqual([second.chunk.name]);
+    });
+
+    it('should stop the run when the database is unavailable', async () => {
+      const { session } = fakeSession([chunkEnded(3 * DAY, [MEDIUM])]);
+      session.compress.mockImplementationOnce(() =>
+        Promise.reject(new DatabaseUnavailableError(new Error('ECONNRESET'))),
+      );
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      await expect(job.run(NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError);
+    });
+
+    it('should leave the remaining chunks once shutdown begins', async () => {
+      const first = chunkEnded(3 * DAY, [MEDIUM]);
+      const second = chunkEnded(2 * DAY, [MEDIUM]);
+      const { session, compressed } = fakeSession([first, second]);
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      session.compress.mockImplementationOnce(async (chunk: OpenChunk) => {
+        compressed.push(chunk.name);
+        void job.beforeApplicationShutdown();
+      });
+
+      const report = await job.run(NOW);
+
+      expect(report).toMatchObject({
+        compressed_chunks: [{ chunk: first.chunk.name }],
+        skipped: 1,
+      });
+      expect(compressed).toEqual([first.chunk.name]);
+    });
+
+    it('should give a call made during a run that run, and run again afterwards', async () => {
+      const { session } = fakeSession([chunkEnded(3 * DAY, [MEDIUM])]);
+      const repository = repositoryMock(session);
+      const job = new CompressionPolicyJob(repository, settings());
+
+      const [a, b] = await Promise.all([job.run(NOW), job.run(NOW)]);
+      await job.run(NOW);
+
+      expect(b).toBe(a);
+      expect(repository.withJobLock).toHaveBeenCalledTimes(2);
+    });
+  });
+
+  describe('timer', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+
+    it('should run every COMPRESSION_JOB_INTERVAL_MS until shutdown', async () => {
+      const { session } = fakeSession([]);
+      const repository = repositoryMock(session);
+      const job = new CompressionPolicyJob(
+        repository,
+        settings({ COMPRESSION_JOB_INTERVAL_MS: '1000' }),
+      );
+
+      job.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(999);
+      const beforeFirst = repository.withJobLock.mock.calls.length;
+      await jest.advanceTimersByTimeAsync(2001);
+      const afterThree = repository.withJobLock.mock.calls.length;
+      await job.beforeApplicationShutdown();
+      await jest.advanceTimersByTimeAsync(5000);
+
+      expect(beforeFirst).toBe(0);
+      expect(afterThree).toBe(3);
+      expect(repository.withJobLock).toHaveBeenCalledTimes(3);
+    });
+
+    it('should start no timer when COMPRESSION_JOB_INTERVAL_MS is 0', async () => {
+      const repository = repositoryMock(fakeSession([]).session);
+      const job = new CompressionPolicyJob(
+        repository,
+        settings({ COMPRESSION_JOB_INTERVAL_MS: '0' }),
+      );
+
+      job.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(DAY);
+
+      expect(repository.withJobLock).not.toHaveBeenCalled();
+    });
+
+    it('should start no timer on plain PostgreSQL', async () => {
+      const repository = repositoryMock(fakeSession([]).session, false);
+      const job = new CompressionPolicyJob(repository, settings());
+
+      job.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(DAY);
+
+      expect(repository.withJobLock).not.toHaveBeenCalled();
+    });
+
+    it('should keep running after a failed run', async () => {
+      const { session } = fakeSession([]);
+      session.findOpenChunks.mockImplementationOnce(() =>
+        Promise.reject(new DatabaseUnavailableError(new Error('ECONNREFUSED'))),
+      );
+      const repository = repositoryMock(session);
+      const job = new CompressionPolicyJob(
+        repository,
+        settings({ COMPRESSION_JOB_INTERVAL_MS: '1000' }),
+      );
+
+      job.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(2000);
+      await job.beforeApplicationShutdown();
+
+      expect(session.findOpenChunks).toHaveBeenCalledTimes(2);
+      await expect(session.findOpenChunks.mock.results[1].value).resolves.toEqual([]);
+    });
+  });
+});

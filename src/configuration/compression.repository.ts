@@ -1,0 +1,137 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Pool, PoolClient } from 'pg';
+import { CompressionLevel } from '../common/market-data.types';
+import { DatabaseConnection } from '../database/database-connection';
+import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { translatePgErrors } from '../database/pg-errors';
+import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from './compression-level';
+
+/** Any constant shared by every instance (the migration runner holds 7_340_112_211). */
+const COMPRESSION_JOB_LOCK_KEY = 7_340_112_212;
+
+/** A chunk of market_data_ts not (or no longer wholly) compressed. */
+export interface OpenChunk {
+  /** Schema-qualified name, e.g. _timescaledb_internal._hyper_1_4_chunk. */
+  readonly name: string;
+  readonly rangeStartMs: number;
+  readonly rangeEndMs: number;
+  /** Compressed, then written to: rows wait outside the compressed part. */
+  readonly partial: boolean;
+}
+
+/** The statements of one compression run, on the connection that holds the job's lock. */
+export class CompressionSession {
+  constructor(private readonly sql: Pool | PoolClient) {}
+
+  /** Chunks with rows outside compression (uncompressed or partially compressed), oldest first. */
+  async findOpenChunks(): Promise<OpenChunk[]> {
+    const { rows } = await translatePgErrors(() =>
+      this.sql.query<{ name: string; range_start: Date; range_end: Date; partial: boolean }>(
+        `SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS name,
+                c.range_start, c.range_end,
+                -- status bit 8: compressed, then written to
+                s.status & 8 <> 0 AS partial
+           FROM timescaledb_information.chunks c
+           JOIN _timescaledb_catalog.chunk s
+             ON s.schema_name = c.chunk_schema AND s.table_name = c.chunk_name
+          WHERE c.hypertable_schema = current_schema() AND c.hypertable_name = 'market_data_ts'
+            AND (NOT c.is_compressed OR s.status & 8 <> 0)
+          ORDER BY c.range_start`,
+      ),
+    );
+    return rows.map((r) => ({
+      name: r.name,
+      rangeStartMs: r.range_start.getTime(),
+      rangeEndMs: r.range_end.getTime(),
+      partial: r.partial,
+    }));
+  }
+
+  /**
+   * Whether the chunk's time range holds rows of a series at one of
+   * `levels`; a series without a configuration is at the default level.
+   * Without the default among them this is one index probe per configured
+   * series at those levels; with it, a scan that stops at the first row of
+   * a series not configured otherwise.
+   */
+  async holdsSeriesAt(chunk: OpenChunk, levels: readonly CompressionLevel[]): Promise<boolean> {
+    const stored = levels.map(toStoredLevel);
+    const sql = levels.includes(DEFAULT_COMPRESSION_LEVEL)
+      ? `SELECT EXISTS (
+           SELECT 1 FROM market_data_ts d
+            WHERE d."timestamp" >= $1 AND d."timestamp" < $2
+              AND NOT EXISTS (SELECT 1 FROM storage_configurations c
+                               WHERE c.instrument_id = d.instrument_id AND c.timeframe = d.timeframe
+                                 AND c.compression_level <> ALL ($3::text[]))) AS found`
+      : `SELECT EXISTS (
+           SELECT 1 FROM storage_configurations c
+            WHERE c.compression_level = ANY ($3::text[])
+              AND EXISTS (SELECT 1 FROM market_data_ts d
+                           WHERE d.instrument_id = c.instrument_id AND d.timeframe = c.timeframe
+                             AND d."timestamp" >= $1 AND d."timestamp" < $2)) AS found`;
+    const { rows } = await translatePgErrors(() =>
+      this.sql.query<{ found: boolean }>(sql, [
+        new Date(chunk.rangeStartMs).toISOString(),
+        new Date(chunk.rangeEndMs).toISOString(),
+        stored,
+      ]),
+    );
+    return rows[0].found;
+  }
+
+  /** Compresses the chunk (recompresses a partial one); a compressed one is left as it is. */
+  async compress(chunk: OpenChunk): Promise<void> {
+    await translatePgErrors(() =>
+      this.sql.query(`SELECT compress_chunk($1::regclass, if_not_compressed => true)`, [
+        chunk.name,
+      ]),
+    );
+  }
+}
+
+/** TimescaleDB chunk compression for the compression policy job. */
+@Injectable()
+export class CompressionRepository {
+  constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {}
+
+  /** Plain PostgreSQL has no compression at all. */
+  get compressionAvailable(): boolean {
+    return this.db.info.engine === 'timescaledb';
+  }
+
+  /**
+   * Runs `work` while holding the job's advisory lock, so that one replica
+   * at a time compresses; undefined when another one holds it. The embedded
+   * engine belongs to one process, so there the statements go through the
+   * pool one at a time and requests interleave with them.
+   */
+  async withJobLock<T>(work: (session: CompressionSession) => Promise<T>): Promise<T | undefined> {
+    if (this.db.info.embedded) return work(new CompressionSession(this.db.pool));
+    const client = await translatePgErrors(() => this.db.pool.connect());
+    let failed: Error | undefined;
+    try {
+      const { rows } = await translatePgErrors(() =>
+        client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
+          COMPRESSION_JOB_LOCK_KEY,
+        ]),
+      );
+      if (!rows[0].locked) return undefined;
+      try {
+        // Compressing a large chunk outlasts the per-request statement timeout.
+        await translatePgErrors(() => client.query('SET statement_timeout = 0'));
+        return await work(new CompressionSession(client));
+      } finally {
+        await client
+          .query('RESET statement_timeout')
+          .then(() => client.query('SELECT pg_advisory_unlock($1)', [COMPRESSION_JOB_LOCK_KEY]))
+          // Closing the session frees the lock as well.
+          .catch((error: Error) => (failed = error));
+      }
+    } catch (error) {
+      failed = error as Error;
+      throw error;
+    } finally {
+      client.release(failed);
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsEnum, IsIn, IsInt, Matches, Max, Min, ValidateIf } from 'class-validator';
+import {
+  CompressionLevel,
+  INSTRUMENT_ID_PATTERN,
+  INSTRUMENT_ID_RULE,
+  TimeFrame,
+} from '../../common/market-data.types';
+import { formatInstant } from '../../common/time';
+import { StorageConfigurationEntity } from '../../database/entities';
+import { fromStoredLevel } from '../compression-level';
+
+export const DEFAULT_RETENTION_DAYS = 730;
+export const MAX_RETENTION_DAYS = 36_500;
+
+/** The only strategy today: the unique index on (instrument_id, timeframe, timestamp). */
+export const INDEXING_STRATEGIES = ['time_instrument'] as const;
+export type IndexingStrategy = (typeof INDEXING_STRATEGIES)[number];
+export const DEFAULT_INDEXING_STRATEGY: IndexingStrategy = 'time_instrument';
+
+const LEVEL_DESCRIPTION =
+  'When a chunk (1 day of market_data_ts) is compressed, counted from the end of its time range: ' +
+  'NONE never, LOW after 7 days, MEDIUM after 24 hours (the default, also for series without a ' +
+  'configuration), HIGH after 1 hour. A chunk holds many series; it is compressed only when ' +
+  'every series with rows in it allows it, so the strictest wins. The compression job checks ' +
+  'every COMPRESSION_JOB_INTERVAL_MS (default 5 minutes). Compressed rows stay readable, ' +
+  'writable and deletable. Plain PostgreSQL (no TimescaleDB) compresses nothing.';
+
+/** Path parameters `{instrument_id}/{timeframe}`; a '/' in the id travels URL-encoded as %2F. */
+export class SeriesParamsDto {
+  @ApiProperty({ example: 'AAPL', pattern: INSTRUMENT_ID_PATTERN.source })
+  @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
+  instrument_id: string;
+
+  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
+  @IsEnum(TimeFrame, { message: `must be one of ${Object.values(TimeFrame).join(', ')}` })
+  timeframe: TimeFrame;
+}
+
+/** PUT body: the whole configuration; omitted optional fields take their defaults. */
+export class PutConfigurationDto {
+  @ApiProperty({
+    enum: CompressionLevel,
+    example: CompressionLevel.HIGH,
+    description: LEVEL_DESCRIPTION,
+  })
+  @IsEnum(CompressionLevel, {
+    message: `must be one of ${Object.values(CompressionLevel).join(', ')}`,
+  })
+  compression_level: CompressionLevel;
+
+  @ApiPropertyOptional({
+    example: 365,
+    default: DEFAULT_RETENTION_DAYS,
+    minimum: 1,
+    maximum: MAX_RETENTION_DAYS,
+    description:
+      'Days of raw data to keep. Stored and returned today; nothing is deleted by age yet ' +
+      '(the data lifecycle job that enforces it is still to come)',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsInt({ message: 'must be a whole number of days' })
+  @Min(1, { message: 'must be at least 1' })
+  @Max(MAX_RETENTION_DAYS, { message: `must be at most ${MAX_RETENTION_DAYS}` })
+  retention_days?: number;
+
+  @ApiPropertyOptional({
+    enum: INDEXING_STRATEGIES,
+    example: DEFAULT_INDEXING_STRATEGY,
+    default: DEFAULT_INDEXING_STRATEGY,
+    description: 'time_instrument: the unique index on (instrument_id, timeframe, timestamp)',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsIn(INDEXING_STRATEGIES, {
+    message:
+      'must be time_instrument, the only strategy today (the index on instrument_id, timeframe, timestamp)',
+  })
+  indexing_strategy?: IndexingStrategy;
+}
+
+export class ConfigurationResponseDto {
+  @ApiProperty({ example: 'AAPL' })
+  instrument_id: string;
+
+  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
+  timeframe: TimeFrame;
+
+  @ApiProperty({
+    enum: CompressionLevel,
+    example: CompressionLevel.HIGH,
+    description: LEVEL_DESCRIPTION,
+  })
+  compression_level: CompressionLevel;
+
+  @ApiProperty({ example: 365 })
+  retention_days: number;
+
+  @ApiProperty({ enum: INDEXING_STRATEGIES, example: DEFAULT_INDEXING_STRATEGY })
+  indexing_strategy: string;
+
+  @ApiProperty({ example: '2025-06-21T10:00:00.000Z' })
+  created_at: string;
+
+  @ApiProperty({ example: '2025-06-21T10:05:00.000Z' })
+  updated_at: string;
+}
+
+export class ConfigurationListResponseDto {
+  @ApiProperty({
+    type: [ConfigurationResponseDto],
+    description: 'By instrument_id, then timeframe',
+  })
+  configurations: ConfigurationResponseDto[];
+}
+
+export function toConfigurationResponse(
+  entity: StorageConfigurationEntity,
+): ConfigurationResponseDto {
+  return {
+    instrument_id: entity.instrumentId,
+    timeframe: entity.timeframe as TimeFrame,
+    compression_level: fromStoredLevel(entity.compressionLevel),
+    retention_days: entity.retentionDays,
+    indexing_strategy: entity.indexingStrategy,
+    created_at: formatInstant(entity.createdAt.getTime()),
+    updated_at: formatInstant(entity.updatedAt.getTime()),
+  };
+}
