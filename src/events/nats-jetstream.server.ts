@@ -1,0 +1,216 @@
+import { Logger } from '@nestjs/common';
+import { BaseRpcContext, CustomTransportStrategy, Server } from '@nestjs/microservices';
+import type { ConsumerMessages, JsMsg } from 'nats';
+import { lastValueFrom } from 'rxjs';
+import { MetricsService } from '../metrics/metrics.service';
+import type { EventSettings } from '../settings/settings';
+import type { EventBatchResult } from '../storage/storage.service';
+import { deadLetterBody } from './dead-letter';
+import { EventBatchSettler, SettleTarget } from './event-batch-settler';
+import { INPUT_PATTERN, NATS_JETSTREAM } from './event-subjects';
+import { ensureConsumer, ensureStream } from './jetstream-setup';
+import { MessageBatcher } from './message-batcher';
+import { NatsEventBus, sleep, withTimeout } from './nats-event-bus';
+
+/** The context a JetStream batch handler receives: the subject the batch came from. */
+export class JetStreamContext extends BaseRpcContext<[string]> {
+  getSubject(): string {
+    return this.args[0];
+  }
+}
+
+const SETUP_RETRY_MAX_MS = 10_000;
+const CLOSE_TIMEOUT_MS = 5_000;
+
+/**
+ * NATS JetStream as a Nest microservice transport: a durable pull consumer
+ * of `normalized_market_data`, read in batches (EVENT_BATCH_MAX events or
+ * EVENT_BATCH_WAIT_MS after the first), each batch handed as one array to
+ * the `@EventPattern(INPUT_PATTERN, NATS_JETSTREAM)` handler, which stores
+ * it in one commit. EventBatchSettler then acks, retries or dead-letters
+ * each message. Batches run one after the other, so the rows of a series
+ * are written in the order the stream delivered them.
+ */
+export class NatsJetStreamServer extends Server implements CustomTransportStrategy {
+  override readonly transportId = NATS_JETSTREAM;
+  private readonly queue = new MessageBatcher<JsMsg>();
+  private readonly settler: EventBatchSettler<JsMsg>;
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
+  private readonly log = new Logger('JetStream');
+  private messages: ConsumerMessages | undefined;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly bus: NatsEventBus,
+    private readonly metrics: MetricsService,
+    private readonly settings: EventSettings,
+  ) {
+    super();
+    this.settler = new EventBatchSettler(
+      this.settleTarget(),
+      (events) => this.invokeHandler(events),
+      {
+        maxDeliver: settings.natsMaxDeliver,
+        retryBaseMs: settings.retryBaseMs,
+        retryMaxMs: settings.retryMaxMs,
+      },
+      metrics,
+    );
+  }
+
+  /** Starts in the background: NATS may come up after the service. */
+  listen(callback: (error?: unknown) => void): void {
+    if (!this.getHandlerByPattern(INPUT_PATTERN)) {
+      callback(new Error(`no @EventPattern('${INPUT_PATTERN}', NATS_JETSTREAM) handler`));
+      return;
+    }
+    this.running = this.run();
+    callback();
+  }
+
+  /**
+   * Stops pulling, hands back the messages not yet started, finishes the
+   * batch in flight (commit, outputs, acks) and flushes the acks.
+   */
+  async close(): Promise<void> {
+    this.stopping = true;
+    if (this.messages) {
+      await withTimeout(this.messages.close(), CLOSE_TIMEOUT_MS).catch(() => undefined);
+    }
+    const notStarted = this.queue.close();
+    for (const message of notStarted) message.nak();
+    await this.running;
+    await this.bus.current?.flush().catch(() => undefined);
+    this.bus.consumerState = 'stopped';
+    if (notStarted.length > 0) {
+      this.log.log(`handed back ${notStarted.length} messages not started`);
+    }
+  }
+
+  on(): never {
+    throw new Error('NatsJetStreamServer has no events to listen to');
+  }
+
+  unwrap<T>(): T {
+    return this.bus.current as T;
+  }
+
+  private async run(): Promise<void> {
+    if (!(await this.startConsuming())) return;
+    for (;;) {
+      const batch = await this.queue.take(this.settings.batchMax, this.settings.batchWaitMs);
+      if (batch.length === 0) return;
+      await this.process(batch);
+    }
+  }
+
+  /** Connects, ensures the stream and the durable consumer, starts pulling; retried until it works. */
+  private async startConsuming(): Promise<boolean> {
+    const { natsStream: stream, natsConsumer: durable, batchMax } = this.settings;
+    this.bus.consumerState = 'starting';
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        const nc = await this.bus.connect();
+        const jsm = await nc.jetstreamManager();
+        await ensureStream(jsm, stream, this.bus.subjects);
+        await ensureConsumer(jsm, stream, this.bus.subjects, {
+          durable,
+          ackWaitMs: this.settings.natsAckWaitMs,
+          maxDeliver: this.settings.natsMaxDeliver,
+          // Room for the batch in flight and the next ones pulled meanwhile.
+          maxAckPending: Math.max(batchMax * 4, 1_000),
+        });
+        const consumer = await nc.jetstream().consumers.get(stream, durable);
+        if (this.stopping) return false;
+        this.messages = await consumer.consume({
+          max_messages: Math.max(batchMax * 2, 100),
+          callback: (message) => this.queue.push(message),
+        });
+        this.bus.consumerState = 'consuming';
+        this.log.log(
+          `consuming ${this.bus.subjects.input} (stream ${stream}, consumer ${durable})`,
+        );
+        return true;
+      } catch (error) {
+        if (this.stopping) return false;
+        this.log.warn(
+          `could not start consuming (${error instanceof Error ? error.message : String(error)}); retry ${attempt}`,
+        );
+        await sleep(Math.min(1_000 * attempt, SETUP_RETRY_MAX_MS));
+      }
+    }
+    return false;
+  }
+
+  private async process(batch: JsMsg[]): Promise<void> {
+    const pending = batch[batch.length - 1].info.pending;
+    this.bus.consumerPending = pending;
+    this.metrics.eventConsumerPending(pending);
+    // A slow write must not let JetStream redeliver the batch meanwhile.
+    const heartbeat = setInterval(
+      () => batch.forEach((m) => m.working()),
+      Math.max(this.settings.natsAckWaitMs / 2, 500),
+    );
+    try {
+      const summary = await this.settler.settle(batch);
+      // The database is down: the next batch would fail alike; give it a moment.
+      if (summary.databaseUnavailable && !this.stopping) await sleep(this.settings.retryBaseMs);
+    } catch (error) {
+      // Not expected (the settler answers every message); never lose the batch over it.
+      this.log.error(
+        `batch failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
+      batch.forEach((m) => m.nak(this.settings.retryBaseMs));
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async invokeHandler(events: unknown[]): Promise<EventBatchResult> {
+    const handler = this.getHandlerByPattern(INPUT_PATTERN)!;
+    const context = new JetStreamContext([this.bus.subjects.input]);
+    return (await lastValueFrom(
+      this.transformToObservable(await handler(events, context)),
+    )) as EventBatchResult;
+  }
+
+  private settleTarget(): SettleTarget<JsMsg> {
+    return {
+      transport: 'nats',
+      decode: (m) => JSON.parse(this.decoder.decode(m.data)) as unknown,
+      deliveries: (m) => m.info.deliveryCount,
+      ack: (m) => m.ack(),
+      retryLater: (m, delayMs) => {
+        m.nak(delayMs);
+        return true;
+      },
+      deadLetter: async (m, reason) => {
+        const js = this.bus.jetstream();
+        if (!js) return false;
+        try {
+          const body = deadLetterBody({
+            reason,
+            transport: 'nats',
+            subject: m.subject,
+            deliveries: m.info.deliveryCount,
+            stream_sequence: m.info.streamSequence,
+            payload: this.decoder.decode(m.data),
+          });
+          // The id makes a second dead-lettering of the same message (a lost term) a no-op.
+          await js.publish(this.bus.subjects.deadLetter, this.encoder.encode(body), {
+            msgID: `dead-letter:${m.info.stream}:${m.info.streamSequence}`,
+          });
+          m.term();
+          return true;
+        } catch (error) {
+          this.log.warn(
+            `could not dead-letter message ${m.info.streamSequence}: ${error instanceof Error ? error.message : String(error)}`,
+          );
+          return false;
+        }
+      },
+    };
+  }
+}
