@@ -1,8 +1,10 @@
+import { runEventsBench } from './events';
 import { runIngestBench } from './ingest';
 
 /** `npm run bench [part]`: every benchmark part in turn, or the one named. */
 const PARTS: Record<string, () => Promise<void>> = {
   ingest: runIngestBench,
+  events: runEventsBench,
 };
 
 async function run(): Promise<void> {

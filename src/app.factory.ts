@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { APP_VERSION } from './common/app-version';
 import { DatabaseConnection } from './database/database-connection';
+import { connectEventTransports } from './events/event-transports';
 import { LogLevel, Settings } from './settings/settings';
 
 const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -13,7 +14,10 @@ function levelsFrom(level: LogLevel): NestLogLevel[] {
   return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
 }
 
-/** Builds the application (used by main.ts and by the end-to-end tests alike). */
+/**
+ * Builds the application (used by main.ts and by the end-to-end tests alike):
+ * HTTP, plus the event transports that the settings configure.
+ */
 export async function createApp(settings: Settings): Promise<NestFastifyApplication> {
   Logger.overrideLogger(levelsFrom(settings.logLevel));
   // Opened (and migrated) before Nest starts, so that an unreachable database is
@@ -44,6 +48,8 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
         .build(),
     );
     SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
+    // Attached, not started: app.startAllMicroservices() starts them (main.ts, tests).
+    connectEventTransports(app, settings);
     return app;
   } catch (error) {
     await database.close();

@@ -3,13 +3,16 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { createValidationPipe } from './common/validation';
 import { CacheModule } from './cache/cache.module';
+import { ConfigurationModule } from './configuration/configuration.module';
 import { DatabaseConnection } from './database/database-connection';
 import { MetricsModule } from './metrics/metrics.module';
 import { DatabaseModule } from './database/database.module';
+import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { QueryModule } from './query/query.module';
 import { Settings } from './settings/settings';
 import { SettingsModule } from './settings/settings.module';
+import { StatisticsModule } from './statistics/statistics.module';
 import { StorageModule } from './storage/storage.module';
 
 @Module({})
@@ -23,7 +26,10 @@ export class AppModule {
         DatabaseModule.forRoot(database),
         CacheModule,
         StorageModule,
+        ConfigurationModule,
         QueryModule,
+        StatisticsModule,
+        EventsModule,
         HealthModule,
       ],
       providers: [

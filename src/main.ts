@@ -18,7 +18,8 @@ function settingsOrExit(): Settings {
 }
 
 /**
- * SIGTERM/SIGINT drain: stop taking requests, finish those in flight, close
+ * SIGTERM/SIGINT drain: stop taking requests and pulling events, finish
+ * those in flight (an event batch is committed, announced and acked), close
  * connections, exit 0; give up with exit 1 after SHUTDOWN_TIMEOUT_MS.
  */
 function drainOnSignals(app: NestFastifyApplication, settings: Settings, logger: Logger): void {
@@ -45,6 +46,9 @@ async function bootstrap(): Promise<void> {
   const logger = new Logger('Main');
   const app = await createApp(settings);
   drainOnSignals(app, settings, logger);
+  // Hooks first (connections, metrics), then the event consumers, then HTTP.
+  await app.init();
+  await app.startAllMicroservices();
   await app.listen(settings.port, settings.host);
   logger.log(`listening on http://${settings.host}:${settings.port} (docs at /api/docs)`);
 }

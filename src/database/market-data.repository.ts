@@ -24,6 +24,20 @@ export interface BarRow {
   readonly source: string | null;
 }
 
+/** Bars of one series; each timestamp once. */
+export interface SeriesBars {
+  readonly series: SeriesKey;
+  readonly bars: readonly BarRow[];
+}
+
+/** Where a stored row lives and how well its series compresses. */
+export interface StoredRowPlace {
+  /** The chunk (TimescaleDB) or partition (plain PostgreSQL) holding the row. */
+  readonly location: string;
+  /** As measureCompressionRatio. */
+  readonly compressionRatio: number;
+}
+
 /** Half-open [fromMs, toMs). */
 export interface TimeRange {
   readonly fromMs: number;
@@ -234,18 +248,29 @@ export class MarketDataRepository {
     series: SeriesKey,
     bars: readonly BarRow[],
   ): Promise<void> {
-    const prefix = `\t${copyText(series.instrumentId)}\t${series.timeframe}\t`;
+    await this.copySeriesBars(client, table, [{ series, bars }]);
+  }
+
+  /** One COPY for the bars of several series. */
+  private async copySeriesBars(
+    client: PoolClient,
+    table: 'market_data_ts' | 'market_data_staging',
+    batches: readonly SeriesBars[],
+  ): Promise<void> {
     function* lines(): Generator<string> {
       const batch: string[] = [];
-      for (const b of bars) {
-        batch.push(
-          new Date(b.timestampMs).toISOString() +
-            prefix +
-            `${b.open}\t${b.high}\t${b.low}\t${b.close}\t${b.volume}\t` +
-            `${b.dollarVolume ?? '\\N'}\t${b.tradeCount ?? '\\N'}\t${b.qualityScore}\t` +
-            `${b.source === null ? '\\N' : copyText(b.source)}\n`,
-        );
-        if (batch.length === 1000) yield batch.splice(0).join('');
+      for (const { series, bars } of batches) {
+        const prefix = `\t${copyText(series.instrumentId)}\t${series.timeframe}\t`;
+        for (const b of bars) {
+          batch.push(
+            new Date(b.timestampMs).toISOString() +
+              prefix +
+              `${b.open}\t${b.high}\t${b.low}\t${b.close}\t${b.volume}\t` +
+              `${b.dollarVolume ?? '\\N'}\t${b.tradeCount ?? '\\N'}\t${b.qualityScore}\t` +
+              `${b.source === null ? '\\N' : copyText(b.source)}\n`,
+          );
+          if (batch.length === 1000) yield batch.splice(0).join('');
+        }
       }
       if (batch.length) yield batch.join('');
     }
@@ -253,6 +278,190 @@ export class MarketDataRepository {
       Readable.from(lines()),
       client.query(copyFrom(`COPY ${table} (${WRITE_COLUMNS}) FROM STDIN`)),
     );
+  }
+
+  /**
+   * Writes the bars of several series in ONE transaction (an event batch is
+   * one commit), with the same rules as upsertBars: an existing
+   * (instrument, timeframe, timestamp) is replaced; each series holds each
+   * timestamp once.
+   */
+  async upsertSeriesBars(batches: readonly SeriesBars[]): Promise<void> {
+    const written = batches.filter((b) => b.bars.length > 0);
+    if (written.length === 0) return;
+    const spans = written.map(({ bars }) => {
+      let min = Infinity;
+      let max = -Infinity;
+      for (const b of bars) {
+        if (b.timestampMs < min) min = b.timestampMs;
+        if (b.timestampMs > max) max = b.timestampMs;
+      }
+      return { min, max };
+    });
+    const total = written.reduce((n, b) => n + b.bars.length, 0);
+    await translatePgErrors(async () => {
+      // Before the transaction: a partition is created on a connection of its own.
+      for (const span of spans) await this.partitions?.ensureCovering(span.min, span.max);
+      await this.inTransaction(async (client) => {
+        await this.allowDmlOnCompressedChunks(client);
+        if (this.db.info.embedded || total < COPY_MIN_ROWS) {
+          return this.upsertSeriesFromArrays(client, written);
+        }
+        if (!(await this.anySeriesHasRowsIn(client, written, spans))) {
+          await client.query('SAVEPOINT before_copy');
+          try {
+            return await this.copySeriesBars(client, 'market_data_ts', written);
+          } catch (error) {
+            // A concurrent writer stored some of these rows first: merge instead.
+            if ((error as { code?: string }).code !== '23505') throw error;
+            await client.query('ROLLBACK TO SAVEPOINT before_copy');
+          }
+        }
+        await client.query(
+          `CREATE TEMP TABLE IF NOT EXISTS market_data_staging
+             (LIKE market_data_ts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+        );
+        await this.copySeriesBars(client, 'market_data_staging', written);
+        await client.query(
+          `INSERT INTO market_data_ts (${WRITE_COLUMNS})
+           SELECT ${WRITE_COLUMNS} FROM market_data_staging
+           ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
+        );
+      });
+    });
+  }
+
+  private async anySeriesHasRowsIn(
+    client: PoolClient,
+    batches: readonly SeriesBars[],
+    spans: readonly { min: number; max: number }[],
+  ): Promise<boolean> {
+    const { rows } = await client.query<{ found: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+                  AS k(instrument_id, timeframe, lo, hi)
+          WHERE EXISTS (SELECT 1 FROM market_data_ts m
+                         WHERE m.instrument_id = k.instrument_id AND m.timeframe = k.timeframe
+                           AND m."timestamp" BETWEEN k.lo AND k.hi)) AS found`,
+      [
+        batches.map((b) => b.series.instrumentId),
+        batches.map((b) => b.series.timeframe),
+        spans.map((s) => isoOf(s.min)),
+        spans.map((s) => isoOf(s.max)),
+      ],
+    );
+    return rows[0].found;
+  }
+
+  private async upsertSeriesFromArrays(client: PoolClient, batches: readonly SeriesBars[]) {
+    const n = batches.reduce((count, b) => count + b.bars.length, 0);
+    const instrument = new Array<string>(n);
+    const timeframe = new Array<string>(n);
+    const ts = new Array<string>(n);
+    const open = new Array<number>(n);
+    const high = new Array<number>(n);
+    const low = new Array<number>(n);
+    const close = new Array<number>(n);
+    const volume = new Array<string>(n);
+    const dollarVolume = new Array<number | null>(n);
+    const tradeCount = new Array<number | null>(n);
+    const quality = new Array<number>(n);
+    const source = new Array<string | null>(n);
+    let i = 0;
+    for (const { series, bars } of batches) {
+      for (const b of bars) {
+        instrument[i] = series.instrumentId;
+        timeframe[i] = series.timeframe;
+        ts[i] = new Date(b.timestampMs).toISOString();
+        open[i] = b.open;
+        high[i] = b.high;
+        low[i] = b.low;
+        close[i] = b.close;
+        volume[i] = b.volume;
+        dollarVolume[i] = b.dollarVolume;
+        tradeCount[i] = b.tradeCount;
+        quality[i] = b.qualityScore;
+        source[i] = b.source;
+        i++;
+      }
+    }
+    await client.query(
+      `INSERT INTO market_data_ts (${WRITE_COLUMNS})
+       SELECT t, i, tf, o, h, l, c, v, dv, tc, q, s
+         FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::float8[],
+                     $6::float8[], $7::float8[], $8::bigint[], $9::float8[], $10::int[],
+                     $11::float8[], $12::text[])
+           AS u(t, i, tf, o, h, l, c, v, dv, tc, q, s)
+       ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
+      [
+        ts,
+        instrument,
+        timeframe,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        dollarVolume,
+        tradeCount,
+        quality,
+        source,
+      ],
+    );
+  }
+
+  /**
+   * For each stored row named by its series and timestamp: the chunk or
+   * partition holding it (its real table, from tableoid) and its series'
+   * compression ratio. One query for any number of rows; "market_data_ts"
+   * where the row is not found.
+   */
+  async findStoredRowPlaces(
+    rows: readonly { series: SeriesKey; timestampMs: number }[],
+  ): Promise<StoredRowPlace[]> {
+    if (rows.length === 0) return [];
+    const timescale = this.db.info.engine === 'timescaledb';
+    const { rows: found } = await translatePgErrors(() =>
+      this.db.pool.query<{ location: string | null; ratio: number | null }>(
+        `WITH k AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY
+                    AS k(instrument_id, timeframe, ts, ord))
+         ${
+           timescale
+             ? `, compressed AS (
+           SELECT c.range_start, c.range_end,
+                  s.before_compression_total_bytes AS before_bytes,
+                  s.after_compression_total_bytes AS after_bytes
+             FROM chunk_compression_stats('market_data_ts') s
+             JOIN timescaledb_information.chunks c
+               ON c.chunk_schema = s.chunk_schema AND c.chunk_name = s.chunk_name
+            WHERE s.compression_status = 'Compressed')`
+             : ''
+         }
+         SELECT (SELECT m.tableoid::regclass::text FROM market_data_ts m
+                  WHERE m.instrument_id = k.instrument_id AND m.timeframe = k.timeframe
+                    AND m."timestamp" = k.ts LIMIT 1) AS location,
+                ${
+                  timescale
+                    ? `(SELECT 1 - sum(after_bytes)::float8 / nullif(sum(before_bytes), 0)
+                    FROM compressed,
+                         (SELECT min("timestamp") AS lo, max("timestamp") AS hi FROM market_data_ts
+                           WHERE instrument_id = k.instrument_id AND timeframe = k.timeframe) span
+                   WHERE range_end > span.lo AND range_start <= span.hi)`
+                    : 'NULL::float8'
+                } AS ratio
+           FROM k ORDER BY k.ord`,
+        [
+          rows.map((r) => r.series.instrumentId),
+          rows.map((r) => r.series.timeframe),
+          rows.map((r) => isoOf(r.timestampMs)),
+        ],
+      ),
+    );
+    return found.map((r) => ({
+      location: r.location ?? 'market_data_ts',
+      compressionRatio: r.ratio ?? 0,
+    }));
   }
 
   /** One query: rows of `series` in `range`, the page as JSON and the count of the whole range. */

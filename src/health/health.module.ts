@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { EventsModule } from '../events/events.module';
 import { HealthController } from './health.controller';
 import { HealthService } from './health.service';
 
 @Module({
-  imports: [TerminusModule],
+  imports: [TerminusModule, EventsModule],
   controllers: [HealthController],
   providers: [HealthService],
 })

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { QueryCache } from '../cache/query-cache.service';
 import { APP_VERSION } from '../common/app-version';
 import { DatabaseHealthIndicator } from '../database/database.health';
+import { EventsHealthIndicator } from '../events/events.health';
 import { HealthStatus, StorageHealthDto } from './storage-health.dto';
 
 @Injectable()
@@ -11,12 +12,24 @@ export class HealthService {
   constructor(
     private readonly database: DatabaseHealthIndicator,
     private readonly cache: QueryCache,
+    private readonly events: EventsHealthIndicator,
   ) {}
 
-  /** unhealthy: the database is down; degraded: the cache is (reads go to the database). */
+  /**
+   * unhealthy: the database is down; degraded: the cache is (reads go to the
+   * database) or a configured event transport is.
+   */
   async report(): Promise<StorageHealthDto> {
-    const [database, cache] = await Promise.all([this.database.status(), this.cache.isHealthy()]);
-    const status: HealthStatus = !database.up ? 'unhealthy' : !cache.up ? 'degraded' : 'healthy';
+    const [database, cache, events] = await Promise.all([
+      this.database.status(),
+      this.cache.isHealthy(),
+      this.events.status(),
+    ]);
+    const status: HealthStatus = !database.up
+      ? 'unhealthy'
+      : !cache.up || events.status === 'down'
+        ? 'degraded'
+        : 'healthy';
     return {
       status,
       version: APP_VERSION,
@@ -27,7 +40,7 @@ export class HealthService {
         kind: this.cache.kind,
         latency_ms: cache.latency_ms,
       },
-      events: { status: 'not configured' },
+      events,
     };
   }
 }

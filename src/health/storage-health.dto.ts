@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { DatabaseStatus } from '../database/database.health';
+import { EventsStatus } from '../events/events.health';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
@@ -29,6 +30,6 @@ export class StorageHealthDto {
   @ApiProperty({ example: { status: 'up', kind: 'redis', latency_ms: 0.3 } })
   cache: { status: 'up' | 'down'; kind: 'redis' | 'memory'; latency_ms: number };
 
-  @ApiProperty({ example: { status: 'disabled' } })
-  events: { status: string };
+  @ApiProperty({ type: EventsStatus })
+  events: EventsStatus;
 }

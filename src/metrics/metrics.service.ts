@@ -1,11 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import {
   InjectMetric,
   makeCounterProvider,
   makeGaugeProvider,
   makeHistogramProvider,
 } from '@willsoto/nestjs-prometheus';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram, register } from 'prom-client';
 
 /** Where a point arrived from. */
 export type Transport = 'rest' | 'nats' | 'redis';
@@ -14,6 +14,58 @@ export type QueryShape = 'range' | 'derived' | 'latest';
 export type CacheResult = 'hit' | 'miss' | 'error' | 'bypass';
 
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Why an event went to the dead-letter subject. */
+export type DeadLetterReason = 'invalid' | 'undeliverable' | 'storage_error';
+
+/** The events module's metrics (DESIGN 5): intake, outcomes, batches, consumer lag. */
+const EVENT_METRIC_PROVIDERS = [
+  makeCounterProvider({
+    name: 'mds_events_received_total',
+    help: 'normalized_market_data events received, by transport',
+    labelNames: ['transport'],
+  }),
+  makeCounterProvider({
+    name: 'mds_events_redelivered_total',
+    help: 'Events received again after a failed or unacknowledged delivery, by transport',
+    labelNames: ['transport'],
+  }),
+  makeCounterProvider({
+    name: 'mds_events_stored_total',
+    help: 'Events whose bar was committed (and, on NATS, acknowledged), by transport',
+    labelNames: ['transport'],
+  }),
+  makeCounterProvider({
+    name: 'mds_events_dead_lettered_total',
+    help: 'Events sent to the dead-letter subject, by transport and reason (invalid, undeliverable, storage_error)',
+    labelNames: ['transport', 'reason'],
+  }),
+  makeCounterProvider({
+    name: 'mds_events_retried_total',
+    help: 'Events handed back for a later redelivery because the write failed (NATS nak with delay)',
+    labelNames: ['transport'],
+  }),
+  makeCounterProvider({
+    name: 'mds_events_dropped_total',
+    help: 'Events lost because the write failed on an at-most-once transport (Redis)',
+    labelNames: ['transport'],
+  }),
+  makeCounterProvider({
+    name: 'mds_event_outputs_total',
+    help: 'market_data_stored events published, by transport and result (ok, error)',
+    labelNames: ['transport', 'result'],
+  }),
+  makeHistogramProvider({
+    name: 'mds_event_batch_size',
+    help: 'Events stored by one commit, by transport',
+    labelNames: ['transport'],
+    buckets: [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 50000],
+  }),
+  makeGaugeProvider({
+    name: 'mds_event_consumer_pending',
+    help: 'Messages in the JetStream stream not yet delivered to the durable consumer (its lag)',
+  }),
+];
 
 /** Every metric the service exports: stable names, help texts, label sets. */
 export const METRIC_PROVIDERS = [
@@ -55,11 +107,25 @@ export const METRIC_PROVIDERS = [
     help: 'Cache lookups by result: hit, miss, error (timeout or unreachable, answered from the database)',
     labelNames: ['result'],
   }),
+  ...EVENT_METRIC_PROVIDERS,
 ];
+
+/**
+ * prom-client's default metrics include three gauges named like counters,
+ * which `promtool check metrics` rejects (non-counter metrics should not have
+ * "_total" suffix). Each is only the sum of the per-type gauge of the same
+ * name without `_total` (nodejs_active_handles{type} and so on), so dropping
+ * them loses nothing (prometheus/client_js#283).
+ */
+export const MISNAMED_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
 
 /** The one wrapper services use to record what they do; nothing else touches prom-client. */
 @Injectable()
-export class MetricsService {
+export class MetricsService implements OnModuleInit {
   constructor(
     @InjectMetric('mds_http_request_duration_seconds') private readonly http: Histogram<string>,
     @InjectMetric('mds_points_stored_total') private readonly stored: Counter<string>,
@@ -68,7 +134,21 @@ export class MetricsService {
     @InjectMetric('mds_query_duration_seconds') private readonly queryDuration: Histogram<string>,
     @InjectMetric('mds_cache_operations_total') private readonly cache: Counter<string>,
     @InjectMetric('mds_db_pool_connections') private readonly pool: Gauge<string>,
+    @InjectMetric('mds_events_received_total') private readonly eventsIn: Counter<string>,
+    @InjectMetric('mds_events_redelivered_total') private readonly eventsAgain: Counter<string>,
+    @InjectMetric('mds_events_stored_total') private readonly eventsStored: Counter<string>,
+    @InjectMetric('mds_events_dead_lettered_total') private readonly eventsDead: Counter<string>,
+    @InjectMetric('mds_events_retried_total') private readonly eventsRetried: Counter<string>,
+    @InjectMetric('mds_events_dropped_total') private readonly eventsDropped: Counter<string>,
+    @InjectMetric('mds_event_outputs_total') private readonly eventOutputs: Counter<string>,
+    @InjectMetric('mds_event_batch_size') private readonly batchSize: Histogram<string>,
+    @InjectMetric('mds_event_consumer_pending') private readonly consumerPending: Gauge<string>,
   ) {}
+
+  /** After PrometheusModule registered the default metrics. */
+  onModuleInit(): void {
+    for (const name of MISNAMED_DEFAULT_METRICS) register.removeSingleMetric(name);
+  }
 
   /** Reads the pool's counts at every scrape. */
   watchDatabasePool(read: () => { total: number; idle: number; waiting: number }): void {
@@ -104,5 +184,45 @@ export class MetricsService {
 
   cacheOperation(result: Exclude<CacheResult, 'bypass'>): void {
     this.cache.inc({ result });
+  }
+
+  /** One event batch committed: its points by timeframe, its duration and size. */
+  eventBatchStored(
+    transport: Transport,
+    size: number,
+    storedByTimeframe: ReadonlyMap<string, number>,
+    failedByTimeframe: ReadonlyMap<string, number>,
+    seconds: number,
+  ): void {
+    for (const [timeframe, n] of storedByTimeframe) this.stored.inc({ timeframe, transport }, n);
+    for (const [timeframe, n] of failedByTimeframe) this.failed.inc({ timeframe, transport }, n);
+    this.storeDuration.observe({ transport }, seconds);
+    this.batchSize.observe({ transport }, size);
+  }
+
+  eventsReceived(transport: Transport, count: number, redelivered: number): void {
+    if (count > 0) this.eventsIn.inc({ transport }, count);
+    if (redelivered > 0) this.eventsAgain.inc({ transport }, redelivered);
+  }
+
+  eventsSettled(
+    transport: Transport,
+    outcome: { stored?: number; retried?: number; dropped?: number },
+  ): void {
+    if (outcome.stored) this.eventsStored.inc({ transport }, outcome.stored);
+    if (outcome.retried) this.eventsRetried.inc({ transport }, outcome.retried);
+    if (outcome.dropped) this.eventsDropped.inc({ transport }, outcome.dropped);
+  }
+
+  eventDeadLettered(transport: Transport, reason: DeadLetterReason): void {
+    this.eventsDead.inc({ transport, reason });
+  }
+
+  eventOutputsPublished(transport: Transport, ok: boolean, count: number): void {
+    if (count > 0) this.eventOutputs.inc({ transport, result: ok ? 'ok' : 'error' }, count);
+  }
+
+  eventConsumerPending(pending: number): void {
+    this.consumerPending.set(pending);
   }
 }

@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
+import { StatisticsModule } from '../statistics/statistics.module';
 import { QueryController } from './query.controller';
 import { QueryService } from './query.service';
 
 @Module({
+  imports: [StatisticsModule],
   controllers: [QueryController],
   providers: [QueryService],
   exports: [QueryService],

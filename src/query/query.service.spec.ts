@@ -3,6 +3,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { MarketDataRepository } from '../database/market-data.repository';
+import { StatisticsService } from '../statistics/statistics.service';
 import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { parseFields, QueryService } from './query.service';
 
@@ -24,6 +25,15 @@ function metricsMock(): jest.Mocked<MetricsService> {
     queryCompleted: jest.fn(),
     cacheOperation: jest.fn(),
   } as unknown as jest.Mocked<MetricsService>;
+}
+
+/** Keeps what recordQuery was told, to check the counts a query leaves. */
+function statisticsFake(): { service: StatisticsService; recorded: [number, boolean][] } {
+  const recorded: [number, boolean][] = [];
+  const service = {
+    recordQuery: (durationMs: number, cacheHit: boolean) => recorded.push([durationMs, cacheHit]),
+  } as unknown as StatisticsService;
+  return { service, recorded };
 }
 
 function marketDataMock(): jest.Mocked<MarketDataRepository> {
@@ -115,11 +125,14 @@ describe('parseFields', () => {
 
 describe('QueryService', () => {
   let marketData: jest.Mocked<MarketDataRepository>;
+  let recorded: [number, boolean][];
   let service: QueryService;
 
   beforeEach(() => {
     marketData = marketDataMock();
-    service = new QueryService(marketData, bypassCacheMock(), metricsMock());
+    const statistics = statisticsFake();
+    recorded = statistics.recorded;
+    service = new QueryService(marketData, bypassCacheMock(), metricsMock(), statistics.service);
   });
 
   describe('query', () => {
@@ -324,6 +337,20 @@ describe('QueryService', () => {
 
       expect(await rejectionOf(service.query(queryRequest()))).toBe(failure);
     });
+
+    it('should count the answered query with its time and cache result for the statistics', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 1, pointsJson: HOUR_POINTS });
+
+      const body = JSON.parse(await service.query(queryRequest()));
+
+      expect(recorded).toEqual([[body.query_time_ms, false]]);
+    });
+
+    it('should not count a refused query', async () => {
+      await rejectionOf(service.query(queryRequest({ fields: 'bid' })));
+
+      expect(recorded).toEqual([]);
+    });
   });
 
   describe('latest', () => {
@@ -358,6 +385,15 @@ describe('QueryService', () => {
 
       expect(error).toBeInstanceOf(NotFoundError);
       expect((error as Error).message).toBe('No ONE_DAY data stored for MSFT');
+    });
+
+    it('should count an answered latest for the statistics', async () => {
+      marketData.findLatest.mockResolvedValue('{}');
+
+      await service.latest('AAPL', latestRequest());
+
+      expect(recorded).toEqual([[expect.any(Number), false]]);
+      expect(recorded[0][0]).toBeGreaterThanOrEqual(0);
     });
 
     it('should refuse unknown fields', async () => {

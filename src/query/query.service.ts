@@ -17,6 +17,7 @@ import {
   TimeRange,
 } from '../database/market-data.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
+import { StatisticsService } from '../statistics/statistics.service';
 import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { toQueryResponseJson } from './dto/query-response.dto';
 
@@ -75,6 +76,7 @@ export class QueryService {
     private readonly marketData: MarketDataRepository,
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
+    private readonly statistics: StatisticsService,
   ) {}
 
   async query(request: QueryRequestDto): Promise<string> {
@@ -128,6 +130,7 @@ export class QueryService {
       cacheResult,
       queryTimeMs / 1000,
     );
+    this.statistics.recordQuery(queryTimeMs, cacheResult === 'hit');
     return toQueryResponseJson({
       instrumentId,
       timeframe,
@@ -161,7 +164,9 @@ export class QueryService {
       point = found;
       if (key !== undefined) await this.cache.set(key, point, CACHE_TTL_MS.latest);
     }
-    this.metrics.queryCompleted('latest', cacheResult, elapsedMs(started) / 1000);
+    const queryTimeMs = elapsedMs(started);
+    this.metrics.queryCompleted('latest', cacheResult, queryTimeMs / 1000);
+    this.statistics.recordQuery(queryTimeMs, cacheResult === 'hit');
     return point;
   }
 

@@ -33,6 +33,21 @@ describe('loadSettings', () => {
       cacheTimeoutMs: 100,
       cacheMemoryMaxBytes: 256 * MIB,
       cacheMaxEntryBytes: 16 * MIB,
+      statsRefreshIntervalMs: 60_000,
+      compressionJobIntervalMs: 300_000,
+      events: {
+        natsUrl: undefined,
+        redisUrl: undefined,
+        natsStream: 'MARKET_DATA',
+        natsConsumer: 'market-data-storage',
+        natsSubjectPrefix: '',
+        natsMaxDeliver: 0,
+        natsAckWaitMs: 60_000,
+        batchMax: 2_000,
+        batchWaitMs: 50,
+        retryBaseMs: 1_000,
+        retryMaxMs: 30_000,
+      },
     });
   });
 
@@ -66,6 +81,19 @@ describe('loadSettings', () => {
       CACHE_TIMEOUT_MS: '50',
       CACHE_MEMORY_MAX_BYTES: '1048576',
       CACHE_MAX_ENTRY_BYTES: '1024',
+      STATS_REFRESH_INTERVAL_MS: '300000',
+      COMPRESSION_JOB_INTERVAL_MS: '0',
+      NATS_URL: 'nats://bus:4222',
+      EVENTS_REDIS_URL: 'rediss://events:6380/1',
+      NATS_STREAM: 'MD_PROD',
+      NATS_CONSUMER: 'storage_1',
+      NATS_SUBJECT_PREFIX: 'prod.eu.',
+      NATS_MAX_DELIVER: '20',
+      NATS_ACK_WAIT_MS: '1000',
+      EVENT_BATCH_MAX: '50000',
+      EVENT_BATCH_WAIT_MS: '0',
+      EVENT_RETRY_BASE_MS: '10',
+      EVENT_RETRY_MAX_MS: '10',
     });
 
     expect(settings).toEqual<Settings>({
@@ -85,6 +113,21 @@ describe('loadSettings', () => {
       cacheTimeoutMs: 50,
       cacheMemoryMaxBytes: 1_048_576,
       cacheMaxEntryBytes: 1024,
+      statsRefreshIntervalMs: 300_000,
+      compressionJobIntervalMs: 0,
+      events: {
+        natsUrl: 'nats://bus:4222',
+        redisUrl: 'rediss://events:6380/1',
+        natsStream: 'MD_PROD',
+        natsConsumer: 'storage_1',
+        natsSubjectPrefix: 'prod.eu.',
+        natsMaxDeliver: 20,
+        natsAckWaitMs: 1000,
+        batchMax: 50_000,
+        batchWaitMs: 0,
+        retryBaseMs: 10,
+        retryMaxMs: 10,
+      },
     });
   });
 
@@ -126,11 +169,25 @@ describe('loadSettings', () => {
     ['BODY_LIMIT_BYTES', '1023', '1023 is outside 1024..1073741824'],
     ['MAX_POINTS_PER_REQUEST', '0', '0 is outside 1..1000000'],
     ['SHUTDOWN_TIMEOUT_MS', '600001', '600001 is outside 0..600000'],
+    ['COMPRESSION_JOB_INTERVAL_MS', '86400001', '86400001 is outside 0..86400000'],
+    ['COMPRESSION_JOB_INTERVAL_MS', '5m', '"5m" is not a whole number'],
+    ['COMPRESSION_JOB_INTERVAL_MS', '999', '999 must be 0 (off) or at least 1000'],
+    ['STATS_REFRESH_INTERVAL_MS', '999', '999 must be 0 (off) or at least 1000'],
+    ['STATS_REFRESH_INTERVAL_MS', '86400001', '86400001 is outside 0..86400000'],
+    ['STATS_REFRESH_INTERVAL_MS', '1m', '"1m" is not a whole number'],
   ])('should refuse %s=%s naming the variable', (variable, value, reason) => {
     const error = settingErrorOf({ [variable]: value });
 
     expect(error.variable).toBe(variable);
     expect(error.message).toBe(`Invalid setting ${variable}: ${reason}`);
+  });
+
+  it.each([
+    ['0', 0],
+    ['1000', 1000],
+    ['86400000', 86_400_000],
+  ])('should accept STATS_REFRESH_INTERVAL_MS=%s (0 turns the timer off)', (raw, expected) => {
+    expect(loadSettings({ STATS_REFRESH_INTERVAL_MS: raw }).statsRefreshIntervalMs).toBe(expected);
   });
 
   it('should not repeat the password of a refused DATABASE_URL', () => {
@@ -142,5 +199,48 @@ describe('loadSettings', () => {
 
   it('should name the first bad variable when several are bad', () => {
     expect(settingErrorOf({ PORT: 'abc', DB_POOL_SIZE: '0' }).variable).toBe('PORT');
+  });
+
+  describe('event settings', () => {
+    it.each([
+      ['NATS_URL', 'http://bus:4222', 'protocol "http:" is not nats: or tls:'],
+      ['NATS_URL', 'bus', 'is not a URL (nats://host:4222)'],
+      ['EVENTS_REDIS_URL', 'nats://bus', 'protocol "nats:" is not redis: or rediss:'],
+      ['NATS_STREAM', 'market.data', '"market.data" is not 1-64 of A-Z a-z 0-9 _ -'],
+      ['NATS_CONSUMER', 'a b', '"a b" is not 1-64 of A-Z a-z 0-9 _ -'],
+      [
+        'NATS_SUBJECT_PREFIX',
+        'prod',
+        '"prod" is not subject tokens each followed by a dot, e.g. "prod."',
+      ],
+      [
+        'NATS_SUBJECT_PREFIX',
+        'prod.*.',
+        '"prod.*." is not subject tokens each followed by a dot, e.g. "prod."',
+      ],
+      ['NATS_ACK_WAIT_MS', '999', '999 is outside 1000..3600000'],
+      ['EVENT_BATCH_MAX', '0', '0 is outside 1..50000'],
+      ['EVENT_BATCH_MAX', '50001', '50001 is outside 1..50000'],
+      ['EVENT_BATCH_WAIT_MS', '60001', '60001 is outside 0..60000'],
+      ['EVENT_RETRY_BASE_MS', '9', '9 is outside 10..600000'],
+    ])('should refuse %s=%s naming the variable', (variable, value, reason) => {
+      const error = settingErrorOf({ [variable]: value });
+
+      expect(error.variable).toBe(variable);
+      expect(error.message).toBe(`Invalid setting ${variable}: ${reason}`);
+    });
+
+    it('should refuse a retry ceiling below the first retry delay', () => {
+      const error = settingErrorOf({ EVENT_RETRY_BASE_MS: '5000', EVENT_RETRY_MAX_MS: '1000' });
+
+      expect(error.variable).toBe('EVENT_RETRY_MAX_MS');
+      expect(error.message).toBe(
+        'Invalid setting EVENT_RETRY_MAX_MS: 1000 is below EVENT_RETRY_BASE_MS (5000)',
+      );
+    });
+
+    it('should not take REDIS_URL (the cache) as the Redis event transport', () => {
+      expect(loadSettings({ REDIS_URL: 'redis://cache:6379' }).events.redisUrl).toBeUndefined();
+    });
   });
 });

@@ -25,6 +25,36 @@ export interface Settings {
   readonly cacheMemoryMaxBytes: number;
   /** Answers larger than this are not cached. */
   readonly cacheMaxEntryBytes: number;
+  /** How often storage statistics are measured and query counters flushed; 0: never on a timer. */
+  readonly statsRefreshIntervalMs: number;
+  /** Period of the compression policy job (src/configuration); 0: no timer, on demand only. */
+  readonly compressionJobIntervalMs: number;
+  /** Event transports (src/events): NATS JetStream and/or Redis; both off by default. */
+  readonly events: EventSettings;
+}
+
+/** Settings of the event transports (DESIGN 5). */
+export interface EventSettings {
+  /** Unset: no NATS (no JetStream input, no NATS outputs). */
+  readonly natsUrl: string | undefined;
+  /** Unset: no Redis event transport. Not REDIS_URL: taking writes from a Redis is opted into. */
+  readonly redisUrl: string | undefined;
+  readonly natsStream: string;
+  /** Durable pull consumer of the input subject. */
+  readonly natsConsumer: string;
+  /** Put before every subject (normalized_market_data, market_data_stored, the dead letters). */
+  readonly natsSubjectPrefix: string;
+  /** Deliveries of a message that cannot be written before it is dead-lettered; 0: no limit. */
+  readonly natsMaxDeliver: number;
+  /** How long JetStream waits for an ack before redelivering. */
+  readonly natsAckWaitMs: number;
+  /** Most events stored by one commit. */
+  readonly batchMax: number;
+  /** How long a batch waits to fill after its first event. */
+  readonly batchWaitMs: number;
+  /** First redelivery delay after a failed write; doubles per delivery up to retryMaxMs. */
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
 }
 
 /** A setting with a bad value; main.ts prints its message as one line and exits. */
@@ -81,6 +111,15 @@ function url(env: Env, name: string, protocols: string[], example: string): stri
   return value;
 }
 
+/** 0 turns a periodic job off; otherwise at least a second, at most a day. */
+function refreshInterval(env: Env, name: string, fallback: number): number {
+  const value = integer(env, name, fallback, 0, 86_400_000);
+  if (value > 0 && value < 1000) {
+    throw new InvalidSettingError(name, `${value} must be 0 (off) or at least 1000`);
+  }
+  return value;
+}
+
 const MIB = 1024 * 1024;
 
 export function loadSettings(env: Env = process.env): Settings {
@@ -112,6 +151,54 @@ export function loadSettings(env: Env = process.env): Settings {
     cacheTimeoutMs: integer(env, 'CACHE_TIMEOUT_MS', 100, 1, 60_000),
     cacheMemoryMaxBytes: integer(env, 'CACHE_MEMORY_MAX_BYTES', 256 * MIB, MIB, 64 * 1024 * MIB),
     cacheMaxEntryBytes: integer(env, 'CACHE_MAX_ENTRY_BYTES', 16 * MIB, 1024, 512 * MIB),
+    statsRefreshIntervalMs: refreshInterval(env, 'STATS_REFRESH_INTERVAL_MS', 60_000),
+    compressionJobIntervalMs: refreshInterval(env, 'COMPRESSION_JOB_INTERVAL_MS', 300_000),
+    events: loadEventSettings(env),
+  };
+}
+
+function matching(env: Env, name: string, fallback: string, pattern: RegExp, rule: string): string {
+  const value = env[name]?.trim() ?? '';
+  if (value === '') return fallback;
+  if (!pattern.test(value)) throw new InvalidSettingError(name, `"${value}" is not ${rule}`);
+  return value;
+}
+
+const NATS_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function loadEventSettings(env: Env): EventSettings {
+  const retryBaseMs = integer(env, 'EVENT_RETRY_BASE_MS', 1_000, 10, 600_000);
+  const retryMaxMs = integer(env, 'EVENT_RETRY_MAX_MS', 30_000, 10, 3_600_000);
+  if (retryMaxMs < retryBaseMs) {
+    throw new InvalidSettingError(
+      'EVENT_RETRY_MAX_MS',
+      `${retryMaxMs} is below EVENT_RETRY_BASE_MS (${retryBaseMs})`,
+    );
+  }
+  return {
+    natsUrl: url(env, 'NATS_URL', ['nats:', 'tls:'], 'nats://host:4222'),
+    redisUrl: url(env, 'EVENTS_REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379'),
+    natsStream: matching(env, 'NATS_STREAM', 'MARKET_DATA', NATS_NAME, '1-64 of A-Z a-z 0-9 _ -'),
+    natsConsumer: matching(
+      env,
+      'NATS_CONSUMER',
+      'market-data-storage',
+      NATS_NAME,
+      '1-64 of A-Z a-z 0-9 _ -',
+    ),
+    natsSubjectPrefix: matching(
+      env,
+      'NATS_SUBJECT_PREFIX',
+      '',
+      /^([A-Za-z0-9_-]+\.)+$/,
+      'subject tokens each followed by a dot, e.g. "prod."',
+    ),
+    natsMaxDeliver: integer(env, 'NATS_MAX_DELIVER', 0, 0, 1_000_000),
+    natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', 60_000, 1_000, 3_600_000),
+    batchMax: integer(env, 'EVENT_BATCH_MAX', 2_000, 1, 50_000),
+    batchWaitMs: integer(env, 'EVENT_BATCH_WAIT_MS', 50, 0, 60_000),
+    retryBaseMs,
+    retryMaxMs,
   };
 }
 

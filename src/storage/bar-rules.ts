@@ -166,7 +166,12 @@ export interface CheckedBars {
   readonly errors: PointError[];
 }
 
-export function checkBars(points: readonly unknown[], timeframe: TimeFrame): CheckedBars {
+/** `maxErrors`: how many errors to list (event batches list them all, to answer each event). */
+export function checkBars(
+  points: readonly unknown[],
+  timeframe: TimeFrame,
+  maxErrors = MAX_REPORTED_ERRORS,
+): CheckedBars {
   const valid: BarRow[] = [];
   const errors: PointError[] = [];
   let failedCount = 0;
@@ -180,7 +185,7 @@ export function checkBars(points: readonly unknown[], timeframe: TimeFrame): Che
     } catch (error) {
       if (!(error instanceof PointRejected)) throw error;
       failedCount++;
-      if (errors.length < MAX_REPORTED_ERRORS) {
+      if (errors.length < maxErrors) {
         errors.push({ index, field: error.field, message: `${error.field} ${error.message}` });
       }
     }

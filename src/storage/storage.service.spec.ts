@@ -6,7 +6,7 @@ import { ConfigurationService } from '../configuration/configuration.service';
 import { MarketDataRepository } from '../database/market-data.repository';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { StoreRequest } from './dto/store-request.dto';
-import { StorageService } from './storage.service';
+import { StorageService, StoredSeries } from './storage.service';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -25,6 +25,7 @@ function bypassCacheMock(): jest.Mocked<QueryCache> {
 function metricsMock(): jest.Mocked<MetricsService> {
   return {
     storeCompleted: jest.fn(),
+    eventBatchStored: jest.fn(),
     queryCompleted: jest.fn(),
     cacheOperation: jest.fn(),
   } as unknown as jest.Mocked<MetricsService>;
@@ -39,6 +40,7 @@ function marketDataMock(): jest.Mocked<MarketDataRepository> {
     findTimeframesWithData: unexpected('findTimeframesWithData'),
     findLatest: unexpected('findLatest'),
     upsertBars: unexpected('upsertBars'),
+    upsertSeriesBars: unexpected('upsertSeriesBars'),
     deleteRange: unexpected('deleteRange'),
     measureCompressionRatio: unexpected('measureCompressionRatio'),
     preparePartitionsAhead: unexpected('preparePartitionsAhead'),
@@ -97,11 +99,15 @@ describe('StorageService', () => {
   let marketData: jest.Mocked<MarketDataRepository>;
   let configurations: jest.Mocked<ConfigurationService>;
   let service: StorageService;
+  let cache: jest.Mocked<QueryCache>;
+  let metrics: jest.Mocked<MetricsService>;
 
   beforeEach(() => {
     marketData = marketDataMock();
     configurations = configurationsMock();
-    service = new StorageService(marketData, configurations, bypassCacheMock(), metricsMock());
+    cache = bypassCacheMock();
+    metrics = metricsMock();
+    service = new StorageService(marketData, configurations, cache, metrics);
   });
 
   describe('store', () => {
@@ -236,6 +242,189 @@ describe('StorageService', () => {
       const second = await service.store(storeRequest());
 
       expect(first.request_id).not.toBe(second.request_id);
+    });
+  });
+
+  describe('store announcements', () => {
+    it('should tell the listeners of a commit with what it wrote', async () => {
+      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.measureCompressionRatio.mockResolvedValue(0.5);
+      const heard: StoredSeries[][] = [];
+      service.onStored((stored) => {
+        heard.push([...stored]);
+        return Promise.resolve();
+      });
+
+      const response = await service.store(
+        storeRequest({
+          data_points: [point(), point({ timestamp: '2025-06-21T10:05:00Z' }), point({ low: 999 })],
+        }),
+      );
+
+      expect(heard).toEqual([
+        [
+          {
+            series: SERIES,
+            storedCount: 2,
+            newestMs: Date.UTC(2025, 5, 21, 10, 5),
+            storageTimeMs: response.storage_time_ms,
+            compressionRatio: 0.5,
+          },
+        ],
+      ]);
+    });
+
+    it('should tell nobody when nothing was written', async () => {
+      const listener = jest.fn(() => Promise.resolve());
+      service.onStored(listener);
+
+      const response = await service.store(storeRequest({ data_points: [point({ open: 'x' })] }));
+
+      expect(response.stored_count).toBe(0);
+      expect(listener).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('storeEvents', () => {
+    function event(
+      instrumentId: string,
+      timestamp: string,
+      overrides: Record<string, unknown> = {},
+    ) {
+      return {
+        event_id: `${instrumentId}-${timestamp}`,
+        timestamp: '2025-06-21T12:00:00Z',
+        market_data: {
+          instrument_id: instrumentId,
+          timeframe: 'ONE_MINUTE',
+          timestamp,
+          ohlcv_data: { open: 10, high: 11, low: 9, close: 10.5, volume: 100, ...overrides },
+          quality_score: 0.8,
+          source_attribution: 'feed-A',
+        },
+      };
+    }
+
+    it('should write the valid events of every series in one call, last event per timestamp winning', async () => {
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
+
+      const result = await service.storeEvents(
+        [
+          event('AAPL', '2025-06-21T10:00:00Z', { close: 10.1 }),
+          event('MSFT', '2025-06-21T10:00:00Z'),
+          event('AAPL', '2025-06-21T10:01:00Z'),
+          event('AAPL', '2025-06-21T10:00:00Z', { close: 10.9 }),
+        ],
+        'nats',
+      );
+
+      expect(marketData.upsertSeriesBars).toHaveBeenCalledTimes(1);
+      const [batches] = marketData.upsertSeriesBars.mock.calls[0];
+      expect(
+        batches.map((b) => [b.series.instrumentId, b.bars.map((r) => [r.timestampMs, r.close])]),
+      ).toEqual([
+        [
+          'AAPL',
+          [
+            [Date.UTC(2025, 5, 21, 10, 0), 10.9],
+            [Date.UTC(2025, 5, 21, 10, 1), 10.5],
+          ],
+        ],
+        ['MSFT', [[Date.UTC(2025, 5, 21, 10, 0), 10.5]]],
+      ]);
+      expect(batches[0].bars[0]).toMatchObject({
+        qualityScore: 0.8,
+        source: 'feed-A',
+        volume: '100',
+      });
+      expect(result).toMatchObject({ storedCount: 3, supersededCount: 1, rejected: [] });
+    });
+
+    it('should answer every invalid event by its index and reason, and store the others', async () => {
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
+
+      const result = await service.storeEvents(
+        [
+          event('AAPL', '2025-06-21T10:00:00Z'),
+          'not an event',
+          event('AAPL', '2025-06-21T10:01:00Z', { low: 99 }),
+          event('AAPL', '2025-06-21T10:02:00Z'),
+          event('MSFT', '2025-06-21T10:02:30Z'),
+        ],
+        'redis',
+      );
+
+      expect(result.rejected).toEqual([
+        { index: 1, reason: 'event must be a JSON object' },
+        { index: 2, reason: 'market_data.ohlcv_data.low must not exceed high' },
+        {
+          index: 4,
+          reason:
+            'market_data.timestamp must start a ONE_MINUTE bar (aligned to its length in UTC)',
+        },
+      ]);
+      expect(result.storedCount).toBe(2);
+      const [batches] = marketData.upsertSeriesBars.mock.calls[0];
+      expect(batches.map((b) => b.series.instrumentId)).toEqual(['AAPL']);
+    });
+
+    it('should invalidate each written instrument once, record the batch and announce each series', async () => {
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
+      const heard: StoredSeries[] = [];
+      service.onStored((stored) => {
+        heard.push(...stored);
+        return Promise.resolve();
+      });
+
+      const result = await service.storeEvents(
+        [
+          event('AAPL', '2025-06-21T10:00:00Z'),
+          event('AAPL', '2025-06-21T10:03:00Z'),
+          event('MSFT', '2025-06-21T10:00:00Z'),
+        ],
+        'nats',
+      );
+
+      expect(cache.invalidateInstrument.mock.calls.map((c) => c[0]).sort()).toEqual([
+        'AAPL',
+        'MSFT',
+      ]);
+      expect(heard).toEqual([
+        {
+          series: SERIES,
+          storedCount: 2,
+          newestMs: Date.UTC(2025, 5, 21, 10, 3),
+          storageTimeMs: result.storageTimeMs,
+        },
+        {
+          series: { instrumentId: 'MSFT', timeframe: TimeFrame.ONE_MINUTE },
+          storedCount: 1,
+          newestMs: Date.UTC(2025, 5, 21, 10, 0),
+          storageTimeMs: result.storageTimeMs,
+        },
+      ]);
+      expect(metrics.eventBatchStored).toHaveBeenCalledWith(
+        'nats',
+        3,
+        new Map([['ONE_MINUTE', 3]]),
+        new Map(),
+        expect.any(Number),
+      );
+    });
+
+    it('should fail as a whole when the write fails: nothing invalidated, nothing announced', async () => {
+      const failure = new DatabaseUnavailableError(new Error('ECONNREFUSED'));
+      marketData.upsertSeriesBars.mockRejectedValue(failure);
+      const listener = jest.fn(() => Promise.resolve());
+      service.onStored(listener);
+
+      const error = await rejectionOf(
+        service.storeEvents([event('AAPL', '2025-06-21T10:00:00Z')], 'nats'),
+      );
+
+      expect(error).toBe(failure);
+      expect(cache.invalidateInstrument).not.toHaveBeenCalled();
+      expect(listener).not.toHaveBeenCalled();
     });
   });
 

@@ -7,13 +7,54 @@ import { formatInstant } from '../common/time';
 import { ConfigurationService } from '../configuration/configuration.service';
 import { MarketDataRepository } from '../database/market-data.repository';
 import { MetricsService, Transport } from '../metrics/metrics.service';
+import { SeriesBars } from '../database/market-data.repository';
 import { checkBars } from './bar-rules';
+import { eventPathOf, parseMarketDataEvent } from './market-data-event';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
 import { StoreRequest } from './dto/store-request.dto';
 
 function elapsedMs(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100;
+}
+
+/** One series written by one commit: what a `market_data_stored` event reports. */
+export interface StoredSeries {
+  readonly series: SeriesKey;
+  readonly storedCount: number;
+  /** The newest timestamp written: names the chunk or partition in the event. */
+  readonly newestMs: number;
+  readonly storageTimeMs: number;
+  /** Already measured by a REST store for its answer; left to the listener otherwise. */
+  readonly compressionRatio?: number;
+}
+
+/** Told of every commit, after it; must not throw. */
+export type StoredListener = (stored: readonly StoredSeries[]) => Promise<void>;
+
+/** An event of a batch that can never be stored, and why. */
+export interface EventRejection {
+  /** Its position in the batch. */
+  readonly index: number;
+  readonly reason: string;
+}
+
+export interface EventBatchResult {
+  /** Rows written (after in-batch dedup). */
+  readonly storedCount: number;
+  /** Valid events replaced by a later event of the same series and timestamp in the batch. */
+  readonly supersededCount: number;
+  /** Ascending by index. */
+  readonly rejected: readonly EventRejection[];
+  readonly series: readonly StoredSeries[];
+  readonly storageTimeMs: number;
+}
+
+interface SeriesGroup {
+  readonly series: SeriesKey;
+  readonly points: unknown[];
+  /** Batch index of each point. */
+  readonly indexes: number[];
 }
 
 /** The write path, shared by every transport: validate, dedup, upsert, invalidate, report. */
@@ -25,6 +66,13 @@ export class StorageService {
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
   ) {}
+
+  private readonly storedListeners: StoredListener[] = [];
+
+  /** `listener` is told of every commit from now on (the events module publishes market_data_stored). */
+  onStored(listener: StoredListener): void {
+    this.storedListeners.push(listener);
+  }
 
   async store(request: StoreRequest, transport: Transport = 'rest'): Promise<StorageResponseDto> {
     const started = performance.now();
@@ -49,6 +97,18 @@ export class StorageService {
       checked.failedCount,
       storageTimeMs / 1000,
     );
+    if (checked.rows.length > 0) {
+      // Not awaited: the answer does not wait for the announcement (it is tracked for shutdown).
+      void this.notifyStored([
+        {
+          series,
+          storedCount: checked.rows.length,
+          newestMs: newestOf(checked.rows),
+          storageTimeMs,
+          compressionRatio,
+        },
+      ]);
+    }
     return {
       request_id: randomUUID(),
       stored_count: checked.rows.length,
@@ -58,6 +118,100 @@ export class StorageService {
       compression_ratio: compressionRatio,
       errors: checked.errors,
     };
+  }
+
+  /**
+   * Stores a batch of `normalized_market_data` events in ONE transaction:
+   * each event's envelope is checked, its bar goes through the same rules as a
+   * REST point, the valid bars are grouped by series (the last event of a
+   * series and timestamp wins) and written together. Invalid events are
+   * answered by index; they never fail the batch. Throws when the write fails
+   * (DatabaseUnavailableError when the database cannot be reached): then
+   * nothing of the batch is stored.
+   */
+  async storeEvents(events: readonly unknown[], transport: Transport): Promise<EventBatchResult> {
+    const started = performance.now();
+    const rejected: EventRejection[] = [];
+    const groups = new Map<string, SeriesGroup>();
+    for (let index = 0; index < events.length; index++) {
+      const parsed = parseMarketDataEvent(events[index]);
+      if (!parsed.ok) {
+        rejected.push({ index, reason: parsed.reason });
+        continue;
+      }
+      const { series, point } = parsed.event;
+      const key = `${series.instrumentId}\u0000${series.timeframe}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = { series, points: [], indexes: [] };
+        groups.set(key, group);
+      }
+      group.points.push(point);
+      group.indexes.push(index);
+    }
+
+    const batches: SeriesBars[] = [];
+    let supersededCount = 0;
+    const failedByTimeframe = new Map<string, number>();
+    for (const group of groups.values()) {
+      const checked = checkBars(group.points, group.series.timeframe, Infinity);
+      for (const error of checked.errors) {
+        rejected.push({
+          index: group.indexes[error.index],
+          reason: eventPathOf(error.field) + error.message.slice(error.field.length),
+        });
+      }
+      if (checked.failedCount > 0) {
+        const timeframe = group.series.timeframe;
+        failedByTimeframe.set(
+          timeframe,
+          (failedByTimeframe.get(timeframe) ?? 0) + checked.failedCount,
+        );
+      }
+      supersededCount += checked.supersededCount;
+      if (checked.rows.length > 0) batches.push({ series: group.series, bars: checked.rows });
+    }
+
+    await this.marketData.upsertSeriesBars(batches);
+    const instruments = new Set(batches.map((b) => b.series.instrumentId));
+    await Promise.all([...instruments].map((id) => this.cache.invalidateInstrument(id)));
+    const storageTimeMs = elapsedMs(started);
+
+    const storedByTimeframe = new Map<string, number>();
+    for (const { series, bars } of batches) {
+      storedByTimeframe.set(
+        series.timeframe,
+        (storedByTimeframe.get(series.timeframe) ?? 0) + bars.length,
+      );
+    }
+    this.metrics.eventBatchStored(
+      transport,
+      events.length,
+      storedByTimeframe,
+      failedByTimeframe,
+      storageTimeMs / 1000,
+    );
+
+    const stored = batches.map(({ series, bars }) => ({
+      series,
+      storedCount: bars.length,
+      newestMs: newestOf(bars),
+      storageTimeMs,
+    }));
+    await this.notifyStored(stored);
+    rejected.sort((a, b) => a.index - b.index);
+    return {
+      storedCount: stored.reduce((n, s) => n + s.storedCount, 0),
+      supersededCount,
+      rejected,
+      series: stored,
+      storageTimeMs,
+    };
+  }
+
+  private async notifyStored(stored: readonly StoredSeries[]): Promise<void> {
+    if (stored.length === 0) return;
+    await Promise.all(this.storedListeners.map((listener) => listener(stored)));
   }
 
   async deleteRange(instrumentId: string, request: DeleteRequestDto): Promise<DeletionResponseDto> {
@@ -72,4 +226,10 @@ export class StorageService {
       end_time: formatInstant(range.toMs),
     };
   }
+}
+
+function newestOf(rows: readonly { timestampMs: number }[]): number {
+  let newest = -Infinity;
+  for (const row of rows) if (row.timestampMs > newest) newest = row.timestampMs;
+  return newest;
 }

@@ -17,6 +17,9 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const db = await createTestDatabase(engine, env);
   const app = await createApp(db.settings);
+  await app.init();
+  // The event transports the env configures (none by default).
+  await app.startAllMicroservices();
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   return {
