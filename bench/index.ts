@@ -1,3 +1,4 @@
+import { runCacheBench } from './cache';
 import { runEventsBench } from './events';
 import { runIngestBench } from './ingest';
 
@@ -5,6 +6,7 @@ import { runIngestBench } from './ingest';
 const PARTS: Record<string, () => Promise<void>> = {
   ingest: runIngestBench,
   events: runEventsBench,
+  cache: runCacheBench,
 };
 
 async function run(): Promise<void> {
