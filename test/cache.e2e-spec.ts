@@ -1,7 +1,8 @@
 import Redis from 'ioredis';
-import { AddressInfo, createServer, connect, Server, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/app.factory';
 import { BarPoint, makeBars } from './support/bars';
+import { TcpProxy } from './support/tcp-proxy';
 import { ENGINES, TestEngine } from './support/test-database';
 import { metricValue } from './support/metrics-text';
 import { JsonResponse, request, startTestApp, TestApp } from './support/test-app';
@@ -221,49 +222,6 @@ async function overwriteCached(redis: Redis, key: string, text: string): Promise
 
 async function keys(redis: Redis, pattern: string): Promise<string[]> {
   return (await redis.keys(pattern)).sort();
-}
-
-/**
- * A TCP relay in front of Redis that a test can take down and bring back on
- * the same port, as a Redis restart or a network cut looks to the service.
- */
-class TcpProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.targetPort, '127.0.0.1');
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        // Either side failing ends the pair, as a cut connection would.
-        socket.on('error', () => undefined);
-      }
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  /** Refuses new connections and cuts the open ones. */
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
 }
 
 // ---------------------------------------------------------------- instances
@@ -662,7 +620,7 @@ describe.each(ENGINES)('cache on %s', (engine) => {
     let t: TestApp;
 
     beforeAll(async () => {
-      proxy = new TcpProxy(REDIS_PORT);
+      proxy = new TcpProxy('127.0.0.1', REDIS_PORT);
       await proxy.start();
       t = await startTestApp(engine, { REDIS_URL: `redis://127.0.0.1:${proxy.port}/${REDIS_DB}` });
       await waitForStatus(t.baseUrl, 'healthy');
