@@ -3,7 +3,7 @@ import { Pool } from 'pg';
 
 const PARTITION_LOCK_KEY = 7_340_112_212;
 
-function monthStart(ms: number): Date {
+export function monthStart(ms: number): Date {
   const d = new Date(ms);
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
 }

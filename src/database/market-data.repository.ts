@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { DatabaseConnection } from './database-connection';
-import { MarketDataPartitions } from './market-data-partitions';
+import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
 import { isUnavailable, translatePgErrors } from './pg-errors';
 
 export const DATABASE_CONNECTION = Symbol('DATABASE_CONNECTION');
@@ -412,14 +412,23 @@ export class MarketDataRepository {
 
   /**
    * For each stored row named by its series and timestamp: the chunk or
-   * partition holding it (its real table, from tableoid) and its series'
-   * compression ratio. One query for any number of rows; "market_data_ts"
+   * partition holding it and its series' compression ratio. On plain
+   * PostgreSQL the monthly partition follows from the timestamp (this
+   * repository creates every partition, one per UTC month, before writing
+   * into it) and nothing is compressed: no query. On TimescaleDB one query
+   * for any number of rows (the real chunk, from tableoid); "market_data_ts"
    * where the row is not found.
    */
   async findStoredRowPlaces(
     rows: readonly { series: SeriesKey; timestampMs: number }[],
   ): Promise<StoredRowPlace[]> {
     if (rows.length === 0) return [];
+    if (this.partitions) {
+      return rows.map((r) => ({
+        location: partitionName(monthStart(r.timestampMs)),
+        compressionRatio: 0,
+      }));
+    }
     const timescale = this.db.info.engine === 'timescaledb';
     const { rows: found } = await translatePgErrors(() =>
       this.db.pool.query<{ location: string | null; ratio: number | null }>(

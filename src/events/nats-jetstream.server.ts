@@ -11,12 +11,21 @@ import { INPUT_PATTERN, NATS_JETSTREAM } from './event-subjects';
 import { ensureConsumer, ensureStream } from './jetstream-setup';
 import { MessageBatcher } from './message-batcher';
 import { NatsEventBus, sleep, withTimeout } from './nats-event-bus';
+import { laneOfEvent } from './series-lanes';
 
 /** The context a JetStream batch handler receives: the subject the batch came from. */
 export class JetStreamContext extends BaseRpcContext<[string]> {
   getSubject(): string {
     return this.args[0];
   }
+}
+
+/** A message as it arrived, decoded at once (while earlier batches are being written). */
+interface Arrived {
+  readonly message: JsMsg;
+  readonly value?: unknown;
+  /** Set when the payload is not JSON. */
+  readonly error?: Error;
 }
 
 const SETUP_RETRY_MAX_MS = 10_000;
@@ -28,19 +37,24 @@ const CLOSE_TIMEOUT_MS = 5_000;
  * EVENT_BATCH_WAIT_MS after the first), each batch handed as one array to
  * the `@EventPattern(INPUT_PATTERN, NATS_JETSTREAM)` handler, which stores
  * it in one commit. EventBatchSettler then acks, retries or dead-letters
- * each message. Batches run one after the other, so the rows of a series
- * are written in the order the stream delivered them.
+ * each message. Messages are decoded as they arrive and routed to one of
+ * EVENT_WRITE_CONCURRENCY lanes by a hash of their series: the lanes write
+ * their batches at once (each on its own connection), while within a lane
+ * batches run one after the other, so the rows of a series are written in
+ * the order the stream delivered them.
  */
 export class NatsJetStreamServer extends Server implements CustomTransportStrategy {
   override readonly transportId = NATS_JETSTREAM;
-  private readonly queue = new MessageBatcher<JsMsg>();
-  private readonly settler: EventBatchSettler<JsMsg>;
+  private readonly lanes: MessageBatcher<Arrived>[];
+  private readonly settler: EventBatchSettler<Arrived>;
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
   private readonly log = new Logger('JetStream');
   private messages: ConsumerMessages | undefined;
   private running: Promise<void> | undefined;
   private stopping = false;
+  /** Messages not yet delivered, as told by the latest delivery. */
+  private latestPending = 0;
 
   constructor(
     private readonly bus: NatsEventBus,
@@ -48,6 +62,10 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
     private readonly settings: EventSettings,
   ) {
     super();
+    this.lanes = Array.from(
+      { length: Math.max(settings.writeConcurrency, 1) },
+      () => new MessageBatcher<Arrived>(),
+    );
     this.settler = new EventBatchSettler(
       this.settleTarget(),
       (events) => this.invokeHandler(events),
@@ -79,8 +97,8 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
     if (this.messages) {
       await withTimeout(this.messages.close(), CLOSE_TIMEOUT_MS).catch(() => undefined);
     }
-    const notStarted = this.queue.close();
-    for (const message of notStarted) message.nak();
+    const notStarted = this.lanes.flatMap((lane) => lane.close());
+    for (const { message } of notStarted) message.nak();
     await this.running;
     await this.bus.current?.flush().catch(() => undefined);
     this.bus.consumerState = 'stopped';
@@ -99,16 +117,33 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
 
   private async run(): Promise<void> {
     if (!(await this.startConsuming())) return;
+    await Promise.all(this.lanes.map((lane) => this.runLane(lane)));
+  }
+
+  private async runLane(lane: MessageBatcher<Arrived>): Promise<void> {
     for (;;) {
-      const batch = await this.queue.take(this.settings.batchMax, this.settings.batchWaitMs);
+      const batch = await lane.take(this.settings.batchMax, this.settings.batchWaitMs);
       if (batch.length === 0) return;
       await this.process(batch);
     }
   }
 
+  /** Decodes a message on arrival and queues it in the lane of its series. */
+  private arrive(message: JsMsg): void {
+    this.latestPending = message.info.pending;
+    let arrived: Arrived;
+    try {
+      arrived = { message, value: JSON.parse(this.decoder.decode(message.data)) as unknown };
+    } catch (error) {
+      arrived = { message, error: error instanceof Error ? error : new Error(String(error)) };
+    }
+    this.lanes[laneOfEvent(arrived.value, this.lanes.length)].push(arrived);
+  }
+
   /** Connects, ensures the stream and the durable consumer, starts pulling; retried until it works. */
   private async startConsuming(): Promise<boolean> {
     const { natsStream: stream, natsConsumer: durable, batchMax } = this.settings;
+    const lanes = this.lanes.length;
     this.bus.consumerState = 'starting';
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
@@ -119,14 +154,14 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
           durable,
           ackWaitMs: this.settings.natsAckWaitMs,
           maxDeliver: this.settings.natsMaxDeliver,
-          // Room for the batch in flight and the next ones pulled meanwhile.
-          maxAckPending: Math.max(batchMax * 4, 1_000),
+          // Room for the batches in flight (one per lane) and the next ones pulled meanwhile.
+          maxAckPending: Math.max(batchMax * (lanes + 3), 1_000),
         });
         const consumer = await nc.jetstream().consumers.get(stream, durable);
         if (this.stopping) return false;
         this.messages = await consumer.consume({
-          max_messages: Math.max(batchMax * 2, 100),
-          callback: (message) => this.queue.push(message),
+          max_messages: Math.max(batchMax * (lanes + 1), 100),
+          callback: (message) => this.arrive(message),
         });
         this.bus.consumerState = 'consuming';
         this.log.log(
@@ -144,8 +179,10 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
     return false;
   }
 
-  private async process(batch: JsMsg[]): Promise<void> {
-    const pending = batch[batch.length - 1].info.pending;
+  private async process(arrived: Arrived[]): Promise<void> {
+    const batch = arrived.map((a) => a.message);
+    // From the latest delivery of any lane: a lane's own last message may be older.
+    const pending = this.latestPending;
     this.bus.consumerPending = pending;
     this.metrics.eventConsumerPending(pending);
     // A slow write must not let JetStream redeliver the batch meanwhile.
@@ -154,7 +191,7 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
       Math.max(this.settings.natsAckWaitMs / 2, 500),
     );
     try {
-      const summary = await this.settler.settle(batch);
+      const summary = await this.settler.settle(arrived);
       // The database is down: the next batch would fail alike; give it a moment.
       if (summary.databaseUnavailable && !this.stopping) await sleep(this.settings.retryBaseMs);
     } catch (error) {
@@ -176,17 +213,20 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
     )) as EventBatchResult;
   }
 
-  private settleTarget(): SettleTarget<JsMsg> {
+  private settleTarget(): SettleTarget<Arrived> {
     return {
       transport: 'nats',
-      decode: (m) => JSON.parse(this.decoder.decode(m.data)) as unknown,
-      deliveries: (m) => m.info.deliveryCount,
-      ack: (m) => m.ack(),
-      retryLater: (m, delayMs) => {
-        m.nak(delayMs);
+      decode: (a) => {
+        if (a.error !== undefined) throw a.error;
+        return a.value;
+      },
+      deliveries: (a) => a.message.info.deliveryCount,
+      ack: (a) => a.message.ack(),
+      retryLater: (a, delayMs) => {
+        a.message.nak(delayMs);
         return true;
       },
-      deadLetter: async (m, reason) => {
+      deadLetter: async ({ message: m }, reason) => {
         const js = this.bus.jetstream();
         if (!js) return false;
         try {

@@ -43,8 +43,9 @@ describe('loadSettings', () => {
         natsSubjectPrefix: '',
         natsMaxDeliver: 0,
         natsAckWaitMs: 60_000,
-        batchMax: 2_000,
+        batchMax: 5_000,
         batchWaitMs: 50,
+        writeConcurrency: 1,
         retryBaseMs: 1_000,
         retryMaxMs: 30_000,
       },
@@ -94,6 +95,7 @@ describe('loadSettings', () => {
       EVENT_BATCH_WAIT_MS: '0',
       EVENT_RETRY_BASE_MS: '10',
       EVENT_RETRY_MAX_MS: '10',
+      EVENT_WRITE_CONCURRENCY: '3',
     });
 
     expect(settings).toEqual<Settings>({
@@ -125,6 +127,7 @@ describe('loadSettings', () => {
         natsAckWaitMs: 1000,
         batchMax: 50_000,
         batchWaitMs: 0,
+        writeConcurrency: 3,
         retryBaseMs: 10,
         retryMaxMs: 10,
       },
@@ -228,6 +231,16 @@ describe('loadSettings', () => {
 
       expect(error.variable).toBe(variable);
       expect(error.message).toBe(`Invalid setting ${variable}: ${reason}`);
+    });
+
+    it('should write two event batches at once on a server and one on the embedded engine', () => {
+      const server = { DATABASE_URL: 'postgres://u@db:5432/m' };
+
+      expect(loadSettings(server).events.writeConcurrency).toBe(2);
+      expect(loadSettings({ EVENT_WRITE_CONCURRENCY: '4' }).events.writeConcurrency).toBe(1);
+      expect(settingErrorOf({ ...server, EVENT_WRITE_CONCURRENCY: '17' }).message).toBe(
+        'Invalid setting EVENT_WRITE_CONCURRENCY: 17 is outside 1..16',
+      );
     });
 
     it('should refuse a retry ceiling below the first retry delay', () => {

@@ -52,6 +52,12 @@ export interface EventSettings {
   readonly batchMax: number;
   /** How long a batch waits to fill after its first event. */
   readonly batchWaitMs: number;
+  /**
+   * Event batches written at once, each on its own connection (a series
+   * always in the same lane, so its rows keep stream order); 1 on the
+   * embedded engine, which has one connection.
+   */
+  readonly writeConcurrency: number;
   /** First redelivery delay after a failed write; doubles per delivery up to retryMaxMs. */
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -153,7 +159,7 @@ export function loadSettings(env: Env = process.env): Settings {
     cacheMaxEntryBytes: integer(env, 'CACHE_MAX_ENTRY_BYTES', 16 * MIB, 1024, 512 * MIB),
     statsRefreshIntervalMs: refreshInterval(env, 'STATS_REFRESH_INTERVAL_MS', 60_000),
     compressionJobIntervalMs: refreshInterval(env, 'COMPRESSION_JOB_INTERVAL_MS', 300_000),
-    events: loadEventSettings(env),
+    events: loadEventSettings(env, !env.DATABASE_URL?.trim()),
   };
 }
 
@@ -166,7 +172,7 @@ function matching(env: Env, name: string, fallback: string, pattern: RegExp, rul
 
 const NATS_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-function loadEventSettings(env: Env): EventSettings {
+function loadEventSettings(env: Env, embedded: boolean): EventSettings {
   const retryBaseMs = integer(env, 'EVENT_RETRY_BASE_MS', 1_000, 10, 600_000);
   const retryMaxMs = integer(env, 'EVENT_RETRY_MAX_MS', 30_000, 10, 3_600_000);
   if (retryMaxMs < retryBaseMs) {
@@ -195,8 +201,9 @@ function loadEventSettings(env: Env): EventSettings {
     ),
     natsMaxDeliver: integer(env, 'NATS_MAX_DELIVER', 0, 0, 1_000_000),
     natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', 60_000, 1_000, 3_600_000),
-    batchMax: integer(env, 'EVENT_BATCH_MAX', 2_000, 1, 50_000),
+    batchMax: integer(env, 'EVENT_BATCH_MAX', 5_000, 1, 50_000),
     batchWaitMs: integer(env, 'EVENT_BATCH_WAIT_MS', 50, 0, 60_000),
+    writeConcurrency: embedded ? 1 : integer(env, 'EVENT_WRITE_CONCURRENCY', 2, 1, 16),
     retryBaseMs,
     retryMaxMs,
   };
