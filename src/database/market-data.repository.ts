@@ -119,136 +119,9 @@ export class MarketDataRepository {
     );
   }
 
-  /**
-   * Writes bars of one series in one transaction; an existing
-   * (instrument, timeframe, timestamp) is replaced. `bars` must hold each
-   * timestamp once. On a server, new rows take a plain COPY and existing
-   * ones a COPY into a staging table merged with ON CONFLICT; the embedded
-   * engine (no COPY there) and small batches upsert from arrays.
-   */
+  /** Writes bars of one series in one transaction: upsertSeriesBars with one series. */
   async upsertBars(series: SeriesKey, bars: readonly BarRow[]): Promise<void> {
-    if (bars.length === 0) return;
-    let min = Infinity;
-    let max = -Infinity;
-    for (const b of bars) {
-      if (b.timestampMs < min) min = b.timestampMs;
-      if (b.timestampMs > max) max = b.timestampMs;
-    }
-    await translatePgErrors(async () => {
-      await this.partitions?.ensureCovering(min, max);
-      await this.inTransaction(async (client) => {
-        await this.allowDmlOnCompressedChunks(client);
-        if (this.db.info.embedded || bars.length < COPY_MIN_ROWS) {
-          return this.upsertBarsFromArrays(client, series, bars);
-        }
-        if (!(await this.hasRowsBetween(client, series, min, max))) {
-          await client.query('SAVEPOINT before_copy');
-          try {
-            return await this.copyBars(client, 'market_data_ts', series, bars);
-          } catch (error) {
-            // A concurrent writer stored some of these rows first: merge instead.
-            if ((error as { code?: string }).code !== '23505') throw error;
-            await client.query('ROLLBACK TO SAVEPOINT before_copy');
-          }
-        }
-        await this.mergeBarsThroughStaging(client, series, bars);
-      });
-    });
-  }
-
-  private async hasRowsBetween(
-    client: PoolClient,
-    series: SeriesKey,
-    fromMs: number,
-    toMs: number,
-  ) {
-    const { rows } = await client.query<{ found: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM market_data_ts
-                       WHERE instrument_id = $1 AND timeframe = $2
-                         AND "timestamp" BETWEEN $3 AND $4) AS found`,
-      [series.instrumentId, series.timeframe, isoOf(fromMs), isoOf(toMs)],
-    );
-    return rows[0].found;
-  }
-
-  private async mergeBarsThroughStaging(
-    client: PoolClient,
-    series: SeriesKey,
-    bars: readonly BarRow[],
-  ) {
-    // Per connection, emptied at every commit.
-    await client.query(
-      `CREATE TEMP TABLE IF NOT EXISTS market_data_staging
-         (LIKE market_data_ts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
-    );
-    await this.copyBars(client, 'market_data_staging', series, bars);
-    await client.query(
-      `INSERT INTO market_data_ts (${WRITE_COLUMNS})
-       SELECT ${WRITE_COLUMNS} FROM market_data_staging
-       ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
-    );
-  }
-
-  private async upsertBarsFromArrays(
-    client: PoolClient,
-    series: SeriesKey,
-    bars: readonly BarRow[],
-  ) {
-    const n = bars.length;
-    const ts = new Array<string>(n);
-    const open = new Array<number>(n);
-    const high = new Array<number>(n);
-    const low = new Array<number>(n);
-    const close = new Array<number>(n);
-    const volume = new Array<string>(n);
-    const dollarVolume = new Array<number | null>(n);
-    const tradeCount = new Array<number | null>(n);
-    const quality = new Array<number>(n);
-    const source = new Array<string | null>(n);
-    for (let i = 0; i < n; i++) {
-      const b = bars[i];
-      ts[i] = new Date(b.timestampMs).toISOString();
-      open[i] = b.open;
-      high[i] = b.high;
-      low[i] = b.low;
-      close[i] = b.close;
-      volume[i] = b.volume;
-      dollarVolume[i] = b.dollarVolume;
-      tradeCount[i] = b.tradeCount;
-      quality[i] = b.qualityScore;
-      source[i] = b.source;
-    }
-    await client.query(
-      `INSERT INTO market_data_ts (${WRITE_COLUMNS})
-       SELECT t, $11, $12, o, h, l, c, v, dv, tc, q, s
-         FROM unnest($1::timestamptz[], $2::float8[], $3::float8[], $4::float8[], $5::float8[],
-                     $6::bigint[], $7::float8[], $8::int[], $9::float8[], $10::text[])
-           AS u(t, o, h, l, c, v, dv, tc, q, s)
-       ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
-      [
-        ts,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        dollarVolume,
-        tradeCount,
-        quality,
-        source,
-        series.instrumentId,
-        series.timeframe,
-      ],
-    );
-  }
-
-  private async copyBars(
-    client: PoolClient,
-    table: 'market_data_ts' | 'market_data_staging',
-    series: SeriesKey,
-    bars: readonly BarRow[],
-  ): Promise<void> {
-    await this.copySeriesBars(client, table, [{ series, bars }]);
+    await this.upsertSeriesBars([{ series, bars }]);
   }
 
   /** One COPY for the bars of several series. */
@@ -281,10 +154,12 @@ export class MarketDataRepository {
   }
 
   /**
-   * Writes the bars of several series in ONE transaction (an event batch is
-   * one commit), with the same rules as upsertBars: an existing
-   * (instrument, timeframe, timestamp) is replaced; each series holds each
-   * timestamp once.
+   * Writes the bars of several series in ONE transaction (a REST store or an
+   * event batch is one commit); an existing (instrument, timeframe,
+   * timestamp) is replaced, and each series must hold each timestamp once. On
+   * a server, new rows take a plain COPY and existing ones a COPY into a
+   * staging table merged with ON CONFLICT; the embedded engine (no COPY
+   * there) and small batches upsert from arrays.
    */
   async upsertSeriesBars(batches: readonly SeriesBars[]): Promise<void> {
     const written = batches.filter((b) => b.bars.length > 0);
