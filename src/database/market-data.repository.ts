@@ -4,6 +4,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
+import { COMPRESSED_CHUNKS_SQL } from './compressed-chunks.sql';
 import { DatabaseConnection } from './database-connection';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
 import { isUnavailable, translatePgErrors } from './pg-errors';
@@ -310,18 +311,7 @@ export class MarketDataRepository {
         `WITH k AS (
            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY
                     AS k(instrument_id, timeframe, ts, ord))
-         ${
-           timescale
-             ? `, compressed AS (
-           SELECT c.range_start, c.range_end,
-                  s.before_compression_total_bytes AS before_bytes,
-                  s.after_compression_total_bytes AS after_bytes
-             FROM chunk_compression_stats('market_data_ts') s
-             JOIN timescaledb_information.chunks c
-               ON c.chunk_schema = s.chunk_schema AND c.chunk_name = s.chunk_name
-            WHERE s.compression_status = 'Compressed')`
-             : ''
-         }
+         ${timescale ? `, compressed AS (${COMPRESSED_CHUNKS_SQL})` : ''}
          SELECT (SELECT m.tableoid::regclass::text FROM market_data_ts m
                   WHERE m.instrument_id = k.instrument_id AND m.timeframe = k.timeframe
                     AND m."timestamp" = k.ts LIMIT 1) AS location,
@@ -478,15 +468,11 @@ export class MarketDataRepository {
       this.db.pool.query<{ ratio: number | null }>(
         `WITH span AS (
            SELECT min("timestamp") AS lo, max("timestamp") AS hi FROM market_data_ts
-            WHERE instrument_id = $1 AND timeframe = $2)
-         SELECT 1 - sum(s.after_compression_total_bytes)::float8
-                    / nullif(sum(s.before_compression_total_bytes), 0) AS ratio
-           FROM chunk_compression_stats('market_data_ts') s
-           JOIN timescaledb_information.chunks c
-             ON c.chunk_schema = s.chunk_schema AND c.chunk_name = s.chunk_name
-           CROSS JOIN span
-          WHERE s.compression_status = 'Compressed'
-            AND c.range_end > span.lo AND c.range_start <= span.hi`,
+            WHERE instrument_id = $1 AND timeframe = $2),
+         compressed AS (${COMPRESSED_CHUNKS_SQL})
+         SELECT 1 - sum(c.after_bytes)::float8 / nullif(sum(c.before_bytes), 0) AS ratio
+           FROM compressed c CROSS JOIN span
+          WHERE c.range_end > span.lo AND c.range_start <= span.hi`,
         [series.instrumentId, series.timeframe],
       ),
     );

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { Between, Repository } from 'typeorm';
+import { COMPRESSED_CHUNKS_SQL } from '../database/compressed-chunks.sql';
 import { DatabaseConnection, StorageEngine } from '../database/database-connection';
 import { StorageStatisticsEntity } from '../database/entities';
 import { DATABASE_CONNECTION } from '../database/market-data.repository';
@@ -84,14 +85,7 @@ const COUNT_SERIES_SQL: Readonly<Record<StorageEngine, string>> = {
   // The chunks that hold a series are approximated by those overlapping its time span, as
   // MarketDataRepository.measureCompressionRatio does for a store's answer.
   timescaledb: `
-    WITH compressed AS (
-      SELECT c.range_start, c.range_end,
-             s.before_compression_total_bytes AS before_bytes,
-             s.after_compression_total_bytes AS after_bytes
-        FROM chunk_compression_stats('market_data_ts') s
-        JOIN timescaledb_information.chunks c
-          ON c.chunk_schema = s.chunk_schema AND c.chunk_name = s.chunk_name
-       WHERE c.hypertable_name = 'market_data_ts' AND s.compression_status = 'Compressed')
+    WITH compressed AS (${COMPRESSED_CHUNKS_SQL})
     SELECT s.instrument_id, s.timeframe, s.record_count, s.data_quality, s.last_at,
            coalesce((SELECT 1 - sum(c.after_bytes)::float8 / nullif(sum(c.before_bytes), 0)
                        FROM compressed c
