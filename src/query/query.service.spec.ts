@@ -1,5 +1,4 @@
-import { QueryCache } from '../cache/query-cache.service';
-import { MetricsService } from '../metrics/metrics.service';
+import { bypassCacheMock, marketDataMock, metricsMock } from '../../test/support/service-mocks';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { MarketDataRepository } from '../database/market-data.repository';
@@ -8,24 +7,6 @@ import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { parseFields, QueryService } from './query.service';
 
 /** Every method rejects until the test says what it answers: no silent undefined. */
-/** A cache that is never usable: every read goes to the repository. */
-function bypassCacheMock(): jest.Mocked<QueryCache> {
-  return {
-    generation: jest.fn().mockResolvedValue(undefined),
-    get: jest.fn().mockResolvedValue(undefined),
-    getFirst: jest.fn().mockResolvedValue(undefined),
-    set: jest.fn().mockResolvedValue(undefined),
-    invalidateInstrument: jest.fn().mockResolvedValue(undefined),
-  } as unknown as jest.Mocked<QueryCache>;
-}
-
-function metricsMock(): jest.Mocked<MetricsService> {
-  return {
-    storeCompleted: jest.fn(),
-    queryCompleted: jest.fn(),
-    cacheOperation: jest.fn(),
-  } as unknown as jest.Mocked<MetricsService>;
-}
 
 /** Keeps what recordQuery was told, to check the counts a query leaves. */
 function statisticsFake(): { service: StatisticsService; recorded: [number, boolean][] } {
@@ -34,21 +15,6 @@ function statisticsFake(): { service: StatisticsService; recorded: [number, bool
     recordQuery: (durationMs: number, cacheHit: boolean) => recorded.push([durationMs, cacheHit]),
   } as unknown as StatisticsService;
   return { service, recorded };
-}
-
-function marketDataMock(): jest.Mocked<MarketDataRepository> {
-  const unexpected = (name: string) =>
-    jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
-  return {
-    findRange: unexpected('findRange'),
-    findDerivedRange: unexpected('findDerivedRange'),
-    findTimeframesWithData: unexpected('findTimeframesWithData'),
-    findLatest: unexpected('findLatest'),
-    upsertBars: unexpected('upsertBars'),
-    deleteRange: unexpected('deleteRange'),
-    measureCompressionRatio: unexpected('measureCompressionRatio'),
-    preparePartitionsAhead: unexpected('preparePartitionsAhead'),
-  } as unknown as jest.Mocked<MarketDataRepository>;
 }
 
 function queryRequest(overrides: Partial<QueryRequestDto> = {}): QueryRequestDto {

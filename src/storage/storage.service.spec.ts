@@ -1,5 +1,6 @@
-import { QueryCache } from '../cache/query-cache.service';
-import { MetricsService } from '../metrics/metrics.service';
+import { bypassCacheMock, marketDataMock, metricsMock } from '../../test/support/service-mocks';
+import type { QueryCache } from '../cache/query-cache.service';
+import type { MetricsService } from '../metrics/metrics.service';
 import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
 import { CompressionLevel, TimeFrame } from '../common/market-data.types';
 import { ConfigurationService } from '../configuration/configuration.service';
@@ -11,41 +12,6 @@ import { StorageService, StoredSeries } from './storage.service';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** Every method rejects until the test says what it answers: no silent undefined. */
-/** A cache that is never usable: every read goes to the repository. */
-function bypassCacheMock(): jest.Mocked<QueryCache> {
-  return {
-    generation: jest.fn().mockResolvedValue(undefined),
-    get: jest.fn().mockResolvedValue(undefined),
-    getFirst: jest.fn().mockResolvedValue(undefined),
-    set: jest.fn().mockResolvedValue(undefined),
-    invalidateInstrument: jest.fn().mockResolvedValue(undefined),
-  } as unknown as jest.Mocked<QueryCache>;
-}
-
-function metricsMock(): jest.Mocked<MetricsService> {
-  return {
-    storeCompleted: jest.fn(),
-    eventBatchStored: jest.fn(),
-    queryCompleted: jest.fn(),
-    cacheOperation: jest.fn(),
-  } as unknown as jest.Mocked<MetricsService>;
-}
-
-function marketDataMock(): jest.Mocked<MarketDataRepository> {
-  const unexpected = (name: string) =>
-    jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
-  return {
-    findRange: unexpected('findRange'),
-    findDerivedRange: unexpected('findDerivedRange'),
-    findTimeframesWithData: unexpected('findTimeframesWithData'),
-    findLatest: unexpected('findLatest'),
-    upsertBars: unexpected('upsertBars'),
-    upsertSeriesBars: unexpected('upsertSeriesBars'),
-    deleteRange: unexpected('deleteRange'),
-    measureCompressionRatio: unexpected('measureCompressionRatio'),
-    preparePartitionsAhead: unexpected('preparePartitionsAhead'),
-  } as unknown as jest.Mocked<MarketDataRepository>;
-}
 
 function configurationsMock(): jest.Mocked<ConfigurationService> {
   return {

@@ -1,0 +1,40 @@
+import { QueryCache } from '../../src/cache/query-cache.service';
+import { MarketDataRepository } from '../../src/database/market-data.repository';
+import { MetricsService } from '../../src/metrics/metrics.service';
+
+/** Strict repository mock for unit tests: every method rejects until the test says what it answers. */
+export function marketDataMock(): jest.Mocked<MarketDataRepository> {
+  const unexpected = (name: string) =>
+    jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
+  return {
+    findRange: unexpected('findRange'),
+    findDerivedRange: unexpected('findDerivedRange'),
+    findTimeframesWithData: unexpected('findTimeframesWithData'),
+    findLatest: unexpected('findLatest'),
+    upsertBars: unexpected('upsertBars'),
+    upsertSeriesBars: unexpected('upsertSeriesBars'),
+    deleteRange: unexpected('deleteRange'),
+    measureCompressionRatio: unexpected('measureCompressionRatio'),
+    preparePartitionsAhead: unexpected('preparePartitionsAhead'),
+  } as unknown as jest.Mocked<MarketDataRepository>;
+}
+
+/** A cache that is never usable: every read goes to the repository. */
+export function bypassCacheMock(): jest.Mocked<QueryCache> {
+  return {
+    generation: jest.fn().mockResolvedValue(undefined),
+    get: jest.fn().mockResolvedValue(undefined),
+    getFirst: jest.fn().mockResolvedValue(undefined),
+    set: jest.fn().mockResolvedValue(undefined),
+    invalidateInstrument: jest.fn().mockResolvedValue(undefined),
+  } as unknown as jest.Mocked<QueryCache>;
+}
+
+export function metricsMock(): jest.Mocked<MetricsService> {
+  return {
+    storeCompleted: jest.fn(),
+    eventBatchStored: jest.fn(),
+    queryCompleted: jest.fn(),
+    cacheOperation: jest.fn(),
+  } as unknown as jest.Mocked<MetricsService>;
+}
