@@ -352,6 +352,78 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       });
     }
 
+    it('should merge a bulk batch that looks new but meets a row stored by another writer mid-batch', async () => {
+      const key = series('UP.OTHERWRITER');
+      const batch = makeBarRows('2025-01-15T00:00:00Z', 700, MINUTE, 17);
+      await repository.preparePartitionsAhead(batch[0].timestampMs, 0);
+      // Stored behind this repository's back: it cannot know the row is there.
+      await connection.pool.query(
+        `INSERT INTO market_data_ts ("timestamp", instrument_id, timeframe,
+           open_price, high_price, low_price, close_price, volume, source)
+         VALUES ($1, 'UP.OTHERWRITER', 'ONE_MINUTE', 1, 1, 1, 1, 1, 'other')`,
+        [new Date(batch[450].timestampMs).toISOString()],
+      );
+
+      const sql = await sqlSentDuring(() => repository.upsertBars(key, batch));
+
+      await expect(readAll(key)).resolves.toEqual(batch.map(expectedPoint));
+      await expect(countRows('UP.OTHERWRITER')).resolves.toBe(700);
+      if (engine === 'postgresql') {
+        // COPY first, refused by the unique key, then the merge of the same data.
+        const copyFirst = sql.findIndex((s) => s.startsWith('COPY market_data_ts'));
+        const merge = sql.findIndex((s) => s.includes('ON CONFLICT'));
+        expect(copyFirst).toBeGreaterThanOrEqual(0);
+        expect(merge).toBeGreaterThan(copyFirst);
+      }
+    });
+
+    it('should send the next overwriting batch of a collided series straight to the merge', async () => {
+      const key = series('UP.REPLAY');
+      const stored = makeBarRows('2025-01-16T00:00:00Z', 1_200, MINUTE, 19);
+      await connection.pool.query(
+        `INSERT INTO market_data_ts ("timestamp", instrument_id, timeframe,
+           open_price, high_price, low_price, close_price, volume)
+         SELECT t, 'UP.REPLAY', 'ONE_MINUTE', 1, 1, 1, 1, 1 FROM unnest($1::timestamptz[]) AS t`,
+        [stored.map((r) => new Date(r.timestampMs).toISOString())],
+      );
+      // A replay in two batches: the first collides, the second is known to overwrite.
+      await repository.upsertBars(key, stored.slice(0, 600));
+
+      const sql = await sqlSentDuring(() => repository.upsertBars(key, stored.slice(600)));
+
+      await expect(readAll(key)).resolves.toEqual(stored.map(expectedPoint));
+      await expect(countRows('UP.REPLAY')).resolves.toBe(1_200);
+      if (engine === 'postgresql') {
+        expect(sql.some((s) => s.startsWith('COPY market_data_ts'))).toBe(false);
+        expect(sql.some((s) => s.startsWith('COPY market_data_staging'))).toBe(true);
+      }
+    });
+
+    it('should store new rows of several series in one bulk call and leave none of them on a failure', async () => {
+      const a = makeBarRows('2025-01-17T00:00:00Z', 400, MINUTE, 23);
+      const b = makeBarRows('2025-01-17T00:00:00Z', 400, 5 * MINUTE, 29);
+      const bad = withValues(makeBarRows('2025-01-18T00:00:00Z', 400, MINUTE, 31), (_r, i) => ({
+        // The 301st row breaks the column's range: the whole call must fail.
+        tradeCount: i === 300 ? 2 ** 40 : 1,
+      }));
+
+      await repository.upsertSeriesBars([
+        { series: series('UP.MULTI.A'), bars: a },
+        { series: series('UP.MULTI.B', TimeFrame.FIVE_MINUTES), bars: b },
+      ]);
+      await expect(
+        repository.upsertSeriesBars([
+          { series: series('UP.MULTI.C'), bars: a },
+          { series: series('UP.MULTI.D'), bars: bad },
+        ]),
+      ).rejects.toThrow();
+
+      await expect(readAll(series('UP.MULTI.A'))).resolves.toEqual(a.map(expectedPoint));
+      await expect(countRows('UP.MULTI.B', TimeFrame.FIVE_MINUTES)).resolves.toBe(400);
+      await expect(countRows('UP.MULTI.C')).resolves.toBe(0);
+      await expect(countRows('UP.MULTI.D')).resolves.toBe(0);
+    });
+
     it('should store a bulk batch whose rows all exist already with the new values', async () => {
       const key = series('UP.BULKALL');
       const old = makeBarRows('2025-01-11T00:00:00Z', 600, MINUTE, 5);

@@ -5,7 +5,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { COMPRESSED_CHUNKS_SQL } from './compressed-chunks.sql';
+import { CopyColumn, CopyEncoder } from './copy-encoding';
 import { DatabaseConnection } from './database-connection';
+import { KnownNewest } from './known-newest';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
 import { isUnavailable, translatePgErrors } from './pg-errors';
 
@@ -78,26 +80,37 @@ function selectList(fields: readonly PointField[], sql: Record<PointField, strin
   return fields.map((f) => `${sql[f]} AS "${f}"`).join(', ');
 }
 
-const WRITE_COLUMNS =
-  '"timestamp", instrument_id, timeframe, open_price, high_price, low_price, close_price, volume, dollar_volume, trade_count, quality_score, source';
+/** The columns every write sets, in COPY order, with where each value comes from. */
+const WRITE_COLUMN_LIST: readonly CopyColumn<BarRow, SeriesKey>[] = [
+  { name: 'timestamp', kind: 'epochMs', value: (b) => b.timestampMs },
+  { name: 'instrument_id', kind: 'text', value: (_b, s) => s.instrumentId },
+  { name: 'timeframe', kind: 'text', value: (_b, s) => s.timeframe },
+  { name: 'open_price', kind: 'number', value: (b) => b.open },
+  { name: 'high_price', kind: 'number', value: (b) => b.high },
+  { name: 'low_price', kind: 'number', value: (b) => b.low },
+  { name: 'close_price', kind: 'number', value: (b) => b.close },
+  { name: 'volume', kind: 'decimal', value: (b) => b.volume },
+  { name: 'dollar_volume', kind: 'number', value: (b) => b.dollarVolume },
+  { name: 'trade_count', kind: 'integer', value: (b) => b.tradeCount },
+  { name: 'quality_score', kind: 'number', value: (b) => b.qualityScore },
+  { name: 'source', kind: 'text', value: (b) => b.source },
+];
+
+const WRITE_COLUMNS = WRITE_COLUMN_LIST.map((c) => `"${c.name}"`).join(', ');
 
 /** An upsert replaces every value column; created_at keeps the first write. */
-const UPSERT_SET = [
-  'open_price',
-  'high_price',
-  'low_price',
-  'close_price',
-  'volume',
-  'dollar_volume',
-  'trade_count',
-  'quality_score',
-  'source',
-]
-  .map((c) => `${c} = EXCLUDED.${c}`)
+const UPSERT_SET = WRITE_COLUMN_LIST.slice(3)
+  .map((c) => `${c.name} = EXCLUDED.${c.name}`)
   .join(', ');
 
 /** Below this many rows a COPY costs more than it saves. */
 const COPY_MIN_ROWS = 500;
+
+const UNIQUE_VIOLATION = '23505';
+/** A binary COPY that no longer matches the column types (invalid binary representation, wrong type). */
+const BINARY_MISMATCH = new Set(['22P03', '42804']);
+
+type BarEncoder = CopyEncoder<BarRow, SeriesKey>;
 
 /**
  * Raw SQL on market_data_ts: the hot path. Values always travel as
@@ -106,6 +119,11 @@ const COPY_MIN_ROWS = 500;
 @Injectable()
 export class MarketDataRepository {
   private readonly partitions?: MarketDataPartitions;
+  private readonly knownNewest = new KnownNewest();
+  /** Connections whose session already holds the staging table. */
+  private readonly stagingReady = new WeakSet<PoolClient>();
+  private encoderReady: Promise<BarEncoder> | undefined;
+  private encoder: BarEncoder | undefined;
 
   constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {
     if (db.info.engine === 'postgresql') this.partitions = new MarketDataPartitions(db.pool);
@@ -125,42 +143,19 @@ export class MarketDataRepository {
     await this.upsertSeriesBars([{ series, bars }]);
   }
 
-  /** One COPY for the bars of several series. */
-  private async copySeriesBars(
-    client: PoolClient,
-    table: 'market_data_ts' | 'market_data_staging',
-    batches: readonly SeriesBars[],
-  ): Promise<void> {
-    function* lines(): Generator<string> {
-      const batch: string[] = [];
-      for (const { series, bars } of batches) {
-        const prefix = `\t${copyText(series.instrumentId)}\t${series.timeframe}\t`;
-        for (const b of bars) {
-          batch.push(
-            new Date(b.timestampMs).toISOString() +
-              prefix +
-              `${b.open}\t${b.high}\t${b.low}\t${b.close}\t${b.volume}\t` +
-              `${b.dollarVolume ?? '\\N'}\t${b.tradeCount ?? '\\N'}\t${b.qualityScore}\t` +
-              `${b.source === null ? '\\N' : copyText(b.source)}\n`,
-          );
-          if (batch.length === 1000) yield batch.splice(0).join('');
-        }
-      }
-      if (batch.length) yield batch.join('');
-    }
-    await pipeline(
-      Readable.from(lines()),
-      client.query(copyFrom(`COPY ${table} (${WRITE_COLUMNS}) FROM STDIN`)),
-    );
-  }
-
   /**
-   * Writes the bars of several series in ONE transaction (a REST store or an
-   * event batch is one commit); an existing (instrument, timeframe,
-   * timestamp) is replaced, and each series must hold each timestamp once. On
-   * a server, new rows take a plain COPY and existing ones a COPY into a
-   * staging table merged with ON CONFLICT; the embedded engine (no COPY
-   * there) and small batches upsert from arrays.
+   * Writes the bars of several series at once, all or nothing (a REST store
+   * or an event batch is one commit); an existing (instrument, timeframe,
+   * timestamp) is replaced, and each series must hold each timestamp once.
+   *
+   * On a server the batch is encoded for COPY once. Bars that start after
+   * the newest row known for their series go in with one plain COPY (a
+   * single atomic statement); if that meets an existing row (unique
+   * violation) nothing of it stays and the same data is merged instead: COPY
+   * into a per-connection staging table, then `INSERT ... ON CONFLICT DO
+   * UPDATE`, in one transaction. A batch known to overwrite goes to the merge
+   * at once. The embedded engine (no COPY there) and small batches upsert
+   * from arrays.
    */
   async upsertSeriesBars(batches: readonly SeriesBars[]): Promise<void> {
     const written = batches.filter((b) => b.bars.length > 0);
@@ -175,58 +170,132 @@ export class MarketDataRepository {
       return { min, max };
     });
     const total = written.reduce((n, b) => n + b.bars.length, 0);
+    const series = written.map((b) => b.series);
     await translatePgErrors(async () => {
       // Before the transaction: a partition is created on a connection of its own.
       for (const span of spans) await this.partitions?.ensureCovering(span.min, span.max);
-      await this.inTransaction(async (client) => {
-        await this.allowDmlOnCompressedChunks(client);
-        if (this.db.info.embedded || total < COPY_MIN_ROWS) {
-          return this.upsertSeriesFromArrays(client, written);
+      if (this.db.info.embedded || total < COPY_MIN_ROWS) {
+        await this.inTransaction(async (client) => {
+          await this.allowDmlOnCompressedChunks(client);
+          await this.upsertSeriesFromArrays(client, written);
+        });
+      } else {
+        const encoder = await this.copyEncoder();
+        const data = encoder.encode(written.map((b) => ({ group: b.series, rows: b.bars })));
+        const overwrites = this.knownNewest.overlaps(
+          series,
+          spans.map((s) => s.min),
+        );
+        if (overwrites || !(await this.copyNewRows(encoder, data))) {
+          const newest = await this.mergeCopied(encoder, data, overwrites ? undefined : series);
+          newest.forEach((ms, i) => this.knownNewest.record(series[i], ms));
         }
-        if (!(await this.anySeriesHasRowsIn(client, written, spans))) {
-          await client.query('SAVEPOINT before_copy');
-          try {
-            return await this.copySeriesBars(client, 'market_data_ts', written);
-          } catch (error) {
-            // A concurrent writer stored some of these rows first: merge instead.
-            if ((error as { code?: string }).code !== '23505') throw error;
-            await client.query('ROLLBACK TO SAVEPOINT before_copy');
-          }
-        }
+      }
+      spans.forEach((span, i) => this.knownNewest.record(series[i], span.max));
+    });
+  }
+
+  /**
+   * One COPY of `data` straight into market_data_ts; false when it met an
+   * existing row (then nothing of it was stored).
+   */
+  private async copyNewRows(encoder: BarEncoder, data: readonly Buffer[]): Promise<boolean> {
+    const copy = (client: PoolClient) =>
+      this.sendCopy(client, encoder, encoder.statement('market_data_ts'), data);
+    try {
+      // A COPY is atomic by itself; TimescaleDB needs its per-transaction setting.
+      if (this.db.info.engine === 'timescaledb') {
+        await this.inTransaction(async (client) => {
+          await this.allowDmlOnCompressedChunks(client);
+          await copy(client);
+        });
+      } else {
+        await this.withClient(copy);
+      }
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * `data` COPYed into the connection's staging table and merged with ON
+   * CONFLICT, in one transaction. After a collision (`collided`: the series
+   * of the batch) also reads the newest stored row of each of those series,
+   * so their next batches that still overwrite skip the COPY attempt;
+   * returns those timestamps (empty otherwise).
+   */
+  private async mergeCopied(
+    encoder: BarEncoder,
+    data: readonly Buffer[],
+    collided: readonly SeriesKey[] | undefined,
+  ): Promise<number[]> {
+    let prepared: PoolClient | undefined;
+    const newest = await this.inTransaction(async (client) => {
+      await this.allowDmlOnCompressedChunks(client);
+      if (!this.stagingReady.has(client)) {
         await client.query(
           `CREATE TEMP TABLE IF NOT EXISTS market_data_staging
              (LIKE market_data_ts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
         );
-        await this.copySeriesBars(client, 'market_data_staging', written);
-        await client.query(
-          `INSERT INTO market_data_ts (${WRITE_COLUMNS})
-           SELECT ${WRITE_COLUMNS} FROM market_data_staging
-           ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
-        );
-      });
+        prepared = client;
+      }
+      await this.sendCopy(client, encoder, encoder.statement('market_data_staging'), data);
+      await client.query(
+        `INSERT INTO market_data_ts (${WRITE_COLUMNS})
+         SELECT ${WRITE_COLUMNS} FROM market_data_staging
+         ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
+      );
+      if (!collided) return [];
+      const { rows } = await client.query<{ newest_ms: number | null }>(
+        `SELECT (SELECT extract(epoch FROM max("timestamp")) * 1000 FROM market_data_ts m
+                  WHERE m.instrument_id = k.instrument_id AND m.timeframe = k.timeframe)::float8 AS newest_ms
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(instrument_id, timeframe, ord)
+          ORDER BY k.ord`,
+        [collided.map((s) => s.instrumentId), collided.map((s) => s.timeframe)],
+      );
+      return rows.map((r) => r.newest_ms ?? -Infinity);
     });
+    // Created by a committed transaction: it stays for the connection's life.
+    if (prepared) this.stagingReady.add(prepared);
+    return newest;
   }
 
-  private async anySeriesHasRowsIn(
+  private async sendCopy(
     client: PoolClient,
-    batches: readonly SeriesBars[],
-    spans: readonly { min: number; max: number }[],
-  ): Promise<boolean> {
-    const { rows } = await client.query<{ found: boolean }>(
-      `SELECT EXISTS (
-         SELECT 1 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-                  AS k(instrument_id, timeframe, lo, hi)
-          WHERE EXISTS (SELECT 1 FROM market_data_ts m
-                         WHERE m.instrument_id = k.instrument_id AND m.timeframe = k.timeframe
-                           AND m."timestamp" BETWEEN k.lo AND k.hi)) AS found`,
-      [
-        batches.map((b) => b.series.instrumentId),
-        batches.map((b) => b.series.timeframe),
-        spans.map((s) => isoOf(s.min)),
-        spans.map((s) => isoOf(s.max)),
-      ],
-    );
-    return rows[0].found;
+    encoder: BarEncoder,
+    statement: string,
+    data: readonly Buffer[],
+  ): Promise<void> {
+    try {
+      await pipeline(Readable.from(data), client.query(copyFrom(statement)));
+    } catch (error) {
+      // The table's column types changed under a running service: learn them again.
+      if (BINARY_MISMATCH.has((error as { code?: string }).code ?? '')) {
+        if (this.encoder === encoder) this.encoderReady = undefined;
+      }
+      throw error;
+    }
+  }
+
+  /** The COPY encoder for market_data_ts's current column types (binary where they allow). */
+  private async copyEncoder(): Promise<BarEncoder> {
+    this.encoderReady ??= (async () => {
+      const { rows } = await this.db.pool.query<{ name: string; type: string }>(
+        `SELECT a.attname AS name, t.typname AS type
+           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+          WHERE a.attrelid = 'market_data_ts'::regclass AND a.attnum > 0 AND NOT a.attisdropped`,
+      );
+      this.encoder = new CopyEncoder(WRITE_COLUMN_LIST, new Map(rows.map((r) => [r.name, r.type])));
+      return this.encoder;
+    })();
+    try {
+      return await this.encoderReady;
+    } catch (error) {
+      this.encoderReady = undefined;
+      throw error;
+    }
   }
 
   private async upsertSeriesFromArrays(client: PoolClient, batches: readonly SeriesBars[]) {
@@ -493,36 +562,39 @@ export class MarketDataRepository {
     }
   }
 
-  private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+  /** A pooled connection for `work`; one that failed mid-way is discarded, not returned to the pool. */
+  private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.db.pool.connect();
     let broken: Error | undefined;
     // A connection dying while checked out emits 'error' on the client; unheard, it would crash the process.
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);
     try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
+      return await work(client);
     } catch (error) {
-      // A connection that failed mid-transaction is discarded, not returned to the pool.
       if (isUnavailable(error)) broken = error as Error;
-      await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
       client.off('error', onError);
       client.release(broken);
     }
   }
+
+  private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
 }
 
 function isoOf(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-/** COPY text format escapes. */
-function copyText(value: string): string {
-  return value.replace(/[\\\t\n\r]/g, (c) =>
-    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
-  );
 }

@@ -1,0 +1,220 @@
+/**
+ * Encoding of rows for `COPY ... FROM STDIN`, once per batch into buffers
+ * that a retry (the staging merge after a collision) sends again unchanged.
+ *
+ * Binary format where every column has a type encoded here: no number or
+ * date turned into text on the client and none parsed back on the server
+ * (float and timestamp parsing is a large share of a text COPY's server
+ * time). Text format otherwise (e.g. a numeric column), which any column
+ * type accepts.
+ */
+
+/** What a column's value is taken from: a JS number, a decimal string, text, or epoch ms. */
+export type CopyValueKind = 'number' | 'integer' | 'decimal' | 'text' | 'epochMs';
+
+/** A column written by COPY: its value from a row and the group the row belongs to (its series). */
+export interface CopyColumn<R, G> {
+  readonly name: string;
+  readonly kind: CopyValueKind;
+  /** null writes NULL. */
+  readonly value: (row: R, group: G) => number | string | null;
+}
+
+/** Rows of one group (e.g. the bars of one series). */
+export interface CopyGroup<R, G> {
+  readonly group: G;
+  readonly rows: readonly R[];
+}
+
+/** The PostgreSQL types (pg_type.typname) written in binary, per value kind. */
+const BINARY_TYPES: Readonly<Record<CopyValueKind, ReadonlySet<string>>> = {
+  number: new Set(['float8', 'float4']),
+  integer: new Set(['int4', 'int8', 'int2', 'float8']),
+  decimal: new Set(['int8']),
+  text: new Set(['text', 'varchar', 'bpchar']),
+  epochMs: new Set(['timestamptz']),
+};
+
+/** ms from the Unix epoch to PostgreSQL's (2000-01-01). */
+const PG_EPOCH_MS = 946_684_800_000;
+const TWO_32 = 4_294_967_296;
+const BINARY_HEADER = Buffer.from('PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0', 'latin1');
+
+type FieldWriter = (out: GrowingBuffer, value: number | string) => void;
+
+class GrowingBuffer {
+  buf: Buffer;
+  at = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
+  }
+
+  ensure(bytes: number): void {
+    if (this.at + bytes <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + bytes));
+    this.buf.copy(bigger, 0, 0, this.at);
+    this.buf = bigger;
+  }
+
+  int16(v: number): void {
+    this.ensure(2);
+    this.at = this.buf.writeInt16BE(v, this.at);
+  }
+
+  int32(v: number): void {
+    this.ensure(4);
+    this.at = this.buf.writeInt32BE(v, this.at);
+  }
+
+  /** An int64 from a safe integer, as two 32-bit halves (no BigInt). */
+  int64(v: number): void {
+    this.ensure(8);
+    const hi = Math.floor(v / TWO_32);
+    this.at = this.buf.writeInt32BE(hi, this.at);
+    this.at = this.buf.writeUInt32BE(v - hi * TWO_32, this.at);
+  }
+
+  text(v: string): void {
+    const length = Buffer.byteLength(v);
+    this.ensure(4 + length);
+    this.at = this.buf.writeInt32BE(length, this.at);
+    this.at += this.buf.write(v, this.at, 'utf8');
+  }
+
+  result(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
+}
+
+function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
+  switch (type) {
+    case 'float8':
+      return (out, v) => {
+        out.ensure(12);
+        out.at = out.buf.writeInt32BE(8, out.at);
+        out.at = out.buf.writeDoubleBE(v as number, out.at);
+      };
+    case 'float4':
+      return (out, v) => {
+        out.ensure(8);
+        out.at = out.buf.writeInt32BE(4, out.at);
+        out.at = out.buf.writeFloatBE(v as number, out.at);
+      };
+    case 'int2':
+      return (out, v) => {
+        out.int32(2);
+        out.int16(v as number);
+      };
+    case 'int4':
+      return (out, v) => {
+        out.int32(4);
+        out.int32(v as number);
+      };
+    case 'int8':
+      return (out, v) => {
+        out.int32(8);
+        // A decimal string beyond 2^53 stays exact through BigInt.
+        if (typeof v === 'number' || v.length <= 15) return out.int64(Number(v));
+        out.ensure(8);
+        out.at = out.buf.writeBigInt64BE(BigInt(v), out.at);
+      };
+    case 'timestamptz':
+      return (out, v) => {
+        out.int32(8);
+        out.int64(((v as number) - PG_EPOCH_MS) * 1000);
+      };
+    default:
+      // text, varchar, bpchar: the UTF-8 bytes.
+      if (kind !== 'text') throw new Error(`no binary writer for ${kind} as ${type}`);
+      return (out, v) => out.text(v as string);
+  }
+}
+
+/** COPY text format escapes. */
+export function copyText(value: string): string {
+  return value.replace(/[\\\t\n\r]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+  );
+}
+
+function textOf(kind: CopyValueKind, v: number | string): string {
+  if (kind === 'epochMs') return new Date(v).toISOString();
+  if (kind === 'text') return copyText(v as string);
+  return String(v);
+}
+
+/**
+ * Encodes rows of one table's write columns for COPY, in binary when
+ * `columnTypes` (typname by column) allows it for every column, in text
+ * otherwise.
+ */
+export class CopyEncoder<R, G> {
+  readonly format: 'binary' | 'text';
+  private readonly writers: FieldWriter[] | undefined;
+
+  constructor(
+    private readonly columns: readonly CopyColumn<R, G>[],
+    columnTypes: ReadonlyMap<string, string>,
+  ) {
+    const binary = columns.every((c) => BINARY_TYPES[c.kind].has(columnTypes.get(c.name) ?? '?'));
+    this.format = binary ? 'binary' : 'text';
+    this.writers = binary
+      ? columns.map((c) => binaryWriter(c.kind, columnTypes.get(c.name)!))
+      : undefined;
+  }
+
+  /** `COPY <table> (<columns>) FROM STDIN` in this encoder's format; `table` from a whitelist. */
+  statement(table: string): string {
+    const names = this.columns.map((c) => `"${c.name}"`).join(', ');
+    return `COPY ${table} (${names}) FROM STDIN${this.format === 'binary' ? ' (FORMAT binary)' : ''}`;
+  }
+
+  /** The COPY data of all `rows`, ready to be sent (and sent again). */
+  encode(groups: readonly CopyGroup<R, G>[]): Buffer[] {
+    return this.writers ? [this.encodeBinary(groups, this.writers)] : this.encodeText(groups);
+  }
+
+  private encodeBinary(groups: readonly CopyGroup<R, G>[], writers: FieldWriter[]): Buffer {
+    const columns = this.columns;
+    const n = columns.length;
+    const rowCount = groups.reduce((sum, g) => sum + g.rows.length, 0);
+    const out = new GrowingBuffer(BINARY_HEADER.length + rowCount * (2 + n * 12) + 2);
+    BINARY_HEADER.copy(out.buf, 0);
+    out.at = BINARY_HEADER.length;
+    for (const { group, rows } of groups) {
+      for (const row of rows) {
+        out.int16(n);
+        for (let i = 0; i < n; i++) {
+          const v = columns[i].value(row, group);
+          if (v === null) out.int32(-1);
+          else writers[i](out, v);
+        }
+      }
+    }
+    out.int16(-1);
+    return out.result();
+  }
+
+  private encodeText(groups: readonly CopyGroup<R, G>[]): Buffer[] {
+    const chunks: Buffer[] = [];
+    let lines: string[] = [];
+    for (const { group, rows } of groups) {
+      for (const row of rows) {
+        let line = '';
+        for (let i = 0; i < this.columns.length; i++) {
+          const { kind, value } = this.columns[i];
+          const v = value(row, group);
+          line += (i === 0 ? '' : '\t') + (v === null ? '\\N' : textOf(kind, v));
+        }
+        lines.push(line + '\n');
+        if (lines.length === 1000) {
+          chunks.push(Buffer.from(lines.join('')));
+          lines = [];
+        }
+      }
+    }
+    if (lines.length) chunks.push(Buffer.from(lines.join('')));
+    return chunks;
+  }
+}
