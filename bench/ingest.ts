@@ -1,5 +1,5 @@
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { createApp } from '../src/app.factory';
@@ -8,14 +8,26 @@ import { makeBars, BarPoint } from '../test/support/bars';
 import { createBenchDatabase, machineLine, printTable, timePsql } from './support';
 
 /**
- * REST ingest of 1-minute bars against `psql \copy` of the same rows into the
- * same table, in one run on the local PostgreSQL. Each case writes a new
- * instrument (append) and then the same rows again (upsert of existing rows).
+ * REST ingest of realistic 1-minute bars (DESIGN 8, issue 6): requests of
+ * 1,000 and 10,000 points from 1 and 4 concurrent clients, new rows (each
+ * client appends to its own instrument) and then the same requests again
+ * with other values (upserts of existing rows). Each case against `psql
+ * \copy` of the same rows (CSV) into the same table, timed right before it
+ * in the same run. The clients run in the bench process (bodies serialized
+ * before the clock starts); the service in the same process, as deployed
+ * with its database on the same 2 cores.
  */
 const POINTS = Number(process.env.BENCH_POINTS ?? 100_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const REQUEST_SIZES = [1_000, 10_000];
+const CLIENTS = [1, 4];
+const START = '2024-01-01T00:00:00Z';
 
-function csvOf(instrument: string, bars: BarPoint[]): string {
+interface Case {
+  readonly size: number;
+  readonly clients: number;
+}
+
+function csvOf(instrument: string, bars: readonly BarPoint[]): string {
   return bars
     .map(
       (b) =>
@@ -24,9 +36,44 @@ function csvOf(instrument: string, bars: BarPoint[]): string {
     .join('\n');
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+/** Per client: its instrument and its request bodies, in order. */
+function requestsOf(label: string, { size, clients }: Case, seed: number): string[][] {
+  const perClient = Math.ceil(POINTS / clients);
+  return Array.from({ length: clients }, (_, c) => {
+    const bars = makeBars(START, perClient, 60_000, seed + c);
+    const bodies: string[] = [];
+    for (let at = 0; at < bars.length; at += size) {
+      bodies.push(
+        JSON.stringify({
+          instrument_id: `${label}${c}`,
+          timeframe: 'ONE_MINUTE',
+          data_points: bars.slice(at, at + size),
+        }),
+      );
+    }
+    return bodies;
+  });
+}
+
+/** Every client sends its requests one after the other, all clients at once; returns wall ms. */
+async function sendAll(url: string, perClient: string[][]): Promise<number> {
+  const started = performance.now();
+  await Promise.all(
+    perClient.map(async (bodies) => {
+      for (const body of bodies) {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        const answer = (await res.json()) as { stored_count?: number; failed_count?: number };
+        if (res.status !== 200 || answer.failed_count !== 0) {
+          throw new Error(`store failed: ${res.status} ${JSON.stringify(answer).slice(0, 300)}`);
+        }
+      }
+    }),
+  );
+  return performance.now() - started;
 }
 
 export async function runIngestBench(): Promise<void> {
@@ -35,77 +82,67 @@ export async function runIngestBench(): Promise<void> {
   const app = await createApp(loadSettings({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' }));
   await app.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+  const storeUrl = `${base}/api/v1/storage/store`;
   const sql = new Client({ connectionString: db.url });
   await sql.connect();
   const serverVersion = (
     await sql.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)
   ).rows[0].v;
+  try {
+    // Warm-up through the API: JIT, pool, and (plain PostgreSQL) the partitions the baseline needs.
+    await sendAll(storeUrl, requestsOf('WARMUP', { size: 10_000, clients: 1 }, 1));
 
-  const bars = makeBars('2024-01-01T00:00:00Z', POINTS);
-  // Warm-up through the API: JIT, pool, and (plain PostgreSQL) the partitions the baseline needs.
-  await fetch(`${base}/api/v1/storage/store`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ instrument_id: 'WARMUP', timeframe: 'ONE_MINUTE', data_points: bars }),
-  });
-  const copyMs: number[] = [];
-  const copyUpsertBase: number[] = [];
-  const restNew: number[] = [];
-  const restUpsert: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    // Baseline: psql \copy of the same rows into the same table (new rows).
-    const csvFile = join(tmp, `r${round}.csv`);
-    writeFileSync(csvFile, csvOf(`COPY${round}`, bars));
-    copyMs.push(
-      timePsql(
-        db.url,
-        `\\copy market_data_ts ("timestamp", instrument_id, timeframe, open_price, high_price, low_price, close_price, volume, dollar_volume, trade_count) FROM '${csvFile}' WITH (FORMAT csv)`,
-      ),
-    );
-    copyUpsertBase.push(copyMs[copyMs.length - 1]);
+    const rows: (string | number)[][] = [];
+    const loads: number[] = [];
+    const rate = (ms: number) => Math.round(POINTS / (ms / 1000));
+    for (const size of REQUEST_SIZES) {
+      for (const clients of CLIENTS) {
+        const label = `R${size / 1000}K${clients}C`;
+        const fresh = requestsOf(label, { size, clients }, 10);
+        const overwrite = requestsOf(label, { size, clients }, 20);
+        loads.push(loadavg()[0]);
 
-    const body = JSON.stringify({
-      instrument_id: `REST${round}`,
-      timeframe: 'ONE_MINUTE',
-      data_points: bars,
-    });
-    for (const target of [restNew, restUpsert]) {
-      const started = performance.now();
-      const res = await fetch(`${base}/api/v1/storage/store`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      const answer = (await res.json()) as { stored_count: number };
-      if (res.status !== 200 || answer.stored_count !== POINTS) {
-        throw new Error(`store failed: ${res.status} ${JSON.stringify(answer).slice(0, 300)}`);
+        // Baseline: the same number of rows by psql \copy into the same table (new rows).
+        const csvFile = join(tmp, `${label}.csv`);
+        writeFileSync(csvFile, csvOf(`${label}C`, makeBars(START, POINTS, 60_000, 10)));
+        const copyMs = timePsql(
+          db.url,
+          `\\copy market_data_ts ("timestamp", instrument_id, timeframe, open_price, high_price, low_price, close_price, volume, dollar_volume, trade_count) FROM '${csvFile}' WITH (FORMAT csv)`,
+        );
+        const newMs = await sendAll(storeUrl, fresh);
+        const upsertMs = await sendAll(storeUrl, overwrite);
+
+        const { rows: counted } = await sql.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM market_data_ts WHERE instrument_id LIKE $1 AND instrument_id <> $2`,
+          [`${label}%`, `${label}C`],
+        );
+        if (counted[0].n !== Math.ceil(POINTS / clients) * clients) {
+          throw new Error(`${label}: expected ${POINTS} rows, found ${counted[0].n}`);
+        }
+        const copyRate = rate(copyMs);
+        const row = (what: string, ms: number) => [
+          `${size.toLocaleString('en')} x ${clients}`,
+          what,
+          Math.round(ms),
+          rate(ms),
+          (rate(ms) / copyRate).toFixed(2),
+        ];
+        rows.push(
+          row('psql \\copy (baseline)', copyMs),
+          row('REST new rows', newMs),
+          row('REST upsert (existing rows)', upsertMs),
+        );
       }
-      target.push(performance.now() - started);
     }
+    printTable(
+      `REST ingest of ${POINTS.toLocaleString('en')} 1-minute bars per case, POST /store (points per request x concurrent clients); load average ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} (${machineLine(serverVersion)})`,
+      ['request x clients', 'path', 'ms', 'rows/s', 'x psql \\copy'],
+      rows,
+    );
+  } finally {
+    await sql.end();
+    await app.close();
+    await db.drop();
+    rmSync(tmp, { recursive: true, force: true });
   }
-  const rate = (ms: number) => Math.round(POINTS / (ms / 1000));
-  const copyRate = rate(median(copyMs));
-  printTable(
-    `Ingest of ${POINTS.toLocaleString('en')} 1-minute bars in one request, median of ${ROUNDS} (${machineLine(serverVersion)})`,
-    ['path', 'median ms', 'rows/s', 'x psql \\copy'],
-    [
-      ['psql \\copy (baseline, new rows)', Math.round(median(copyMs)), copyRate, '1.00'],
-      [
-        'REST POST /store, new rows',
-        Math.round(median(restNew)),
-        rate(median(restNew)),
-        (rate(median(restNew)) / copyRate).toFixed(2),
-      ],
-      [
-        'REST POST /store, same rows again (upsert)',
-        Math.round(median(restUpsert)),
-        rate(median(restUpsert)),
-        (rate(median(restUpsert)) / copyRate).toFixed(2),
-      ],
-    ],
-  );
-  await sql.end();
-  await app.close();
-  await db.drop();
-  rmSync(tmp, { recursive: true, force: true });
 }
