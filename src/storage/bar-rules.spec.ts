@@ -340,7 +340,7 @@ describe('checkBars', () => {
   });
 
   describe('source', () => {
-    it.each(['NASDAQ', 'Börse Frankfurt', 'x'.repeat(50), '', '📈'.repeat(50)])(
+    it.each(['NASDAQ', 'Börse Frankfurt', 'x'.repeat(50), '', '📈'.repeat(50), 'NAS\u00a0DAQ'])(
       'should accept %p',
       (source) => {
         expect(accepted(point({ source })).source).toBe(source);
@@ -354,6 +354,8 @@ describe('checkBars', () => {
       ['a NUL', 'NAS\u0000DAQ'],
       ['a DEL', 'NAS\u007fDAQ'],
       ['a C1 control', 'NAS\u0085DAQ'],
+      ['the last C1 control', 'NAS\u009fDAQ'],
+      ['51 characters outside the BMP', '📈'.repeat(51)],
       ['a number', 42],
       ['an object', { name: 'NASDAQ' }],
     ])('should reject %s', (_name, source) => {

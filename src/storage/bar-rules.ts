@@ -26,6 +26,21 @@ const KNOWN = new Set<string>([
   'source',
 ]);
 
+/**
+ * A string of at most `maxCodePoints` characters, none a control character
+ * (Unicode Cc: U+0000-U+001F, U+007F-U+009F). A loop, not a spread and a
+ * regex: it runs once per stored point.
+ */
+export function isPrintableUpTo(value: string, maxCodePoints: number): boolean {
+  // UTF-16 length bounds the code points from above: count only when it could matter.
+  if (value.length > maxCodePoints && [...value].length > maxCodePoints) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
+}
+
 function isFiniteNumber(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
@@ -133,10 +148,7 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
   if (quality < 0 || quality > 1) reject('quality_score', 'must be between 0 and 1');
 
   const source = point.source ?? null;
-  if (
-    source !== null &&
-    (typeof source !== 'string' || [...source].length > 50 || /[\p{Cc}]/u.test(source))
-  ) {
+  if (source !== null && (typeof source !== 'string' || !isPrintableUpTo(source, 50))) {
     reject('source', 'must be a string of at most 50 printable characters');
   }
 

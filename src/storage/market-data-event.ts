@@ -5,6 +5,7 @@ import {
   TimeFrame,
 } from '../common/market-data.types';
 import { parseIsoInstant } from '../common/time';
+import { isPrintableUpTo } from './bar-rules';
 
 /**
  * The `normalized_market_data` event of the spec:
@@ -83,7 +84,7 @@ export function parseMarketDataEvent(value: unknown): ParsedEvent {
       typeof eventId !== 'string' ||
       eventId.length === 0 ||
       eventId.length > MAX_EVENT_ID_LENGTH ||
-      /[\p{Cc}]/u.test(eventId)
+      !isPrintableUpTo(eventId, MAX_EVENT_ID_LENGTH)
     ) {
       reject('event_id', `must be a string of 1-${MAX_EVENT_ID_LENGTH} printable characters`);
     }
@@ -101,12 +102,19 @@ export function parseMarketDataEvent(value: unknown): ParsedEvent {
     }
     const ohlcv = objectAt(data.ohlcv_data, 'market_data.ohlcv_data', OHLCV_KEY_SET);
 
-    const point: Record<string, unknown> = { timestamp: data.timestamp };
-    for (const key of OHLCV_KEYS) {
-      if (ohlcv[key] !== undefined) point[key] = ohlcv[key];
-    }
-    if (data.quality_score !== undefined) point.quality_score = data.quality_score;
-    if (data.source_attribution !== undefined) point.source = data.source_attribution;
+    // One shape for every point (an absent field is undefined, which the bar rules treat alike).
+    const point: Record<string, unknown> = {
+      timestamp: data.timestamp,
+      open: ohlcv.open,
+      high: ohlcv.high,
+      low: ohlcv.low,
+      close: ohlcv.close,
+      volume: ohlcv.volume,
+      dollar_volume: ohlcv.dollar_volume,
+      trade_count: ohlcv.trade_count,
+      quality_score: data.quality_score,
+      source: data.source_attribution,
+    };
     return {
       ok: true,
       event: {

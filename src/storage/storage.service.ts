@@ -132,7 +132,9 @@ export class StorageService {
   async storeEvents(events: readonly unknown[], transport: Transport): Promise<EventBatchResult> {
     const started = performance.now();
     const rejected: EventRejection[] = [];
-    const groups = new Map<string, SeriesGroup>();
+    // By instrument, then timeframe: no key string built per event.
+    const groups = new Map<string, Map<string, SeriesGroup>>();
+    const groupList: SeriesGroup[] = [];
     for (let index = 0; index < events.length; index++) {
       const parsed = parseMarketDataEvent(events[index]);
       if (!parsed.ok) {
@@ -140,11 +142,16 @@ export class StorageService {
         continue;
       }
       const { series, point } = parsed.event;
-      const key = `${series.instrumentId}\u0000${series.timeframe}`;
-      let group = groups.get(key);
+      let byTimeframe = groups.get(series.instrumentId);
+      if (!byTimeframe) {
+        byTimeframe = new Map();
+        groups.set(series.instrumentId, byTimeframe);
+      }
+      let group = byTimeframe.get(series.timeframe);
       if (!group) {
         group = { series, points: [], indexes: [] };
-        groups.set(key, group);
+        byTimeframe.set(series.timeframe, group);
+        groupList.push(group);
       }
       group.points.push(point);
       group.indexes.push(index);
@@ -153,7 +160,7 @@ export class StorageService {
     const batches: SeriesBars[] = [];
     let supersededCount = 0;
     const failedByTimeframe = new Map<string, number>();
-    for (const group of groups.values()) {
+    for (const group of groupList) {
       const checked = checkBars(group.points, group.series.timeframe, Infinity);
       for (const error of checked.errors) {
         rejected.push({
