@@ -113,6 +113,18 @@ describe('CopyEncoder on postgresql', () => {
     expect(new CopyEncoder(COLUMNS, new Map()).format).toBe('text');
   });
 
+  it.each([
+    ['an int4 beyond 2^31-1', { count: 2 ** 40 }],
+    ['a fractional int4', { count: 1.5 }],
+    ['an int8 beyond 2^63-1', { volume: '9223372036854775808' }],
+    ['an empty int8', { volume: '' }],
+  ])('should refuse %s in binary rather than wrap it', (_label, change) => {
+    const encoder = new CopyEncoder(COLUMNS, TYPES);
+    expect(() => encoder.encode([{ group: 'A', rows: [{ ...ROWS[0], ...change }] }])).toThrow(
+      RangeError,
+    );
+  });
+
   it('should store the same values from the binary and the text encoding, edge values exactly', async () => {
     await copyInto('t_binary', new CopyEncoder(COLUMNS, TYPES));
     await copyInto('t_text', new CopyEncoder(COLUMNS, new Map()));

@@ -42,12 +42,15 @@ const BINARY_HEADER = Buffer.from('PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0', 'latin1'
 
 type FieldWriter = (out: GrowingBuffer, value: number | string) => void;
 
+/** A buffer written through a DataView (much cheaper per field than Buffer's write methods). */
 class GrowingBuffer {
   buf: Buffer;
+  view: DataView;
   at = 0;
 
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   ensure(bytes: number): void {
@@ -55,31 +58,47 @@ class GrowingBuffer {
     const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + bytes));
     this.buf.copy(bigger, 0, 0, this.at);
     this.buf = bigger;
+    this.view = new DataView(bigger.buffer, bigger.byteOffset, bigger.length);
   }
 
   int16(v: number): void {
     this.ensure(2);
-    this.at = this.buf.writeInt16BE(v, this.at);
+    this.view.setInt16(this.at, v);
+    this.at += 2;
   }
 
   int32(v: number): void {
     this.ensure(4);
-    this.at = this.buf.writeInt32BE(v, this.at);
+    this.view.setInt32(this.at, v);
+    this.at += 4;
   }
 
   /** An int64 from a safe integer, as two 32-bit halves (no BigInt). */
   int64(v: number): void {
     this.ensure(8);
     const hi = Math.floor(v / TWO_32);
-    this.at = this.buf.writeInt32BE(hi, this.at);
-    this.at = this.buf.writeUInt32BE(v - hi * TWO_32, this.at);
+    this.view.setInt32(this.at, hi);
+    this.view.setUint32(this.at + 4, v - hi * TWO_32);
+    this.at += 8;
   }
 
-  text(v: string): void {
-    const length = Buffer.byteLength(v);
-    this.ensure(4 + length);
-    this.at = this.buf.writeInt32BE(length, this.at);
-    this.at += this.buf.write(v, this.at, 'utf8');
+  float64(v: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.at, v);
+    this.at += 8;
+  }
+
+  float32(v: number): void {
+    this.ensure(4);
+    this.view.setFloat32(this.at, v);
+    this.at += 4;
+  }
+
+  bytes(v: Uint8Array): void {
+    this.ensure(v.length);
+    if (v.length <= 16) for (let i = 0; i < v.length; i++) this.buf[this.at + i] = v[i];
+    else this.buf.set(v, this.at);
+    this.at += v.length;
   }
 
   result(): Buffer {
@@ -87,47 +106,74 @@ class GrowingBuffer {
   }
 }
 
+const INTEGER_TEXT = /^-?\d+$/;
+
+/** Throws rather than let a DataView wrap a value the column cannot hold. */
+function integerIn(v: number | string, min: number, max: number, type: string): number {
+  const n = typeof v === 'number' ? v : INTEGER_TEXT.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new RangeError(`${String(v)} does not fit a column of type ${type}`);
+  }
+  return n;
+}
+
 function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
   switch (type) {
     case 'float8':
       return (out, v) => {
-        out.ensure(12);
-        out.at = out.buf.writeInt32BE(8, out.at);
-        out.at = out.buf.writeDoubleBE(v as number, out.at);
+        out.int32(8);
+        out.float64(v as number);
       };
     case 'float4':
       return (out, v) => {
-        out.ensure(8);
-        out.at = out.buf.writeInt32BE(4, out.at);
-        out.at = out.buf.writeFloatBE(v as number, out.at);
+        out.int32(4);
+        out.float32(v as number);
       };
     case 'int2':
       return (out, v) => {
         out.int32(2);
-        out.int16(v as number);
+        out.int16(integerIn(v, -32_768, 32_767, type));
       };
     case 'int4':
       return (out, v) => {
         out.int32(4);
-        out.int32(v as number);
+        out.int32(integerIn(v, -2_147_483_648, 2_147_483_647, type));
       };
     case 'int8':
       return (out, v) => {
         out.int32(8);
         // A decimal string beyond 2^53 stays exact through BigInt.
-        if (typeof v === 'number' || v.length <= 15) return out.int64(Number(v));
+        if (typeof v === 'number' || v.length <= 15) {
+          return out.int64(integerIn(v, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, type));
+        }
+        const big = BigInt(v);
+        if (BigInt.asIntN(64, big) !== big) throw new RangeError(`${v} does not fit int8`);
         out.ensure(8);
-        out.at = out.buf.writeBigInt64BE(BigInt(v), out.at);
+        out.view.setBigInt64(out.at, big);
+        out.at += 8;
       };
     case 'timestamptz':
       return (out, v) => {
         out.int32(8);
         out.int64(((v as number) - PG_EPOCH_MS) * 1000);
       };
-    default:
-      // text, varchar, bpchar: the UTF-8 bytes.
+    default: {
+      // text, varchar, bpchar: the UTF-8 bytes, with its length first.
       if (kind !== 'text') throw new Error(`no binary writer for ${kind} as ${type}`);
-      return (out, v) => out.text(v as string);
+      // Most rows repeat the value of the row before (instrument, timeframe, source): encode it once.
+      let last: string | undefined;
+      let lastBytes = Buffer.alloc(4);
+      return (out, v) => {
+        if (v !== last) {
+          const text = Buffer.from(v as string, 'utf8');
+          lastBytes = Buffer.allocUnsafe(4 + text.length);
+          lastBytes.writeInt32BE(text.length, 0);
+          text.copy(lastBytes, 4);
+          last = v as string;
+        }
+        out.bytes(lastBytes);
+      };
+    }
   }
 }
 
