@@ -51,6 +51,8 @@ export async function runWriter(
       await response.text();
       batch.retryAfter = response.headers.get('retry-after');
       batch.status = response.status;
+      // Turned away (503 during an outage): a client backs off a little before the next try.
+      if (response.status >= 300) await new Promise((r) => setTimeout(r, 50));
     } catch {
       batch.status = 0;
       if (options.stopOnConnectionFailure) return;
