@@ -25,7 +25,7 @@ export interface ServiceProcess {
 
 /**
  * Starts src/main.ts through ts-node on a free loopback port and resolves once
- * it listens (migrations ran, consumers started). Fails with its output if it
+ * it answers /health/live (migrations ran, consumers started). Fails with its output if it
  * exits first.
  */
 export async function startServiceProcess(
@@ -57,8 +57,9 @@ export async function startServiceProcess(
   );
   let gone = false;
   void exited.then(() => (gone = true));
+  const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + startTimeoutMs;
-  while (!output.includes('listening on http://')) {
+  while (!(await answersLive(baseUrl))) {
     if (gone) throw new Error(`the service exited during start-up:\n${output}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -66,7 +67,18 @@ export async function startServiceProcess(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { child, baseUrl: `http://127.0.0.1:${port}`, output: () => output, exited };
+  return { child, baseUrl, output: () => output, exited };
+}
+
+/** The port answers /health/live: it listens (whatever LOG_LEVEL says). */
+async function answersLive(baseUrl: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${baseUrl}/health/live`, { signal: AbortSignal.timeout(2_000) });
+    await response.text();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
 }
 
 /** SIGKILL if still running; resolves once it is gone. */
