@@ -1,3 +1,4 @@
+import { Logger, LogLevel } from '@nestjs/common';
 import { InvalidSettingError, loadSettings } from '../settings/settings';
 import { DatabaseConnection } from './database-connection';
 
@@ -10,6 +11,9 @@ import { DatabaseConnection } from './database-connection';
  */
 async function migrateUp(): Promise<void> {
   const settings = loadSettings();
+  // LOG_LEVEL as in the service: "applied <migration>" lines at log level.
+  const levels: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+  Logger.overrideLogger(levels.slice(0, levels.indexOf(settings.logLevel) + 1));
   // Waits for the server like the service does (DB_STARTUP_WAIT_MS), then migrates.
   const connection = await DatabaseConnection.openWhenReachable(settings);
   await connection.close();
