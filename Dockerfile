@@ -35,6 +35,10 @@ COPY --chown=node:node package.json ./
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 3000
+# Ready = the database answers (docker-compose.yml waits on it). node:20-slim has no
+# curl; Node's own fetch asks the probe on the configured PORT.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM drains: no new requests, in-flight ones finish, connections close.
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/main.js"]

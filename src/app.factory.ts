@@ -4,6 +4,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { APP_VERSION } from './common/app-version';
+import { closeConnectionsWhenDraining } from './common/drain-connections';
 import { DatabaseConnection } from './database/database-connection';
 import { connectEventTransports } from './events/event-transports';
 import { LogLevel, Settings } from './settings/settings';
@@ -30,6 +31,7 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
       onProtoPoisoning: 'remove',
       onConstructorPoisoning: 'remove',
     });
+    closeConnectionsWhenDraining(adapter.getInstance());
     const app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(settings, database),
       adapter,
