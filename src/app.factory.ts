@@ -6,6 +6,7 @@ import { AppModule } from './app.module';
 import { APP_VERSION } from './common/app-version';
 import { DatabaseConnection } from './database/database-connection';
 import { connectEventTransports } from './events/event-transports';
+import { registerSecurityHeaders } from './security/security-headers';
 import { LogLevel, Settings } from './settings/settings';
 
 const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -39,6 +40,7 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
         abortOnError: false,
       },
     );
+    await registerSecurityHeaders(app);
     const document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()

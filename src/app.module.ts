@@ -10,6 +10,7 @@ import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { QueryModule } from './query/query.module';
+import { SecurityModule } from './security/security.module';
 import { Settings } from './settings/settings';
 import { SettingsModule } from './settings/settings.module';
 import { StatisticsModule } from './statistics/statistics.module';
@@ -22,6 +23,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         SettingsModule.forRoot(settings),
+        SecurityModule,
         MetricsModule,
         DatabaseModule.forRoot(database),
         CacheModule,

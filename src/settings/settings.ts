@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { loadSecuritySettings, SecuritySettings } from '../security/security-settings';
 
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 
@@ -31,6 +32,8 @@ export interface Settings {
   readonly compressionJobIntervalMs: number;
   /** Event transports (src/events): NATS JetStream and/or Redis; both off by default. */
   readonly events: EventSettings;
+  /** API keys, rate limit, range cap (src/security, docs/security.md). */
+  readonly security: SecuritySettings;
 }
 
 /** Settings of the event transports (DESIGN 5). */
@@ -73,14 +76,20 @@ export class InvalidSettingError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 function text(env: Env, name: string, fallback: string): string {
   const value = env[name]?.trim();
   return value === undefined || value === '' ? fallback : value;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+export function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw)) throw new InvalidSettingError(name, `"${raw}" is not a whole number`);
@@ -160,6 +169,7 @@ export function loadSettings(env: Env = process.env): Settings {
     statsRefreshIntervalMs: refreshInterval(env, 'STATS_REFRESH_INTERVAL_MS', 60_000),
     compressionJobIntervalMs: refreshInterval(env, 'COMPRESSION_JOB_INTERVAL_MS', 300_000),
     events: loadEventSettings(env, !env.DATABASE_URL?.trim()),
+    security: loadSecuritySettings(env, text(env, 'NODE_ENV', 'development')),
   };
 }
 
