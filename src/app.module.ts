@@ -5,6 +5,7 @@ import { createValidationPipe } from './common/validation';
 import { CacheModule } from './cache/cache.module';
 import { ConfigurationModule } from './configuration/configuration.module';
 import { DatabaseConnection } from './database/database-connection';
+import { IntegrityModule } from './integrity/integrity.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
@@ -33,6 +34,7 @@ export class AppModule {
         StatisticsModule,
         EventsModule,
         HealthModule,
+        IntegrityModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
