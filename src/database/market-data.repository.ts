@@ -177,7 +177,7 @@ export class MarketDataRepository {
     const total = written.reduce((n, b) => n + b.bars.length, 0);
     await translatePgErrors(async () => {
       // Before the transaction: a partition is created on a connection of its own.
-      for (const span of spans) await this.partitions?.ensureCovering(span.min, span.max);
+      await this.partitions?.ensureHolding(instantsOf(written));
       await this.inTransaction(async (client) => {
         await this.allowDmlOnCompressedChunks(client);
         if (this.db.info.embedded || total < COPY_MIN_ROWS) {
@@ -514,6 +514,10 @@ export class MarketDataRepository {
       client.release(broken);
     }
   }
+}
+
+function* instantsOf(batches: readonly SeriesBars[]): Generator<number> {
+  for (const { bars } of batches) for (const bar of bars) yield bar.timestampMs;
 }
 
 function isoOf(ms: number): string {

@@ -135,7 +135,8 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
   const source = point.source ?? null;
   if (
     source !== null &&
-    (typeof source !== 'string' || [...source].length > 50 || /[\p{Cc}]/u.test(source))
+    // A lone surrogate (\p{Cs}) is not text: the database would store U+FFFD instead.
+    (typeof source !== 'string' || [...source].length > 50 || /[\p{Cc}\p{Cs}]/u.test(source))
   ) {
     reject('source', 'must be a string of at most 50 printable characters');
   }

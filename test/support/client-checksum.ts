@@ -14,6 +14,24 @@ export interface SentPoint {
   source?: string | null;
 }
 
+const ISO = /^(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?([Zz]|[+-]\d\d:?\d\d)$/;
+
+/** Epoch ms of an ISO-8601 instant with a zone (the client's own reading, not the service's). */
+export function instantOf(iso: string): number {
+  const m = ISO.exec(iso);
+  if (!m) throw new Error(`not an ISO instant: ${iso}`);
+  const [, y, mo, d, h, mi, s = '0', fraction = ''] = m;
+  const zone = m[8];
+  const millis = Number(fraction.padEnd(3, '0').slice(0, 3));
+  let offset = 0;
+  if (zone !== 'Z' && zone !== 'z') {
+    const digits = zone.replace(':', '');
+    offset =
+      (zone[0] === '-' ? -1 : 1) * (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5)));
+  }
+  return Date.UTC(+y, +mo - 1, +d, +h, +mi, +s, millis) - offset * 60_000;
+}
+
 /**
  * What a client computes from the points it sent, following docs/security.md
  * ("Integrity check", format mds-ohlcv-v1) and nothing of the service's code:
@@ -21,7 +39,7 @@ export interface SentPoint {
  */
 export function clientChecksum(sent: readonly SentPoint[]): string {
   const byInstant = new Map<number, SentPoint>();
-  for (const point of sent) byInstant.set(Date.parse(point.timestamp), point);
+  for (const point of sent) byInstant.set(instantOf(point.timestamp), point);
   const optional = (value: number | null | undefined) =>
     value === null || value === undefined ? '' : String(value);
   const text = [...byInstant.entries()]
