@@ -25,16 +25,20 @@ function httpContext(route: string, key?: string, ip = '10.1.2.3'): ExecutionCon
 }
 
 describe('request size defaults', () => {
-  it('should let a compact body of MAX_POINTS_PER_REQUEST widest points through BODY_LIMIT_BYTES', () => {
+  it('should let a body of MAX_POINTS_PER_REQUEST widest points through BODY_LIMIT_BYTES', () => {
     const settings = loadSettings({});
-    const body = JSON.stringify({
+    const request = {
       instrument_id: 'AAPL',
       timeframe: 'ONE_MINUTE',
       data_points: Array.from({ length: settings.maxPointsPerRequest }, () => WIDE_POINT),
-    });
+    };
 
     expect(settings.maxPointsPerRequest).toBe(100_000);
-    expect(Buffer.byteLength(body)).toBeLessThan(settings.bodyLimitBytes);
+    expect(Buffer.byteLength(JSON.stringify(request))).toBeLessThan(settings.bodyLimitBytes);
+    // Pretty-printed too.
+    expect(Buffer.byteLength(JSON.stringify(request, null, 2))).toBeLessThan(
+      settings.bodyLimitBytes,
+    );
   });
 });
 

@@ -27,7 +27,7 @@ describe('loadSettings', () => {
       dbPoolSize: 10,
       dbStartupWaitMs: 30_000,
       statementTimeoutMs: 30_000,
-      bodyLimitBytes: 32 * MIB,
+      bodyLimitBytes: 64 * MIB,
       maxPointsPerRequest: 100_000,
       shutdownTimeoutMs: 25_000,
       redisUrl: undefined,

@@ -159,7 +159,7 @@ export function loadSettings(env: Env = process.env): Settings {
     dbPoolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 200),
     dbStartupWaitMs: integer(env, 'DB_STARTUP_WAIT_MS', 30_000, 0, 600_000),
     statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
-    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 32 * MIB, 1024, 1024 * MIB),
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * MIB, 1024, 1024 * MIB),
     maxPointsPerRequest: integer(env, 'MAX_POINTS_PER_REQUEST', 100_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379/0'),
