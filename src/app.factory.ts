@@ -47,6 +47,9 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
         .setTitle('Market data storage')
         .setDescription('Store and read OHLCV bars by instrument, timeframe and time range')
         .setVersion(APP_VERSION)
+        // The x-api-key header (src/security); probes, metrics and these docs need none.
+        .addApiKey({ type: 'apiKey', name: 'x-api-key', in: 'header' }, 'api-key')
+        .addSecurityRequirements('api-key')
         .build(),
     );
     SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });

@@ -110,6 +110,18 @@ describe.each(ENGINES)('API keys on %s', (engine) => {
       expect({ path, status: res.status }).toEqual({ path, status: 200 });
     }
   });
+
+  it('should describe the x-api-key scheme in the OpenAPI document', async () => {
+    const doc = await as(undefined, 'GET', '/api/docs-json');
+
+    expect(doc.body.components.securitySchemes).toEqual({
+      'api-key': { type: 'apiKey', name: 'x-api-key', in: 'header' },
+    });
+    expect(doc.body.security).toEqual([{ 'api-key': [] }]);
+    expect(Object.keys(doc.body.paths)).toContain(
+      '/api/v1/storage/instruments/{instrument_id}/integrity',
+    );
+  });
 });
 
 describe('rate limit on postgresql', () => {
@@ -161,7 +173,7 @@ describe('rate limit on postgresql', () => {
   });
 });
 
-describe('caps and timeouts on postgresql', () => {
+describe('caps, timeouts and headers on postgresql', () => {
   let t: TestApp;
 
   beforeAll(async () => {
@@ -218,17 +230,6 @@ describe('caps and timeouts on postgresql', () => {
     const after = await request(t.baseUrl, 'GET', `${QUERY}&offset=2`);
     expect(after.status).toBe(200);
     expect(after.body.total_count).toBe(5);
-  });
-});
-
-describe('security headers on postgresql', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await startTestApp('postgresql');
-  });
-  afterAll(async () => {
-    await t?.close();
   });
 
   it('should send the helmet headers on API answers', async () => {
