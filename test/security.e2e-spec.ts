@@ -241,6 +241,8 @@ describe('caps, timeouts and headers on postgresql', () => {
     expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
     expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    // The docs' assets are fetched over the scheme the page came with.
+    expect(res.headers.get('content-security-policy')).not.toContain('upgrade-insecure-requests');
     expect(res.headers.get('x-powered-by')).toBeNull();
   });
 

@@ -20,6 +20,9 @@ export async function registerSecurityHeaders(app: NestFastifyApplication): Prom
         objectSrc: [`'none'`],
         baseUri: [`'self'`],
         formAction: [`'self'`],
+        // Served over plain HTTP too (behind a TLS proxy or not): upgrading the
+        // docs' own assets to https would break the Swagger UI.
+        upgradeInsecureRequests: null,
       },
     },
   });
