@@ -68,6 +68,8 @@ describe('ApiKeyGuard', () => {
     ['/metrics', undefined, undefined, 'allowed'],
     ['/health/ready', 'nope', undefined, 'allowed'],
     ['/internal/annotated', undefined, 'admin', '401'],
+    ['/api/v1/storage/maintenance/compress', 'writer', undefined, '403'],
+    ['/api/v1/storage/maintenance/compress', 'boss', undefined, 'allowed'],
   ])('should answer %s with key %p needing %p: %s', (route, key, scope, expected) => {
     expect(outcome(guard, httpContext(route, key, scope as ApiScope | undefined))).toBe(expected);
   });

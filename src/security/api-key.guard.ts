@@ -18,14 +18,24 @@ export function isApiRoute(routePath: string | undefined): boolean {
   return routePath !== undefined && routePath.startsWith('/api/v1/');
 }
 
+/**
+ * The scope of a route without @RequireScope: admin for the maintenance
+ * endpoints (a safety net should their controller miss its annotation), read
+ * for the rest of /api/v1, none elsewhere (probes, metrics).
+ */
+export function defaultScopeOf(routePath: string | undefined): ApiScope | undefined {
+  if (!isApiRoute(routePath)) return undefined;
+  return routePath!.startsWith('/api/v1/storage/maintenance') ? 'admin' : 'read';
+}
+
 /** The route pattern the request matched (`/api/v1/storage/instruments/:instrument_id`). */
 export function routePathOf(request: FastifyRequest): string | undefined {
   return request.routeOptions?.url;
 }
 
 /**
- * Global guard: the scope a route needs is its @RequireScope, else `read`
- * under /api/v1, else none. 401 for a missing or unknown key, 403 for a key
+ * Global guard: the scope a route needs is its @RequireScope, else its
+ * default (defaultScopeOf). 401 for a missing or unknown key, 403 for a key
  * without the scope. Event transports are not HTTP and pass: their security
  * is the bus's (docs/security.md).
  */
@@ -43,7 +53,7 @@ export class ApiKeyGuard implements CanActivate {
       this.reflector.getAllAndOverride<ApiScope | undefined>(REQUIRED_SCOPE, [
         context.getHandler(),
         context.getClass(),
-      ]) ?? (isApiRoute(routePathOf(request)) ? 'read' : undefined);
+      ]) ?? defaultScopeOf(routePathOf(request));
     if (required === undefined) return true;
     const principal = this.keys.resolve(request.headers[API_KEY_HEADER]);
     if (!principal) {
