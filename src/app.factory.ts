@@ -7,6 +7,7 @@ import { APP_VERSION } from './common/app-version';
 import { closeConnectionsWhenDraining } from './common/drain-connections';
 import { DatabaseConnection } from './database/database-connection';
 import { connectEventTransports } from './events/event-transports';
+import { registerSecurityHeaders } from './security/security-headers';
 import { LogLevel, Settings } from './settings/settings';
 
 const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -41,12 +42,16 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
         abortOnError: false,
       },
     );
+    await registerSecurityHeaders(app);
     const document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()
         .setTitle('Market data storage')
         .setDescription('Store and read OHLCV bars by instrument, timeframe and time range')
         .setVersion(APP_VERSION)
+        // The x-api-key header (src/security); probes, metrics and these docs need none.
+        .addApiKey({ type: 'apiKey', name: 'x-api-key', in: 'header' }, 'api-key')
+        .addSecurityRequirements('api-key')
         .build(),
     );
     SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });

@@ -5,11 +5,13 @@ import { createValidationPipe } from './common/validation';
 import { CacheModule } from './cache/cache.module';
 import { ConfigurationModule } from './configuration/configuration.module';
 import { DatabaseConnection } from './database/database-connection';
+import { IntegrityModule } from './integrity/integrity.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { QueryModule } from './query/query.module';
+import { SecurityModule } from './security/security.module';
 import { Settings } from './settings/settings';
 import { SettingsModule } from './settings/settings.module';
 import { StatisticsModule } from './statistics/statistics.module';
@@ -22,6 +24,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         SettingsModule.forRoot(settings),
+        SecurityModule,
         MetricsModule,
         DatabaseModule.forRoot(database),
         CacheModule,
@@ -31,6 +34,7 @@ export class AppModule {
         StatisticsModule,
         EventsModule,
         HealthModule,
+        IntegrityModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -18,11 +18,14 @@ const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 type Doc = Record<string, any>;
 
-/** Every variable name src/settings/settings.ts reads. */
+/** Settings files: src/settings/settings.ts and the modules' own (src/security/security-settings.ts). */
+const SETTINGS_FILES = ['src/settings/settings.ts', 'src/security/security-settings.ts'];
+
+/** Every variable name the settings files read. */
 function settingNames(): Set<string> {
-  const source = read('src/settings/settings.ts');
   const names = new Set<string>();
-  for (const m of source.matchAll(/env(?:\.|,\s*')([A-Z][A-Z0-9_]+)/g)) names.add(m[1]);
+  for (const file of SETTINGS_FILES)
+    for (const m of read(file).matchAll(/env(?:\.|,\s*')([A-Z][A-Z0-9_]+)/g)) names.add(m[1]);
   return names;
 }
 
@@ -59,6 +62,11 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     return found[0].doc;
   };
   const settings = settingNames();
+  /** What the pod's container sees: the ConfigMap and the Secret (production needs API_KEYS from it). */
+  const podEnv = (): Record<string, string> => ({
+    ...(one('ConfigMap').data as Record<string, string>),
+    ...(one('Secret').stringData as Record<string, string>),
+  });
 
   it('should parse, with a known kind, its apiVersion and a DNS-1123 name in every document', () => {
     expect(docs.map((d) => String(d.doc.kind)).sort()).toEqual(Object.keys(API_VERSIONS).sort());
@@ -109,10 +117,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       expect(probe.httpGet.port).toBe('http');
     }
     const http = (container.ports as Doc[]).find((p) => p.name === 'http')!;
-    expect(http.containerPort).toBe(loadSettings(one('ConfigMap').data).port);
+    expect(http.containerPort).toBe(loadSettings(podEnv()).port);
     // The startup probe outlasts the wait for the database at start.
     const startupS = container.startupProbe.periodSeconds * container.startupProbe.failureThreshold;
-    expect(startupS * 1000).toBeGreaterThan(loadSettings(one('ConfigMap').data).dbStartupWaitMs);
+    expect(startupS * 1000).toBeGreaterThan(loadSettings(podEnv()).dbStartupWaitMs);
   });
 
   it('should give the pod a grace period longer than the preStop pause plus the drain timeout', () => {
@@ -121,7 +129,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     const command: string[] = container.lifecycle.preStop.exec.command;
     expect(command[0]).toBe('sleep');
     const preStopS = Number(command[1]);
-    const drainS = loadSettings(one('ConfigMap').data).shutdownTimeoutMs / 1000;
+    const drainS = loadSettings(podEnv()).shutdownTimeoutMs / 1000;
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(preStopS + drainS);
   });
 
@@ -259,7 +267,9 @@ describe('Dockerfile', () => {
         .flatMap((l) => [...l.slice(4).matchAll(/([A-Z_]+)=(\S+)/g)].map((m) => [m[1], m[2]])),
     );
     for (const name of Object.keys(env)) expect(settingNames().has(name)).toBe(true);
-    expect(final).toContain(`EXPOSE ${loadSettings(env).port}`);
+    // The image sets NODE_ENV=production; its API keys come at run time.
+    const keys = { API_KEYS: 'image-test-key-000001=read' };
+    expect(final).toContain(`EXPOSE ${loadSettings({ ...env, ...keys }).port}`);
   });
 
   it('should keep secrets, node_modules and git out of the build context', () => {

@@ -8,6 +8,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { RequireScope } from '../security/require-scope.decorator';
 import { ConfigurationService } from './configuration.service';
 import {
   ConfigurationListResponseDto,
@@ -17,6 +18,7 @@ import {
 } from './dto/configuration.dto';
 
 @ApiTags('configuration')
+@RequireScope('admin')
 @Controller('api/v1/storage/configurations')
 export class ConfigurationController {
   constructor(private readonly configurations: ConfigurationService) {}

@@ -39,6 +39,28 @@ export class MarketDataPartitions {
     }
   }
 
+  /**
+   * Makes sure the months holding these instants have their partitions, and
+   * no others: two bars centuries apart must not create every month between.
+   */
+  async ensureHolding(instantsMs: Iterable<number>): Promise<void> {
+    const months = new Map<string, Date>();
+    let from = Infinity;
+    let to = -Infinity;
+    for (const ms of instantsMs) {
+      // Most bars of a batch fall in the month of the bar before.
+      if (ms >= from && ms < to) continue;
+      const month = monthStart(ms);
+      from = month.getTime();
+      to = nextMonth(month).getTime();
+      months.set(partitionName(month), month);
+    }
+    if (!this.loaded) await this.loadExisting();
+    for (const [name, month] of months) {
+      if (!this.known.has(name)) await this.create(name, month);
+    }
+  }
+
   private async loadExisting(): Promise<void> {
     const { rows } = await this.pool.query<{ name: string }>(
       `SELECT c.relname AS name FROM pg_inherits i

@@ -173,7 +173,7 @@ export class MarketDataRepository {
     const series = written.map((b) => b.series);
     await translatePgErrors(async () => {
       // Before the transaction: a partition is created on a connection of its own.
-      for (const span of spans) await this.partitions?.ensureCovering(span.min, span.max);
+      await this.partitions?.ensureHolding(instantsOf(written));
       if (this.db.info.embedded || total < COPY_MIN_ROWS) {
         await this.inTransaction(async (client) => {
           await this.allowDmlOnCompressedChunks(client);
@@ -593,6 +593,10 @@ export class MarketDataRepository {
       }
     });
   }
+}
+
+function* instantsOf(batches: readonly SeriesBars[]): Generator<number> {
+  for (const { bars } of batches) for (const bar of bars) yield bar.timestampMs;
 }
 
 function isoOf(ms: number): string {

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { aggKey, CACHE_TTL_MS, latestKey, queryKey } from '../cache/cache-keys';
 import { QueryCache } from '../cache/query-cache.service';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
@@ -17,6 +17,8 @@ import {
   TimeRange,
 } from '../database/market-data.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
+import { SETTINGS } from '../settings/settings';
+import type { Settings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { toQueryResponseJson } from './dto/query-response.dto';
@@ -77,12 +79,18 @@ export class QueryService {
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
     private readonly statistics: StatisticsService,
+    // Optional so unit tests may leave it out: then no range cap.
+    @Optional() @Inject(SETTINGS) private readonly settings?: Settings,
   ) {}
 
   async query(request: QueryRequestDto): Promise<string> {
     const started = performance.now();
     const fields = parseFields(request.fields);
-    const range = toRange(request.start_time, request.end_time);
+    const range = toRange(
+      request.start_time,
+      request.end_time,
+      this.settings?.security.maxQueryRangeDays,
+    );
     const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
     const { instrument_id: instrumentId, timeframe } = request;
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { InvalidSettingError, loadSettings, Settings } from './settings';
 
@@ -26,7 +27,7 @@ describe('loadSettings', () => {
       dbPoolSize: 10,
       dbStartupWaitMs: 30_000,
       statementTimeoutMs: 30_000,
-      bodyLimitBytes: 32 * MIB,
+      bodyLimitBytes: 64 * MIB,
       maxPointsPerRequest: 100_000,
       shutdownTimeoutMs: 25_000,
       redisUrl: undefined,
@@ -48,6 +49,12 @@ describe('loadSettings', () => {
         writeConcurrency: 1,
         retryBaseMs: 1_000,
         retryMaxMs: 30_000,
+      },
+      security: {
+        apiKeys: [],
+        rateLimitRequests: 1_000,
+        rateLimitWindowMs: 1_000,
+        maxQueryRangeDays: 3_660,
       },
     });
   });
@@ -96,6 +103,10 @@ describe('loadSettings', () => {
       EVENT_RETRY_BASE_MS: '10',
       EVENT_RETRY_MAX_MS: '10',
       EVENT_WRITE_CONCURRENCY: '3',
+      API_KEYS: 'a-production-read-key=read',
+      RATE_LIMIT_REQUESTS: '0',
+      RATE_LIMIT_WINDOW_MS: '60000',
+      MAX_QUERY_RANGE_DAYS: '31',
     });
 
     expect(settings).toEqual<Settings>({
@@ -130,6 +141,18 @@ describe('loadSettings', () => {
         writeConcurrency: 3,
         retryBaseMs: 10,
         retryMaxMs: 10,
+      },
+      security: {
+        apiKeys: [
+          {
+            digest: createHash('sha256').update('a-production-read-key').digest(),
+            label: expect.stringMatching(/^key-[0-9a-f]{8}$/),
+            scopes: new Set(['read']),
+          },
+        ],
+        rateLimitRequests: 0,
+        rateLimitWindowMs: 60_000,
+        maxQueryRangeDays: 31,
       },
     });
   });

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { loadSecuritySettings, SecuritySettings } from '../security/security-settings';
 
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 
@@ -31,6 +32,8 @@ export interface Settings {
   readonly compressionJobIntervalMs: number;
   /** Event transports (src/events): NATS JetStream and/or Redis; both off by default. */
   readonly events: EventSettings;
+  /** API keys, rate limit, range cap (src/security, docs/security.md). */
+  readonly security: SecuritySettings;
 }
 
 /** Settings of the event transports (DESIGN 5). */
@@ -73,14 +76,20 @@ export class InvalidSettingError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 function text(env: Env, name: string, fallback: string): string {
   const value = env[name]?.trim();
   return value === undefined || value === '' ? fallback : value;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+export function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw)) throw new InvalidSettingError(name, `"${raw}" is not a whole number`);
@@ -150,7 +159,7 @@ export function loadSettings(env: Env = process.env): Settings {
     dbPoolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 200),
     dbStartupWaitMs: integer(env, 'DB_STARTUP_WAIT_MS', 30_000, 0, 600_000),
     statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
-    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 32 * MIB, 1024, 1024 * MIB),
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * MIB, 1024, 1024 * MIB),
     maxPointsPerRequest: integer(env, 'MAX_POINTS_PER_REQUEST', 100_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379/0'),
@@ -160,6 +169,7 @@ export function loadSettings(env: Env = process.env): Settings {
     statsRefreshIntervalMs: refreshInterval(env, 'STATS_REFRESH_INTERVAL_MS', 60_000),
     compressionJobIntervalMs: refreshInterval(env, 'COMPRESSION_JOB_INTERVAL_MS', 300_000),
     events: loadEventSettings(env, !env.DATABASE_URL?.trim()),
+    security: loadSecuritySettings(env, text(env, 'NODE_ENV', 'development')),
   };
 }
 

@@ -37,6 +37,12 @@ export function isPrintableUpTo(value: string, maxCodePoints: number): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+    // A lone surrogate is not text: the database would store U+FFFD instead.
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = value.charCodeAt(i + 1);
+      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    }
   }
   return true;
 }

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InstrumentParamsDto } from '../common/instrument-params.dto';
+import { RequireScope } from '../security/require-scope.decorator';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
 import type { StoreRequest } from './dto/store-request.dto';
@@ -14,6 +15,7 @@ export class StorageController {
   constructor(private readonly storage: StorageService) {}
 
   @Post('store')
+  @RequireScope('write')
   @HttpCode(200)
   @ApiOperation({
     summary: 'Store points of one series; invalid points are reported, valid ones stored',
@@ -26,6 +28,7 @@ export class StorageController {
   }
 
   @Delete('instruments/:instrument_id')
+  @RequireScope('write')
   @ApiOperation({ summary: 'Delete the points of an instrument in [start_time, end_time)' })
   @ApiOkResponse({ type: DeletionResponseDto })
   delete(
