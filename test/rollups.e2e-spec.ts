@@ -303,4 +303,15 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
     }
     await expectAnswersEqualRaw();
   });
+
+  it('should stay equal when a coarser level is refreshed ahead of the finer ones', async () => {
+    await store([bar('2025-03-05T16:20:00.000Z', { volume: 31, high: 333.33 })]);
+    if (timescale) {
+      // Built from the 15-minute level, which does not hold the new bar yet.
+      await db.pool.query(
+        `CALL refresh_continuous_aggregate('market_data_1h', NULL::timestamptz, '2025-03-06T00:00:00Z'::timestamptz)`,
+      );
+    }
+    await expectAnswersEqualRaw();
+  });
 });
