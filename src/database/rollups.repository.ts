@@ -129,7 +129,7 @@ export class RollupsRepository {
                    SELECT ${select} FROM buckets ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
         [instrumentId, from, to, page.limit, page.offset, rawLo, rawHi]
           // The bucket width only where the raw part uses it: an unused parameter has no type.
-          .concat(spans.length ? [step] : []),
+          .concat(spans.length ? [step, rawLo[0], rawHi[rawHi.length - 1]] : []),
       );
       return answer;
     });
@@ -231,8 +231,8 @@ const RAW_SPANS_SQL = `
 
 /**
  * The buckets of the raw spans ($6/$7) computed as the raw derivation does,
- * one span at a time (LATERAL: an index range scan each); $2/$3 bound the
- * scan to the range's chunks at planning time.
+ * one span at a time (LATERAL: an index range scan each); $9/$10 (first
+ * span's start, last span's end) limit the chunks planned for to the spans'.
  */
 const RAW_BUCKETS_SQL = `
   UNION ALL
@@ -244,6 +244,6 @@ const RAW_BUCKETS_SQL = `
            CASE WHEN count(m.trade_count) = count(*) THEN sum(m.trade_count) END
       FROM market_data_ts m
      WHERE m.instrument_id = $1 AND m.timeframe = '${ROLLUP_SOURCE}'
-       AND m."timestamp" >= $2 AND m."timestamp" < $3
+       AND m."timestamp" >= $9 AND m."timestamp" < $10
        AND m."timestamp" >= s.lo AND m."timestamp" < s.hi
      GROUP BY 1) g`;
