@@ -57,15 +57,15 @@ function unixMicros(ms: number): string {
  * The aggregate is an accelerator: every answer equals the raw derivation
  * (MarketDataRepository.findDerivedRange from ONE_MINUTE). Materialized
  * buckets are read from the target level's materialized hypertable; the
- * rest is computed from the raw minutes in the same statement: the buckets
+ * rest is computed from the raw minutes in the same snapshot: the buckets
  * past the level's watermark (not materialized yet: the union with the raw
  * tail) and the buckets a write has touched since the last refresh (late or
- * corrected bars, deletes, writes into compressed chunks), which
- * TimescaleDB's invalidation logs list from the writing transaction on (see
- * rawSpansSql). The level's own view would do the tail itself (real-time
- * aggregation), but planning its nested real-time unions cost more than
- * the whole read (56 ms for ONE_HOUR on the embedded engine) and it cannot
- * tell stale buckets.
+ * corrected bars, deletes, writes into compressed chunks, dropped chunks),
+ * which TimescaleDB's invalidation logs list from the writing transaction
+ * on (see RAW_SPANS_SQL). The level's own view would do the tail itself
+ * (real-time aggregation), but planning its nested real-time unions cost
+ * more than the whole read (56 ms for ONE_HOUR on the embedded engine) and
+ * it cannot tell stale buckets.
  */
 @Injectable()
 export class RollupsRepository {
