@@ -1,12 +1,14 @@
 import { runCacheBench } from './cache';
 import { runEventsBench } from './events';
 import { runIngestBench } from './ingest';
+import { runRollupsBench } from './rollups';
 
 /** `npm run bench [part]`: every benchmark part in turn, or the one named. */
 const PARTS: Record<string, () => Promise<void>> = {
   ingest: runIngestBench,
   events: runEventsBench,
   cache: runCacheBench,
+  rollups: runRollupsBench,
 };
 
 async function run(): Promise<void> {

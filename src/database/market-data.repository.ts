@@ -454,7 +454,8 @@ export class MarketDataRepository {
                 (array_agg(close_price ORDER BY "timestamp" DESC))[1] AS close_price,
                 sum(volume) AS volume,
                 -- A sum over a bucket with a missing value would pass for the whole: null instead.
-                CASE WHEN count(dollar_volume) = count(*) THEN sum(dollar_volume) END AS dollar_volume,
+                -- Summed in decimal: no order of summation (plan, rollup level) changes the result.
+                CASE WHEN count(dollar_volume) = count(*) THEN sum(dollar_volume::numeric)::float8 END AS dollar_volume,
                 CASE WHEN count(trade_count) = count(*) THEN sum(trade_count) END AS trade_count
            FROM market_data_ts
           WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4

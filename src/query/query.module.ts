@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
+import { RollupsModule } from '../rollups/rollups.module';
 import { StatisticsModule } from '../statistics/statistics.module';
 import { QueryController } from './query.controller';
 import { QueryService } from './query.service';
 
 @Module({
-  imports: [StatisticsModule],
+  imports: [StatisticsModule, RollupsModule],
   controllers: [QueryController],
   providers: [QueryService],
   exports: [QueryService],

@@ -2,6 +2,7 @@ import { bypassCacheMock, marketDataMock, metricsMock } from '../../test/support
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { MarketDataRepository } from '../database/market-data.repository';
+import { RollupsRepository } from '../database/rollups.repository';
 import { StatisticsService } from '../statistics/statistics.service';
 import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { parseFields, QueryService } from './query.service';
@@ -91,6 +92,7 @@ describe('parseFields', () => {
 
 describe('QueryService', () => {
   let marketData: jest.Mocked<MarketDataRepository>;
+  let rollups: jest.Mocked<RollupsRepository>;
   let recorded: [number, boolean][];
   let service: QueryService;
 
@@ -98,7 +100,17 @@ describe('QueryService', () => {
     marketData = marketDataMock();
     const statistics = statisticsFake();
     recorded = statistics.recorded;
-    service = new QueryService(marketData, bypassCacheMock(), metricsMock(), statistics.service);
+    // No rollup serves unless a test says so (plain PostgreSQL).
+    rollups = {
+      findDerivedRange: jest.fn().mockResolvedValue(undefined),
+    } as unknown as jest.Mocked<RollupsRepository>;
+    service = new QueryService(
+      marketData,
+      bypassCacheMock(),
+      metricsMock(),
+      statistics.service,
+      rollups,
+    );
   });
 
   describe('query', () => {
@@ -179,6 +191,41 @@ describe('QueryService', () => {
         [...POINT_FIELDS],
         { limit: 1000, offset: 0 },
       );
+    });
+
+    it('should answer from the rollups when they serve a series stored by the minute', async () => {
+      const derived = '[{"timestamp":"2025-06-21T11:00:00.000Z","close":2}]';
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_MINUTE]);
+      rollups.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: derived });
+
+      const body = JSON.parse(await service.query(queryRequest({ fields: 'close' })));
+
+      expect(body).toMatchObject({
+        derived_from: 'ONE_MINUTE',
+        data_points: JSON.parse(derived),
+        total_count: 2,
+      });
+      expect(rollups.findDerivedRange).toHaveBeenCalledWith(
+        'AAPL',
+        TimeFrame.ONE_HOUR,
+        { fromMs: Date.UTC(2025, 5, 21, 11), toMs: Date.UTC(2025, 5, 21, 13) },
+        ['timestamp', 'close'],
+        { limit: 1000, offset: 0 },
+      );
+      expect(marketData.findDerivedRange).not.toHaveBeenCalled();
+    });
+
+    it('should not ask the rollups when the finest stored timeframe is coarser than the minute', async () => {
+      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      marketData.findTimeframesWithData.mockResolvedValue([TimeFrame.FIVE_MINUTES]);
+      marketData.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: '[]' });
+
+      const body = JSON.parse(await service.query(queryRequest()));
+
+      expect(body.derived_from).toBe('FIVE_MINUTES');
+      expect(rollups.findDerivedRange).not.toHaveBeenCalled();
+      expect(marketData.findDerivedRange.mock.calls[0][1]).toBe(TimeFrame.FIVE_MINUTES);
     });
 
     it('should look for the finer timeframes over the range rounded up to the target on both ends', async () => {

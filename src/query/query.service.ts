@@ -16,6 +16,7 @@ import {
   PointsPage,
   TimeRange,
 } from '../database/market-data.repository';
+import { ROLLUP_SOURCE, RollupsRepository } from '../database/rollups.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
@@ -79,6 +80,7 @@ export class QueryService {
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
     private readonly statistics: StatisticsService,
+    private readonly rollups: RollupsRepository,
     // Optional so unit tests may leave it out: then no range cap.
     @Optional() @Inject(SETTINGS) private readonly settings?: Settings,
   ) {}
@@ -204,14 +206,19 @@ export class QueryService {
     );
     if (finer.length === 0) return stored;
     const derivedFrom = finer.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
-    const derived = await this.marketData.findDerivedRange(
-      instrumentId,
-      derivedFrom,
-      timeframe,
-      sourceRange,
-      fields,
-      page,
-    );
+    // The rollups serve series whose finest stored timeframe is the minute; same answer, faster.
+    const derived =
+      (derivedFrom === ROLLUP_SOURCE
+        ? await this.rollups.findDerivedRange(instrumentId, timeframe, sourceRange, fields, page)
+        : undefined) ??
+      (await this.marketData.findDerivedRange(
+        instrumentId,
+        derivedFrom,
+        timeframe,
+        sourceRange,
+        fields,
+        page,
+      ));
     return { ...derived, derivedFrom };
   }
 

@@ -36,6 +36,7 @@ describe('loadSettings', () => {
       cacheMaxEntryBytes: 16 * MIB,
       statsRefreshIntervalMs: 60_000,
       compressionJobIntervalMs: 300_000,
+      rollupRefreshIntervalMs: 60_000,
       events: {
         natsUrl: undefined,
         redisUrl: undefined,
@@ -91,6 +92,7 @@ describe('loadSettings', () => {
       CACHE_MAX_ENTRY_BYTES: '1024',
       STATS_REFRESH_INTERVAL_MS: '300000',
       COMPRESSION_JOB_INTERVAL_MS: '0',
+      ROLLUP_REFRESH_INTERVAL_MS: '120000',
       NATS_URL: 'nats://bus:4222',
       EVENTS_REDIS_URL: 'rediss://events:6380/1',
       NATS_STREAM: 'MD_PROD',
@@ -128,6 +130,7 @@ describe('loadSettings', () => {
       cacheMaxEntryBytes: 1024,
       statsRefreshIntervalMs: 300_000,
       compressionJobIntervalMs: 0,
+      rollupRefreshIntervalMs: 120_000,
       events: {
         natsUrl: 'nats://bus:4222',
         redisUrl: 'rediss://events:6380/1',
@@ -198,6 +201,7 @@ describe('loadSettings', () => {
     ['COMPRESSION_JOB_INTERVAL_MS', '86400001', '86400001 is outside 0..86400000'],
     ['COMPRESSION_JOB_INTERVAL_MS', '5m', '"5m" is not a whole number'],
     ['COMPRESSION_JOB_INTERVAL_MS', '999', '999 must be 0 (off) or at least 1000'],
+    ['ROLLUP_REFRESH_INTERVAL_MS', '500', '500 must be 0 (off) or at least 1000'],
     ['STATS_REFRESH_INTERVAL_MS', '999', '999 must be 0 (off) or at least 1000'],
     ['STATS_REFRESH_INTERVAL_MS', '86400001', '86400001 is outside 0..86400000'],
     ['STATS_REFRESH_INTERVAL_MS', '1m', '"1m" is not a whole number'],

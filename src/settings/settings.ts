@@ -30,6 +30,8 @@ export interface Settings {
   readonly statsRefreshIntervalMs: number;
   /** Period of the compression policy job (src/configuration); 0: no timer, on demand only. */
   readonly compressionJobIntervalMs: number;
+  /** Period of the rollup refresh (src/rollups; TimescaleDB); 0: no timer, on demand only. */
+  readonly rollupRefreshIntervalMs: number;
   /** Event transports (src/events): NATS JetStream and/or Redis; both off by default. */
   readonly events: EventSettings;
   /** API keys, rate limit, range cap (src/security, docs/security.md). */
@@ -168,6 +170,7 @@ export function loadSettings(env: Env = process.env): Settings {
     cacheMaxEntryBytes: integer(env, 'CACHE_MAX_ENTRY_BYTES', 16 * MIB, 1024, 512 * MIB),
     statsRefreshIntervalMs: refreshInterval(env, 'STATS_REFRESH_INTERVAL_MS', 60_000),
     compressionJobIntervalMs: refreshInterval(env, 'COMPRESSION_JOB_INTERVAL_MS', 300_000),
+    rollupRefreshIntervalMs: refreshInterval(env, 'ROLLUP_REFRESH_INTERVAL_MS', 60_000),
     events: loadEventSettings(env, !env.DATABASE_URL?.trim()),
     security: loadSecuritySettings(env, text(env, 'NODE_ENV', 'development')),
   };

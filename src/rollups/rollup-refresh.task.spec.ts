@@ -1,0 +1,100 @@
+import { TimeFrame } from '../common/market-data.types';
+import { ROLLUP_LEVELS } from '../database/rollups.repository';
+import { RollupRefreshRepository, RollupRefreshSession } from './rollup-refresh.repository';
+import {
+  LOCKED_REASON,
+  NO_ROLLUPS_REASON,
+  refreshUntil,
+  RollupRefreshTask,
+} from './rollup-refresh.task';
+
+function repositoryMock(
+  available: boolean,
+  session: RollupRefreshSession | undefined,
+): RollupRefreshRepository {
+  return {
+    rollupsAvailable: available,
+    withRefreshLock: jest.fn((work: (s: RollupRefreshSession) => Promise<unknown>) =>
+      session ? work(session) : Promise.resolve(undefined),
+    ),
+  } as unknown as RollupRefreshRepository;
+}
+
+function sessionMock(): jest.Mocked<RollupRefreshSession> {
+  return {
+    refresh: jest.fn().mockResolvedValue(undefined),
+    countPendingRanges: jest.fn().mockResolvedValue(2),
+  } as unknown as jest.Mocked<RollupRefreshSession>;
+}
+
+describe('refreshUntil', () => {
+  const level = (timeframe: TimeFrame) => ROLLUP_LEVELS.find((l) => l.timeframe === timeframe)!;
+
+  it('should stop one whole bucket before the bucket in progress', () => {
+    const now = Date.parse('2025-06-21T10:07:30Z');
+    expect(new Date(refreshUntil(level(TimeFrame.FIVE_MINUTES), now)).toISOString()).toBe(
+      '2025-06-21T10:00:00.000Z',
+    );
+    expect(new Date(refreshUntil(level(TimeFrame.ONE_HOUR), now)).toISOString()).toBe(
+      '2025-06-21T09:00:00.000Z',
+    );
+    expect(new Date(refreshUntil(level(TimeFrame.ONE_DAY), now)).toISOString()).toBe(
+      '2025-06-20T00:00:00.000Z',
+    );
+  });
+
+  it('should keep a bucket that has just ended out of the window', () => {
+    const now = Date.parse('2025-06-21T10:05:00Z');
+    expect(new Date(refreshUntil(level(TimeFrame.FIVE_MINUTES), now)).toISOString()).toBe(
+      '2025-06-21T10:00:00.000Z',
+    );
+  });
+});
+
+describe('RollupRefreshTask', () => {
+  describe('run', () => {
+    it('should refresh every level finest first and report each', async () => {
+      const session = sessionMock();
+      const task = new RollupRefreshTask(repositoryMock(true, session));
+
+      const report = await task.run(new Date('2025-06-21T10:07:30Z'));
+
+      expect(session.refresh.mock.calls.map(([l, until]) => [l.view, until])).toEqual([
+        ['market_data_5m', Date.parse('2025-06-21T10:00:00Z')],
+        ['market_data_15m', Date.parse('2025-06-21T09:45:00Z')],
+        ['market_data_1h', Date.parse('2025-06-21T09:00:00Z')],
+        ['market_data_1d', Date.parse('2025-06-20T00:00:00Z')],
+      ]);
+      expect(report).toEqual({
+        ran: true,
+        levels: ROLLUP_LEVELS.map((l): unknown =>
+          expect.objectContaining({ view: l.view, timeframe: l.timeframe, pending_ranges: 2 }),
+        ),
+      });
+      expect(task.name).toBe('rollup_refresh');
+    });
+
+    it('should say why it did not run on plain PostgreSQL', async () => {
+      const task = new RollupRefreshTask(repositoryMock(false, sessionMock()));
+
+      expect(await task.run(new Date())).toEqual({ ran: false, reason: NO_ROLLUPS_REASON });
+    });
+
+    it('should leave the refresh to the instance holding the lock', async () => {
+      const task = new RollupRefreshTask(repositoryMock(true, undefined));
+
+      expect(await task.run(new Date())).toEqual({ ran: false, reason: LOCKED_REASON });
+    });
+
+    it('should stop at a level that fails: the levels above are built from it', async () => {
+      const session = sessionMock();
+      session.refresh
+        .mockResolvedValueOnce(undefined)
+        .mockRejectedValueOnce(new Error('refresh failed'));
+      const task = new RollupRefreshTask(repositoryMock(true, session));
+
+      await expect(task.run(new Date())).rejects.toThrow('refresh failed');
+      expect(session.refresh).toHaveBeenCalledTimes(2);
+    });
+  });
+});

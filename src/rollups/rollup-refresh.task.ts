@@ -1,0 +1,91 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { TIMEFRAME_MS } from '../common/market-data.types';
+import { formatInstant } from '../common/time';
+import { ROLLUP_LEVELS, RollupLevel } from '../database/rollups.repository';
+import { MaintenanceTask } from '../maintenance/maintenance-task';
+import { RollupRefreshRepository, RollupRefreshSession } from './rollup-refresh.repository';
+
+export const NO_ROLLUPS_REASON =
+  'plain PostgreSQL has no continuous aggregates (TimescaleDB is not installed); derived timeframes are computed from raw bars';
+export const LOCKED_REASON = 'another instance is refreshing the rollups';
+
+/** What a refresh did to one level. */
+export interface RefreshedLevel {
+  readonly timeframe: string;
+  readonly view: string;
+  /** Invalidated ranges waiting before the refresh (0: it only moved the window on). */
+  readonly pending_ranges: number;
+  /** Every bucket ending by then is materialized. */
+  readonly refreshed_until: string;
+  readonly took_ms: number;
+}
+
+/**
+ * End of the refresh window of a level at `nowMs`: one whole bucket
+ * before the bucket in progress, as the migration's policies' end_offset,
+ * so the newest buckets stay real-time and a bar a little late does not
+ * invalidate a bucket just materialized.
+ */
+export function refreshUntil(level: RollupLevel, nowMs: number): number {
+  const step = TIMEFRAME_MS[level.timeframe];
+  return Math.floor((nowMs - step) / step) * step;
+}
+
+/**
+ * Refreshes the rollups (continuous aggregates), finest level first, since
+ * each is built from the one below. TimescaleDB's own policies do this on a
+ * server with background workers; this task does it on every engine (the
+ * embedded one has no workers), under an advisory lock so one replica runs
+ * it at a time. Answers stay exact between refreshes (RollupsRepository
+ * reads raw minutes where a refresh is pending): a refresh only makes
+ * reads after late or corrected bars fast again.
+ */
+@Injectable()
+export class RollupRefreshTask implements MaintenanceTask {
+  readonly name = 'rollup_refresh';
+  private readonly logger = new Logger('RollupRefresh');
+  private current?: Promise<Record<string, unknown>>;
+
+  constructor(private readonly rollups: RollupRefreshRepository) {}
+
+  /** A call while a run is in progress gets that run's report. */
+  run(now: Date): Promise<Record<string, unknown>> {
+    this.current ??= this.execute(now.getTime()).finally(() => (this.current = undefined));
+    return this.current;
+  }
+
+  private async execute(nowMs: number): Promise<Record<string, unknown>> {
+    if (!this.rollups.rollupsAvailable) return { ran: false, reason: NO_ROLLUPS_REASON };
+    const refreshed = await this.rollups.withRefreshLock((session) =>
+      this.refreshAll(session, nowMs),
+    );
+    if (!refreshed) return { ran: false, reason: LOCKED_REASON };
+    const pending = refreshed.reduce((n, l) => n + l.pending_ranges, 0);
+    if (pending > 0) {
+      this.logger.log(`refreshed ${refreshed.length} rollups over ${pending} invalidated range(s)`);
+    }
+    return { ran: true, levels: refreshed };
+  }
+
+  private async refreshAll(
+    session: RollupRefreshSession,
+    nowMs: number,
+  ): Promise<RefreshedLevel[]> {
+    const done: RefreshedLevel[] = [];
+    for (const level of ROLLUP_LEVELS) {
+      const started = performance.now();
+      const until = refreshUntil(level, nowMs);
+      const pending = await session.countPendingRanges(level);
+      // A failure stops the run: the levels above are built from this one.
+      await session.refresh(level, until);
+      done.push({
+        timeframe: level.timeframe,
+        view: level.view,
+        pending_ranges: pending,
+        refreshed_until: formatInstant(until),
+        took_ms: Math.round(performance.now() - started),
+      });
+    }
+    return done;
+  }
+}

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { RollupsRepository } from '../database/rollups.repository';
+import { RollupRefreshRepository } from './rollup-refresh.repository';
+import { RollupRefreshTask } from './rollup-refresh.task';
+import { RollupsService } from './rollups.service';
+
+/**
+ * Rollups: the continuous aggregates behind derived timeframes. Exports the
+ * reads (for the query path) and the refresh task (for maintenance).
+ */
+@Module({
+  providers: [RollupsRepository, RollupRefreshRepository, RollupRefreshTask, RollupsService],
+  exports: [RollupsRepository, RollupRefreshTask],
+})
+export class RollupsModule {}
