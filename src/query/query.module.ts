@@ -2,11 +2,12 @@ import { Module } from '@nestjs/common';
 import { StatisticsModule } from '../statistics/statistics.module';
 import { QueryController } from './query.controller';
 import { QueryService } from './query.service';
+import { TickQueryService } from './tick-query.service';
 
 @Module({
   imports: [StatisticsModule],
   controllers: [QueryController],
-  providers: [QueryService],
+  providers: [QueryService, TickQueryService],
   exports: [QueryService],
 })
 export class QueryModule {}

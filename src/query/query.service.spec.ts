@@ -1,4 +1,9 @@
-import { bypassCacheMock, marketDataMock, metricsMock } from '../../test/support/service-mocks';
+import {
+  bypassCacheMock,
+  marketDataMock,
+  metricsMock,
+  noTradesMock,
+} from '../../test/support/service-mocks';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { MarketDataRepository } from '../database/market-data.repository';
@@ -98,7 +103,13 @@ describe('QueryService', () => {
     marketData = marketDataMock();
     const statistics = statisticsFake();
     recorded = statistics.recorded;
-    service = new QueryService(marketData, bypassCacheMock(), metricsMock(), statistics.service);
+    service = new QueryService(
+      marketData,
+      bypassCacheMock(),
+      metricsMock(),
+      statistics.service,
+      noTradesMock(),
+    );
   });
 
   describe('query', () => {

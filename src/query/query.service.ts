@@ -16,6 +16,7 @@ import {
   PointsPage,
   TimeRange,
 } from '../database/market-data.repository';
+import { TradesRepository } from '../database/trades.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
 import { StatisticsService } from '../statistics/statistics.service';
 import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
@@ -50,7 +51,8 @@ function elapsedMs(started: number): number {
 
 /** A range answer without its timing: what is cached. */
 interface RangeAnswer extends PointsPage {
-  readonly derivedFrom?: TimeFrame;
+  /** A finer timeframe, or TRADE for bars built from trades. */
+  readonly derivedFrom?: TimeFrame | 'TRADE';
 }
 
 /** Cached as `{totalCount}\n{derivedFrom}\n{points}`: the points stay text, never re-parsed. */
@@ -64,7 +66,7 @@ function decodeAnswer(text: string): RangeAnswer {
   const derivedFrom = text.slice(first + 1, second);
   return {
     totalCount: Number(text.slice(0, first)),
-    derivedFrom: derivedFrom ? (derivedFrom as TimeFrame) : undefined,
+    derivedFrom: derivedFrom ? (derivedFrom as TimeFrame | 'TRADE') : undefined,
     pointsJson: text.slice(second + 1),
   };
 }
@@ -77,10 +79,17 @@ export class QueryService {
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
     private readonly statistics: StatisticsService,
+    private readonly trades: TradesRepository,
   ) {}
 
   async query(request: QueryRequestDto): Promise<string> {
     const started = performance.now();
+    if (request.cursor !== undefined) {
+      throw new InvalidRequestError(
+        'cursor',
+        'applies to TRADE and QUOTE; OHLCV pages with offset',
+      );
+    }
     const fields = parseFields(request.fields);
     const range = toRange(request.start_time, request.end_time);
     const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
@@ -194,7 +203,10 @@ export class QueryService {
       finerTimeframes(timeframe),
       sourceRange,
     );
-    if (finer.length === 0) return stored;
+    if (finer.length === 0)
+      return (
+        (await this.barsFromTrades(instrumentId, timeframe, sourceRange, fields, page)) ?? stored
+      );
     const derivedFrom = finer.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
     const derived = await this.marketData.findDerivedRange(
       instrumentId,
@@ -205,6 +217,25 @@ export class QueryService {
       page,
     );
     return { ...derived, derivedFrom };
+  }
+
+  /** Bars built from the instrument's trades when it has trades in the range (no bars at all there). */
+  private async barsFromTrades(
+    instrumentId: string,
+    timeframe: TimeFrame,
+    range: TimeRange,
+    fields: PointField[],
+    page: Page,
+  ): Promise<RangeAnswer | undefined> {
+    if (!(await this.trades.hasTradesIn(instrumentId, range))) return undefined;
+    const built = await this.trades.findBarsFromTrades(
+      instrumentId,
+      timeframe,
+      range,
+      fields,
+      page,
+    );
+    return { ...built, derivedFrom: 'TRADE' };
   }
 
   /**

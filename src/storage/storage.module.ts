@@ -3,11 +3,12 @@ import { ConfigurationModule } from '../configuration/configuration.module';
 import { StorageController } from './storage.controller';
 import { StorageService } from './storage.service';
 import { StoreRequestPipe } from './store-request.pipe';
+import { TickStorageService } from './tick-storage.service';
 
 @Module({
   imports: [ConfigurationModule],
   controllers: [StorageController],
-  providers: [StorageService, StoreRequestPipe],
-  exports: [StorageService],
+  providers: [StorageService, TickStorageService, StoreRequestPipe],
+  exports: [StorageService, TickStorageService],
 })
 export class StorageModule {}

@@ -1,5 +1,6 @@
 import { QueryCache } from '../../src/cache/query-cache.service';
 import { MarketDataRepository } from '../../src/database/market-data.repository';
+import { TradesRepository } from '../../src/database/trades.repository';
 import { MetricsService } from '../../src/metrics/metrics.service';
 
 /** Strict repository mock for unit tests: every method rejects until the test says what it answers. */
@@ -37,4 +38,12 @@ export function metricsMock(): jest.Mocked<MetricsService> {
     queryCompleted: jest.fn(),
     cacheOperation: jest.fn(),
   } as unknown as jest.Mocked<MetricsService>;
+}
+
+/** Trades repository of an instrument without trades: bars are never built from trades. */
+export function noTradesMock(): jest.Mocked<TradesRepository> {
+  return {
+    hasTradesIn: jest.fn().mockResolvedValue(false),
+    findBarsFromTrades: jest.fn(() => Promise.reject(new Error('unexpected findBarsFromTrades'))),
+  } as unknown as jest.Mocked<TradesRepository>;
 }
