@@ -5,6 +5,7 @@ import { DatabaseConnection } from '../src/database/database-connection';
 import { QuoteRow, QUOTE_FIELDS, QuotesRepository } from '../src/database/quotes.repository';
 import { TickPosition } from '../src/database/tick-tables';
 import { TradeRow, TRADE_FIELDS, TradesRepository } from '../src/database/trades.repository';
+import { TickLifecycleJob } from '../src/storage/tick-lifecycle.job';
 import { createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
 import { makeTradeRows } from './support/trades';
 
@@ -404,6 +405,54 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
       expect(points).toEqual([]);
       const { points: kept } = await walkTrades(trades, 'PAGES', 1000);
       expect(kept.length).toBe(257);
+    });
+  });
+
+  describe('TickLifecycleJob', () => {
+    it('should drop what is past retention and compress what is past a day (TimescaleDB)', async () => {
+      const trade = (iso: string, key: string): TradeRow => ({
+        timestampUs: Date.parse(iso) * 1000,
+        key,
+        price: 1,
+        size: 1,
+        conditions: null,
+        qualityScore: 1,
+        source: null,
+      });
+      await trades.upsertTrades([
+        {
+          instrumentId: 'LIFE',
+          trades: [trade('2023-01-10T10:00:00Z', 'OLD'), trade('2025-06-17T10:00:00Z', 'NEW')],
+        },
+      ]);
+      await quotes.upsertQuotes([
+        {
+          instrumentId: 'LIFE',
+          quotes: [
+            {
+              timestampUs: Date.parse('2025-06-17T10:00:00Z') * 1000,
+              bid: 1,
+              ask: 1,
+              bidSize: 1,
+              askSize: 1,
+              source: '',
+            },
+          ],
+        },
+      ]);
+      const job = new TickLifecycleJob(trades, quotes, db.settings);
+
+      const report = await job.run(Date.parse('2025-06-20T00:00:00Z'));
+
+      expect(report.droppedParts).toBeGreaterThanOrEqual(1);
+      const { points } = await walkTrades(trades, 'LIFE', 10);
+      expect(points.map((p) => p.trade_id)).toEqual(['NEW']);
+      if (engine === 'embedded') {
+        expect(report.compressedChunks.some((c) => c.includes('_hyper_'))).toBe(true);
+        expect(await quotes.maintenance.measureCompressionRatio('LIFE')).not.toBe(0);
+      } else {
+        expect(report.compressedChunks).toEqual([]);
+      }
     });
   });
 });
