@@ -1,12 +1,14 @@
 import { runCacheBench } from './cache';
 import { runEventsBench } from './events';
 import { runIngestBench } from './ingest';
+import { runTradesBench } from './trades';
 
 /** `npm run bench [part]`: every benchmark part in turn, or the one named. */
 const PARTS: Record<string, () => Promise<void>> = {
   ingest: runIngestBench,
   events: runEventsBench,
   cache: runCacheBench,
+  trades: runTradesBench,
 };
 
 async function run(): Promise<void> {

@@ -15,7 +15,8 @@ export function random(seed: number): () => number {
 /**
  * `count` trades from `startIso`, ascending: gaps of 0-1,999 microseconds
  * (about one in eight shares its timestamp with the one before), prices in
- * cents around 100.00, whole sizes 1-1,000, trade ids "T{i}".
+ * cents around 100.00, whole sizes (seven in ten round lots of 100-1,000,
+ * the rest odd lots of 1-99), trade ids "T{i}".
  */
 export function makeTradeRows(startIso: string, count: number, seed = 7): TradeRow[] {
   const next = random(seed);
@@ -30,7 +31,7 @@ export function makeTradeRows(startIso: string, count: number, seed = 7): TradeR
       timestampUs: us,
       key: `T${i}`,
       price: cents / 100,
-      size: 1 + Math.floor(next() * 1000),
+      size: next() < 0.7 ? 100 * (1 + Math.floor(next() * 10)) : 1 + Math.floor(next() * 99),
       conditions: i % 50 === 0 ? ['@', 'F'] : null,
       qualityScore: 1,
       source: i % 3 === 0 ? 'XNAS' : null,
