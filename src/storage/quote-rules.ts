@@ -41,5 +41,5 @@ export function checkQuotes(
   points: readonly unknown[],
   maxErrors = MAX_REPORTED_ERRORS,
 ): CheckedPoints<QuoteRow> {
-  return checkPoints(points, toQuote, (row) => `${row.timestampUs}|${row.source}`, maxErrors);
+  return checkPoints(points, toQuote, (row) => row.source, maxErrors);
 }

@@ -95,23 +95,27 @@ export interface CheckedPoints<R> {
 
 /**
  * Runs `toRow` over every point, collects errors by index, and keeps the
- * last occurrence of each `keyOf`. The order of first appearance is kept.
+ * last occurrence of each (timestamp, id), in the order of first appearance.
+ * Points usually come in time order: then duplicates can only sit among
+ * points of the same timestamp, and only such runs are looked at.
  */
-export function checkPoints<R>(
+export function checkPoints<R extends { readonly timestampUs: number }>(
   points: readonly unknown[],
   toRow: (point: unknown) => R,
-  keyOf: (row: R) => string,
+  idOf: (row: R) => string,
   maxErrors = MAX_REPORTED_ERRORS,
 ): CheckedPoints<R> {
-  const byKey = new Map<string, R>();
+  const valid: R[] = [];
   const errors: PointError[] = [];
   let failedCount = 0;
-  let valid = 0;
+  let inTimeOrder = true;
   for (let index = 0; index < points.length; index++) {
     try {
       const row = toRow(points[index]);
-      valid++;
-      byKey.set(keyOf(row), row);
+      if (valid.length > 0 && row.timestampUs < valid[valid.length - 1].timestampUs) {
+        inTimeOrder = false;
+      }
+      valid.push(row);
     } catch (error) {
       if (!(error instanceof PointRejected)) throw error;
       failedCount++;
@@ -120,6 +124,41 @@ export function checkPoints<R>(
       }
     }
   }
-  const rows = [...byKey.values()];
-  return { rows, failedCount, supersededCount: valid - rows.length, errors };
+  const rows = inTimeOrder ? lastOfEachRun(valid, idOf) : lastOfEach(valid, idOf);
+  return { rows, failedCount, supersededCount: valid.length - rows.length, errors };
+}
+
+function lastOfEach<R extends { readonly timestampUs: number }>(
+  rows: readonly R[],
+  idOf: (row: R) => string,
+): R[] {
+  const byKey = new Map<string, R>();
+  for (const row of rows) byKey.set(`${row.timestampUs}|${idOf(row)}`, row);
+  return [...byKey.values()];
+}
+
+function lastOfEachRun<R extends { readonly timestampUs: number }>(
+  rows: R[],
+  idOf: (row: R) => string,
+): R[] {
+  let out: R[] | undefined;
+  for (let start = 0; start < rows.length;) {
+    let end = start + 1;
+    while (end < rows.length && rows[end].timestampUs === rows[start].timestampUs) end++;
+    if (end - start > 1) {
+      const run = rows.slice(start, end);
+      const byId = new Map<string, R>();
+      for (const row of run) byId.set(idOf(row), row);
+      if (byId.size < run.length) {
+        out ??= rows.slice(0, start);
+        out.push(...byId.values());
+      } else {
+        out?.push(...run);
+      }
+    } else {
+      out?.push(rows[start]);
+    }
+    start = end;
+  }
+  return out ?? rows;
 }

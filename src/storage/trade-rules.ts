@@ -68,23 +68,21 @@ function conditions(point: Record<string, unknown>): string[] | null {
   return v as string[];
 }
 
-/** A trade before its key is settled. */
-interface CheckedTrade extends Omit<TradeRow, 'key'> {
-  readonly tradeId: string | null;
-}
-
-function toTrade(raw: unknown): CheckedTrade {
+/** A trade, its key settled by `keyOf` from its trade_id (null when it has none). */
+function toTrade(raw: unknown, keyOf: (id: string | null, row: TradeRow) => string): TradeRow {
   const point = pointObject(raw, KNOWN);
   required(point, REQUIRED);
-  return {
+  const row = {
     timestampUs: timestampMicros(point),
+    key: '',
     price: finite(point, 'price'),
     size: nonNegative(point, 'size'),
-    tradeId: tradeId(point),
     conditions: conditions(point),
     qualityScore: qualityScore(point),
     source: source(point),
   };
+  row.key = keyOf(tradeId(point), row);
+  return row;
 }
 
 /**
@@ -101,14 +99,18 @@ export function checkTrades(
   maxErrors = MAX_REPORTED_ERRORS,
 ): CheckedPoints<TradeRow> {
   const occurrences = new Map<string, number>();
-  const toRow = (raw: unknown): TradeRow => {
-    const { tradeId: id, ...trade } = toTrade(raw);
-    if (id !== null) return { ...trade, key: id };
+  const keyOf = (id: string | null, trade: TradeRow): string => {
+    if (id !== null) return id;
     const print = `${DERIVED_KEY_PREFIX}${trade.price}:${trade.size}:`;
     const seen = `${trade.timestampUs}|${print}`;
     const n = occurrences.get(seen) ?? 0;
     occurrences.set(seen, n + 1);
-    return { ...trade, key: `${print}${n}` };
+    return `${print}${n}`;
   };
-  return checkPoints(points, toRow, (row) => `${row.timestampUs}|${row.key}`, maxErrors);
+  return checkPoints(
+    points,
+    (raw) => toTrade(raw, keyOf),
+    (row) => row.key,
+    maxErrors,
+  );
 }

@@ -2,6 +2,7 @@ import { QueryCache } from '../../src/cache/query-cache.service';
 import { MarketDataRepository } from '../../src/database/market-data.repository';
 import { TradesRepository } from '../../src/database/trades.repository';
 import { MetricsService } from '../../src/metrics/metrics.service';
+import { TickStorageService } from '../../src/storage/tick-storage.service';
 
 /** Strict repository mock for unit tests: every method rejects until the test says what it answers. */
 export function marketDataMock(): jest.Mocked<MarketDataRepository> {
@@ -46,4 +47,15 @@ export function noTradesMock(): jest.Mocked<TradesRepository> {
     hasTradesIn: jest.fn().mockResolvedValue(false),
     findBarsFromTrades: jest.fn(() => Promise.reject(new Error('unexpected findBarsFromTrades'))),
   } as unknown as jest.Mocked<TradesRepository>;
+}
+
+/** The trade and quote path of a batch holding none: nothing stored, nothing rejected. */
+export function noTickEventsMock(): jest.Mocked<TickStorageService> {
+  return {
+    storeEvents: jest.fn((events: readonly unknown[]) =>
+      events.length === 0
+        ? Promise.resolve({ storedCount: 0, supersededCount: 0, rejected: [] })
+        : Promise.reject(new Error('unexpected trade or quote events')),
+    ),
+  } as unknown as jest.Mocked<TickStorageService>;
 }
