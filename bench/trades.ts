@@ -89,6 +89,7 @@ async function measureRestAgainstCopy(rows: TradeRow[]): Promise<void> {
   const copyMs: number[] = [];
   const restNew: number[] = [];
   const restAgain: number[] = [];
+  const restTwoAtOnce: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const csvFile = join(tmp, `r${round}.csv`);
     writeFileSync(csvFile, csvOf(`COPY${round}`, rows));
@@ -105,6 +106,15 @@ async function measureRestAgainstCopy(rows: TradeRow[]): Promise<void> {
       for (const body of requests) await post(body, Math.min(PER_REQUEST, rows.length));
       target.push(performance.now() - started);
     }
+    // The same rows for another instrument, two requests in flight (two connections, as DESIGN 8 measured for bars).
+    const parallel = bodies(`PAR${round}`);
+    const started = performance.now();
+    for (let i = 0; i < parallel.length; i += 2) {
+      await Promise.all(
+        parallel.slice(i, i + 2).map((body) => post(body, Math.min(PER_REQUEST, rows.length))),
+      );
+    }
+    restTwoAtOnce.push(performance.now() - started);
   }
   const rate = (ms: number) => Math.round(rows.length / (ms / 1000));
   const copyRate = rate(median(copyMs));
@@ -126,6 +136,7 @@ async function measureRestAgainstCopy(rows: TradeRow[]): Promise<void> {
       ],
       line('REST POST /store data_type TRADE, new rows', restNew),
       line('REST POST /store, same rows again (upsert)', restAgain),
+      line('REST POST /store, new rows, 2 requests at once', restTwoAtOnce),
     ],
   );
   await sql.end();
