@@ -11,7 +11,7 @@ import { DatabaseConnection } from './database-connection';
 import { DATABASE_CONNECTION, TimeRange } from './market-data.repository';
 import { translatePgErrors } from './pg-errors';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTableMaintenance } from './tick-tables';
-import { toTickPage } from './trades.repository';
+import { quotedNames, selectList, toTickPage } from './trades.repository';
 
 /** One quote as written: validated, bid <= ask, sizes >= 0. */
 export interface QuoteRow {
@@ -41,10 +41,6 @@ const QUOTE_FIELD_SQL: Readonly<Record<QuoteField, string>> = {
   ask_size: 'ask_size',
   source: `nullif(source, '')`,
 };
-
-function jsonObjectOf(fields: readonly QuoteField[]): string {
-  return `json_build_object(${fields.map((f) => `'${f}', ${QUOTE_FIELD_SQL[f]}`).join(', ')})::text`;
-}
 
 const WRITE_COLUMNS = '"timestamp", instrument_id, bid, ask, bid_size, ask_size, source';
 const CONFLICT = `ON CONFLICT (instrument_id, "timestamp", source) DO UPDATE SET
@@ -152,12 +148,14 @@ export class QuotesRepository {
         total: string | null;
       }>(
         `WITH page AS MATERIALIZED (
-           SELECT "timestamp" AS ts, source AS k, ${jsonObjectOf(fields)} AS j
-             FROM market_quotes_ts WHERE ${where} ${keyset}
-            ORDER BY "timestamp", source LIMIT $4 + 1),
+           SELECT "timestamp" AS ts, source AS k, ${selectList(fields, QUOTE_FIELD_SQL)}
+             FROM market_quotes_ts m WHERE ${where} ${keyset}
+            -- Qualified: the bare names would mean the output columns of the same name.
+            ORDER BY m."timestamp", m.source LIMIT $4 + 1),
          shown AS (SELECT * FROM page ORDER BY ts, k LIMIT $4),
          last AS (SELECT ts, k FROM shown ORDER BY ts DESC, k DESC LIMIT 1)
-         SELECT '[' || coalesce((SELECT string_agg(j, ',' ORDER BY ts, k) FROM shown), '') || ']' AS points,
+         SELECT '[' || coalesce((SELECT string_agg(row_to_json(p)::text, ',') FROM (
+                  SELECT ${quotedNames(fields)} FROM shown ORDER BY ts, k) p), '') || ']' AS points,
                 (SELECT count(*) FROM page) > $4 AS more,
                 (SELECT to_char(ts AT TIME ZONE 'UTC', ${ISO_US_SQL}) FROM last) AS last_ts,
                 (SELECT k FROM last) AS last_key,
@@ -175,8 +173,9 @@ export class QuotesRepository {
   ): Promise<string | null> {
     const { rows } = await translatePgErrors(() =>
       this.db.pool.query<{ point: string }>(
-        `SELECT ${jsonObjectOf(fields)} AS point FROM market_quotes_ts
-          WHERE instrument_id = $1 ORDER BY "timestamp" DESC, source DESC LIMIT 1`,
+        `SELECT row_to_json(p)::text AS point FROM (
+           SELECT ${selectList(fields, QUOTE_FIELD_SQL)} FROM market_quotes_ts m
+            WHERE instrument_id = $1 ORDER BY m."timestamp" DESC, m.source DESC LIMIT 1) p`,
         [instrumentId],
       ),
     );

@@ -67,8 +67,16 @@ const BAR_FIELD_SQL: Readonly<Record<PointField, string>> = {
   trade_count: 'trade_count',
 };
 
-function jsonObjectOf<F extends string>(fields: readonly F[], sql: Readonly<Record<F, string>>) {
-  return `json_build_object(${fields.map((f) => `'${f}', ${sql[f]}`).join(', ')})::text`;
+/** `expr AS "field", ...`: the select list of a projection; row_to_json names the keys. */
+export function selectList<F extends string>(
+  fields: readonly F[],
+  sql: Readonly<Record<F, string>>,
+): string {
+  return fields.map((f) => `${sql[f]} AS "${f}"`).join(', ');
+}
+
+export function quotedNames(fields: readonly string[]): string {
+  return fields.map((f) => `"${f}"`).join(', ');
 }
 
 const WRITE_COLUMNS =
@@ -201,12 +209,14 @@ export class TradesRepository {
         total: string | null;
       }>(
         `WITH page AS MATERIALIZED (
-           SELECT "timestamp" AS ts, trade_id AS k, ${jsonObjectOf(fields, TRADE_FIELD_SQL)} AS j
-             FROM market_trades_ts WHERE ${where} ${keyset}
-            ORDER BY "timestamp", trade_id LIMIT $4 + 1),
+           SELECT "timestamp" AS ts, trade_id AS k, ${selectList(fields, TRADE_FIELD_SQL)}
+             FROM market_trades_ts m WHERE ${where} ${keyset}
+            -- Qualified: the bare names would mean the output columns of the same name.
+            ORDER BY m."timestamp", m.trade_id LIMIT $4 + 1),
          shown AS (SELECT * FROM page ORDER BY ts, k LIMIT $4),
          last AS (SELECT ts, k FROM shown ORDER BY ts DESC, k DESC LIMIT 1)
-         SELECT '[' || coalesce((SELECT string_agg(j, ',' ORDER BY ts, k) FROM shown), '') || ']' AS points,
+         SELECT '[' || coalesce((SELECT string_agg(row_to_json(p)::text, ',') FROM (
+                  SELECT ${quotedNames(fields)} FROM shown ORDER BY ts, k) p), '') || ']' AS points,
                 (SELECT count(*) FROM page) > $4 AS more,
                 (SELECT to_char(ts AT TIME ZONE 'UTC', ${ISO_US_SQL}) FROM last) AS last_ts,
                 (SELECT k FROM last) AS last_key,
@@ -224,8 +234,9 @@ export class TradesRepository {
   ): Promise<string | null> {
     const { rows } = await translatePgErrors(() =>
       this.db.pool.query<{ point: string }>(
-        `SELECT ${jsonObjectOf(fields, TRADE_FIELD_SQL)} AS point FROM market_trades_ts
-          WHERE instrument_id = $1 ORDER BY "timestamp" DESC, trade_id DESC LIMIT 1`,
+        `SELECT row_to_json(p)::text AS point FROM (
+           SELECT ${selectList(fields, TRADE_FIELD_SQL)} FROM market_trades_ts m
+            WHERE instrument_id = $1 ORDER BY m."timestamp" DESC, m.trade_id DESC LIMIT 1) p`,
         [instrumentId],
       ),
     );
@@ -272,8 +283,8 @@ export class TradesRepository {
             WHERE instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3
             GROUP BY 1)
          SELECT (SELECT count(*) FROM buckets) AS total_count,
-                (SELECT '[' || coalesce(string_agg(j, ',' ORDER BY bucket), '') || ']' FROM (
-                   SELECT bucket, ${jsonObjectOf(fields, BAR_FIELD_SQL)} AS j FROM buckets
+                (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (
+                   SELECT ${selectList(fields, BAR_FIELD_SQL)} FROM buckets
                     ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
         [
           instrumentId,
