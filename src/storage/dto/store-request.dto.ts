@@ -99,6 +99,9 @@ export class StoreRequestDto implements StoreRequest {
 
   @ApiProperty({
     type: [MarketDataPointDto],
+    description:
+      'OHLCV: MarketDataPoint. TRADE/TICK: {timestamp (microseconds kept), price, size, trade_id?, conditions?, quality_score?, source?}. ' +
+      'QUOTE: {timestamp, bid, ask, bid_size, ask_size, source?} with bid <= ask. See docs/trades-and-quotes.md',
     example: [
       {
         timestamp: '2025-06-21T10:00:00Z',
