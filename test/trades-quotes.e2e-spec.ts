@@ -365,6 +365,68 @@ describe.each(ENGINES)('trades and quotes over REST on %s', (engine) => {
       );
     });
 
+    it('should join the prevailing quote of each trade when asked for (as-of, to the microsecond)', async () => {
+      const quote = (ts: string, bid: number, source?: string) => ({
+        timestamp: ts,
+        bid,
+        ask: bid + 0.02,
+        bid_size: 1,
+        ask_size: 1,
+        ...(source ? { source } : {}),
+      });
+      await store({
+        instrument_id: 'ASOF',
+        data_type: 'QUOTE',
+        data_points: [
+          quote('2025-06-23T14:00:00.000010Z', 10),
+          quote('2025-06-23T14:00:00.000020Z', 11),
+          quote('2025-06-23T14:00:00.000020Z', 12, 'ARCX'),
+        ],
+      });
+      await store({
+        instrument_id: 'ASOF',
+        data_type: 'TRADE',
+        data_points: [
+          { timestamp: '2025-06-23T14:00:00.000009Z', price: 1, size: 1, trade_id: 'a' },
+          { timestamp: '2025-06-23T14:00:00.000010Z', price: 2, size: 1, trade_id: 'b' },
+          { timestamp: '2025-06-23T14:00:00.000019Z', price: 3, size: 1, trade_id: 'c' },
+          { timestamp: '2025-06-23T14:00:00.000021Z', price: 4, size: 1, trade_id: 'd' },
+        ],
+      });
+
+      const res = await trades('ASOF', { fields: 'price,prevailing_bid,prevailing_ask' });
+      const plain = await trades('ASOF', { limit: 1 });
+
+      expect(res.body.data_points).toEqual([
+        {
+          timestamp: '2025-06-23T14:00:00.000009Z',
+          price: 1,
+          prevailing_bid: null,
+          prevailing_ask: null,
+        },
+        {
+          timestamp: '2025-06-23T14:00:00.000010Z',
+          price: 2,
+          prevailing_bid: 10,
+          prevailing_ask: 10.02,
+        },
+        {
+          timestamp: '2025-06-23T14:00:00.000019Z',
+          price: 3,
+          prevailing_bid: 10,
+          prevailing_ask: 10.02,
+        },
+        // Two quotes at the same microsecond: the last in source order (ARCX after none).
+        {
+          timestamp: '2025-06-23T14:00:00.000021Z',
+          price: 4,
+          prevailing_bid: 12,
+          prevailing_ask: 12.02,
+        },
+      ]);
+      expect(Object.keys(plain.body.data_points[0])).not.toContain('prevailing_bid');
+    });
+
     it('should project the fields asked for', async () => {
       const res = await trades('DUPS', { fields: 'size,price' });
 

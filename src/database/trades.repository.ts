@@ -35,6 +35,7 @@ export interface InstrumentTrades {
 /** Keys the service derives start with this; a producer's trade_id never does. */
 export const DERIVED_KEY_PREFIX = '~';
 
+/** The fields answered when none are asked for. */
 export const TRADE_FIELDS = [
   'timestamp',
   'price',
@@ -43,16 +44,37 @@ export const TRADE_FIELDS = [
   'conditions',
   'source',
 ] as const;
-export type TradeField = (typeof TRADE_FIELDS)[number];
+/** Every field a trade query may ask for: the defaults, then the prevailing quote (as-of join). */
+export const TRADE_FIELDS_ALL = [...TRADE_FIELDS, 'prevailing_bid', 'prevailing_ask'] as const;
+export type TradeField = (typeof TRADE_FIELDS_ALL)[number];
+
+/**
+ * The prevailing quote of each trade (`pq`): the newest quote of the
+ * instrument at or before the trade's microsecond, whatever its source. One
+ * backward index probe per trade, joined only when a prevailing_* field is
+ * asked for.
+ */
+const PREVAILING_QUOTE_JOIN = `LEFT JOIN LATERAL (
+  SELECT q.bid, q.ask FROM market_quotes_ts q
+   WHERE q.instrument_id = m.instrument_id AND q."timestamp" <= m."timestamp"
+   ORDER BY q."timestamp" DESC, q.source DESC LIMIT 1) pq ON true`;
+
+function prevailingJoin(fields: readonly TradeField[]): string {
+  return fields.some((f) => f === 'prevailing_bid' || f === 'prevailing_ask')
+    ? PREVAILING_QUOTE_JOIN
+    : '';
+}
 
 /** Column expressions per response field: the only identifiers put into SQL text. */
 const TRADE_FIELD_SQL: Readonly<Record<TradeField, string>> = {
-  timestamp: `to_char("timestamp" AT TIME ZONE 'UTC', ${ISO_US_SQL})`,
+  timestamp: `to_char(m."timestamp" AT TIME ZONE 'UTC', ${ISO_US_SQL})`,
   price: 'price',
   size: 'size',
   trade_id: `CASE WHEN left(trade_id, 1) = '${DERIVED_KEY_PREFIX}' THEN NULL ELSE trade_id END`,
   conditions: 'conditions',
-  source: 'source',
+  source: 'm.source',
+  prevailing_bid: 'pq.bid',
+  prevailing_ask: 'pq.ask',
 };
 
 /** Bars built from trades, per response field of a bar. */
@@ -209,8 +231,9 @@ export class TradesRepository {
         total: string | null;
       }>(
         `WITH page AS MATERIALIZED (
-           SELECT "timestamp" AS ts, trade_id AS k, ${selectList(fields, TRADE_FIELD_SQL)}
-             FROM market_trades_ts m WHERE ${where} ${keyset}
+           SELECT m."timestamp" AS ts, trade_id AS k, ${selectList(fields, TRADE_FIELD_SQL)}
+             FROM market_trades_ts m ${prevailingJoin(fields)}
+            WHERE ${where} ${keyset}
             -- Qualified: the bare names would mean the output columns of the same name.
             ORDER BY m."timestamp", m.trade_id LIMIT $4 + 1),
          shown AS (SELECT * FROM page ORDER BY ts, k LIMIT $4),
@@ -235,8 +258,9 @@ export class TradesRepository {
     const { rows } = await translatePgErrors(() =>
       this.db.pool.query<{ point: string }>(
         `SELECT row_to_json(p)::text AS point FROM (
-           SELECT ${selectList(fields, TRADE_FIELD_SQL)} FROM market_trades_ts m
-            WHERE instrument_id = $1 ORDER BY m."timestamp" DESC, m.trade_id DESC LIMIT 1) p`,
+           SELECT ${selectList(fields, TRADE_FIELD_SQL)}
+             FROM market_trades_ts m ${prevailingJoin(fields)}
+            WHERE m.instrument_id = $1 ORDER BY m."timestamp" DESC, m.trade_id DESC LIMIT 1) p`,
         [instrumentId],
       ),
     );

@@ -6,7 +6,12 @@ import { DataType, TickDataType } from '../common/market-data.types';
 import { epochMicros, parseIsoInstant } from '../common/time';
 import { QUOTE_FIELDS, QuotesRepository } from '../database/quotes.repository';
 import { MicroRange, TickPage } from '../database/tick-tables';
-import { TRADE_FIELDS, TradesRepository } from '../database/trades.repository';
+import {
+  TRADE_FIELDS,
+  TRADE_FIELDS_ALL,
+  TradeField,
+  TradesRepository,
+} from '../database/trades.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
 import { StatisticsService } from '../statistics/statistics.service';
 import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
@@ -16,9 +21,16 @@ function elapsedMs(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100;
 }
 
-/** `fields=price,size` -> ['timestamp', 'price', 'size'] in response order; unknown names are a 400. */
-function parseFieldsOf<F extends string>(allowed: readonly F[], fields: string | undefined): F[] {
-  if (fields === undefined || fields.trim() === '') return [...allowed];
+/**
+ * `fields=price,size` -> ['timestamp', 'price', 'size'] in response order;
+ * unknown names are a 400; none asked for: `defaults`.
+ */
+function parseFieldsOf<F extends string>(
+  allowed: readonly F[],
+  fields: string | undefined,
+  defaults: readonly F[] = allowed,
+): F[] {
+  if (fields === undefined || fields.trim() === '') return [...defaults];
   const known = new Set<string>(allowed);
   const wanted = new Set<string>(['timestamp']);
   for (const raw of fields.split(',')) {
@@ -102,7 +114,7 @@ export class TickQueryService {
     const quote = dataType === DataType.QUOTE;
     const fields = quote
       ? parseFieldsOf(QUOTE_FIELDS, request.fields)
-      : parseFieldsOf(TRADE_FIELDS, request.fields);
+      : parseFieldsOf<TradeField>(TRADE_FIELDS_ALL, request.fields, TRADE_FIELDS);
 
     const generation = await this.cache.generation(instrumentId);
     const key =
@@ -134,7 +146,7 @@ export class TickQueryService {
         : await this.trades.findTradesPage(
             instrumentId,
             range,
-            fields as (typeof TRADE_FIELDS)[number][],
+            fields as TradeField[],
             limit,
             after,
             !after,
@@ -165,7 +177,7 @@ export class TickQueryService {
     const quote = dataType === DataType.QUOTE;
     const fields = quote
       ? parseFieldsOf(QUOTE_FIELDS, request.fields)
-      : parseFieldsOf(TRADE_FIELDS, request.fields);
+      : parseFieldsOf<TradeField>(TRADE_FIELDS_ALL, request.fields, TRADE_FIELDS);
     const generation = await this.cache.generation(instrumentId);
     const key =
       generation === undefined
@@ -177,10 +189,7 @@ export class TickQueryService {
     if (point === undefined) {
       const found = quote
         ? await this.quotes.findLatestQuote(instrumentId, fields as (typeof QUOTE_FIELDS)[number][])
-        : await this.trades.findLatestTrade(
-            instrumentId,
-            fields as (typeof TRADE_FIELDS)[number][],
-          );
+        : await this.trades.findLatestTrade(instrumentId, fields as TradeField[]);
       if (found === null) {
         throw new NotFoundError(`No ${quote ? 'quotes' : 'trades'} stored for ${instrumentId}`);
       }
