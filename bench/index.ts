@@ -2,6 +2,7 @@ import { runCacheBench } from './cache';
 import { runEventsBench } from './events';
 import { runIngestBench } from './ingest';
 import { runRollupsBench } from './rollups';
+import { runTradesBench } from './trades';
 
 /** `npm run bench [part]`: every benchmark part in turn, or the one named. */
 const PARTS: Record<string, () => Promise<void>> = {
@@ -9,6 +10,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   events: runEventsBench,
   cache: runCacheBench,
   rollups: runRollupsBench,
+  trades: runTradesBench,
 };
 
 async function run(): Promise<void> {

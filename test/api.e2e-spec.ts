@@ -526,14 +526,16 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
         expect((await queryAll('ENUMS')).body.total_count).toBe(0);
       });
 
-      it('should answer 400 to a data type that is not stored (TICK)', async () => {
+      it('should check bar points sent as TICK against the trade rules (docs/trades-and-quotes.md)', async () => {
         const res = await store({
           instrument_id: 'TICKS',
           timeframe: 'ONE_MINUTE',
           data_type: 'TICK',
           data_points: valid(),
         });
-        expectError(res, 400, 'data_type');
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({ stored_count: 0, failed_count: valid().length });
+        expect(res.body.errors[0]).toMatchObject({ index: 0, field: 'open' });
         expect((await queryAll('TICKS')).body.total_count).toBe(0);
       });
 

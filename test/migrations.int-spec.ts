@@ -13,6 +13,8 @@ const TABLES = [
   'storage_metadata_ts',
   'storage_configurations',
   'storage_statistics',
+  'market_trades_ts',
+  'market_quotes_ts',
 ] as const;
 const VERSIONS = readMigrations().map((m) => m.version);
 
@@ -127,6 +129,8 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
 
       expect(rows).toEqual([
         { name: 'market_data_ts', compression: true },
+        { name: 'market_quotes_ts', compression: true },
+        { name: 'market_trades_ts', compression: true },
         { name: 'storage_metadata_ts', compression: false },
       ]);
       expect(connection.info.engine).toBe('timescaledb');

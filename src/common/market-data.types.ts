@@ -14,6 +14,13 @@ export enum DataType {
   TRADE = 'TRADE',
 }
 
+/** Trades (a TICK is a trade print) and quotes: stored per instrument, without a timeframe. */
+export type TickDataType = DataType.TICK | DataType.TRADE | DataType.QUOTE;
+
+export function isTickDataType(dataType: unknown): dataType is TickDataType {
+  return dataType === DataType.TICK || dataType === DataType.TRADE || dataType === DataType.QUOTE;
+}
+
 export enum CompressionLevel {
   NONE = 'NONE',
   LOW = 'LOW',

@@ -1,5 +1,7 @@
 import {
+  epochMicros,
   formatInstant,
+  formatInstantMicros,
   isWithinAcceptedRange,
   MAX_TIMESTAMP_MS,
   MIN_TIMESTAMP_MS,
@@ -19,7 +21,7 @@ describe('parseIsoInstant', () => {
     ['2025-06-21T10:00:59.999Z', UTC_10_00 + 59_999],
     ['2025-06-21T23:59:59Z', Date.UTC(2025, 5, 21, 23, 59, 59)],
   ])('should parse %s', (value, ms) => {
-    expect(parseIsoInstant(value)).toEqual({ ms, subMillisecond: false });
+    expect(parseIsoInstant(value)).toMatchObject({ ms, subMillisecond: false });
   });
 
   it.each([
@@ -39,14 +41,28 @@ describe('parseIsoInstant', () => {
     ['nanoseconds', '2025-06-21T10:00:00.123000001Z', UTC_10_00 + 123],
     ['sub-millisecond digits after an offset', '2025-06-21T12:00:00.0005+02:00', UTC_10_00],
   ])('should flag %s below the millisecond', (_name, value, ms) => {
-    expect(parseIsoInstant(value)).toEqual({ ms, subMillisecond: true });
+    expect(parseIsoInstant(value)).toMatchObject({ ms, subMillisecond: true });
   });
 
   it('should not flag zero digits below the millisecond', () => {
     expect(parseIsoInstant('2025-06-21T10:00:00.123000000Z')).toEqual({
       ms: UTC_10_00 + 123,
       subMillisecond: false,
+      micros: 0,
+      subMicrosecond: false,
     });
+  });
+
+  it.each([
+    ['2025-06-21T10:00:00.123456Z', UTC_10_00 + 123, 456, false],
+    ['2025-06-21T10:00:00.000001Z', UTC_10_00, 1, false],
+    ['2025-06-21T10:00:00.1234Z', UTC_10_00 + 123, 400, false],
+    ['2025-06-21T10:00:00.123456000Z', UTC_10_00 + 123, 456, false],
+    ['2025-06-21T10:00:00.123456789Z', UTC_10_00 + 123, 456, true],
+    ['2025-06-21T10:00:00.000000001Z', UTC_10_00, 0, true],
+    ['1969-12-31T23:59:59.999999Z', -1, 999, false],
+  ])('should read the microseconds of %s', (value, ms, micros, subMicrosecond) => {
+    expect(parseIsoInstant(value)).toMatchObject({ ms, micros, subMicrosecond });
   });
 
   it.each([
@@ -119,6 +135,29 @@ describe('formatInstant', () => {
     const parsed = parseIsoInstant('2025-06-21T15:30:00.250+05:30');
 
     expect(formatInstant(parsed!.ms)).toBe('2025-06-21T10:00:00.250Z');
+  });
+});
+
+describe('formatInstantMicros', () => {
+  it.each([
+    [0, '1970-01-01T00:00:00.000000Z'],
+    [UTC_10_00 * 1000 + 123_456, '2025-06-21T10:00:00.123456Z'],
+    [-1, '1969-12-31T23:59:59.999999Z'],
+    [MIN_TIMESTAMP_MS * 1000 + 1, '1900-01-01T00:00:00.000001Z'],
+    [(MAX_TIMESTAMP_MS - 1) * 1000 + 999, '2199-12-31T23:59:59.999999Z'],
+  ])('should format %p as %p', (us, expected) => {
+    expect(formatInstantMicros(us)).toBe(expected);
+  });
+
+  it('should give back exactly the microseconds parseIsoInstant read', () => {
+    for (const value of [
+      '2025-06-21T10:00:00.000001Z',
+      '2025-06-21T10:00:00.999999Z',
+      '1900-01-01T00:00:00.500001Z',
+      '1969-12-31T23:59:59.000001Z',
+    ]) {
+      expect(formatInstantMicros(epochMicros(parseIsoInstant(value)!))).toBe(value);
+    }
   });
 });
 

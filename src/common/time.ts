@@ -10,6 +10,10 @@ export interface ParsedTime {
   readonly ms: number;
   /** Digits below the millisecond are not zero (bars cannot carry them). */
   readonly subMillisecond: boolean;
+  /** Microseconds below `ms` (0-999): trades and quotes keep them. */
+  readonly micros: number;
+  /** Digits below the microsecond are not zero (nothing stored can carry them). */
+  readonly subMicrosecond: boolean;
 }
 
 const GREGORIAN_CYCLE_MS = 146_097 * 86_400_000;
@@ -64,6 +68,8 @@ export function parseIsoInstant(value: unknown): ParsedTime | null {
   let second = 0;
   let millis = 0;
   let subMillisecond = false;
+  let micros = 0;
+  let subMicrosecond = false;
   if (s[i] === ':') {
     second = digitsAt(s, i + 1, 2);
     if (second < 0 || second > 59) return null;
@@ -75,6 +81,10 @@ export function parseIsoInstant(value: unknown): ParsedTime | null {
       if (length < 1 || length > 9) return null;
       millis = digitsAt(s.slice(start, start + Math.min(length, 3)).padEnd(3, '0'), 0, 3);
       subMillisecond = length > 3 && digitsAt(s, start + 3, length - 3) !== 0;
+      if (subMillisecond) {
+        micros = digitsAt(s.slice(start + 3, start + Math.min(length, 6)).padEnd(3, '0'), 0, 3);
+        subMicrosecond = length > 6 && digitsAt(s, start + 6, length - 6) !== 0;
+      }
     }
   }
 
@@ -95,7 +105,19 @@ export function parseIsoInstant(value: unknown): ParsedTime | null {
     Date.UTC(shifted ? year + 400 : year, month - 1, day, hour, minute, second, millis) -
     (shifted ? GREGORIAN_CYCLE_MS : 0);
   const ms = utc - offsetMinutes * 60_000;
-  return { ms, subMillisecond };
+  return { ms, subMillisecond, micros, subMicrosecond };
+}
+
+/** Epoch microseconds of a parsed instant; exact as a number (|value| < 2^53 in the accepted range). */
+export function epochMicros(time: ParsedTime): number {
+  return time.ms * 1000 + time.micros;
+}
+
+/** UTC with microseconds, the answer format of trades and quotes: 2025-06-21T10:00:00.000123Z. */
+export function formatInstantMicros(us: number): string {
+  const ms = Math.floor(us / 1000);
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, -1)}${String(us - ms * 1000).padStart(3, '0')}Z`;
 }
 
 /** UTC with milliseconds, the answer format: 2025-06-21T10:00:00.000Z. */

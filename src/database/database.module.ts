@@ -13,6 +13,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import { DatabaseConnection } from './database-connection';
 import { DatabaseHealthIndicator } from './database.health';
 import { DATABASE_CONNECTION, MarketDataRepository } from './market-data.repository';
+import { QuotesRepository } from './quotes.repository';
+import { TradesRepository } from './trades.repository';
 
 /** Months of partitions kept ready ahead of now on plain PostgreSQL. */
 const PARTITION_MONTHS_AHEAD = 3;
@@ -31,9 +33,17 @@ const PARTITION_MONTHS_AHEAD = 3;
       useFactory: (db: DatabaseConnection) => db.dataSource,
     },
     MarketDataRepository,
+    TradesRepository,
+    QuotesRepository,
     DatabaseHealthIndicator,
   ],
-  exports: [DataSource, MarketDataRepository, DatabaseHealthIndicator],
+  exports: [
+    DataSource,
+    MarketDataRepository,
+    TradesRepository,
+    QuotesRepository,
+    DatabaseHealthIndicator,
+  ],
 })
 export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShutdown {
   static forRoot(connection: DatabaseConnection): DynamicModule {
@@ -50,6 +60,8 @@ export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShut
     @Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection,
     private readonly marketData: MarketDataRepository,
     private readonly metrics: MetricsService,
+    private readonly trades: TradesRepository,
+    private readonly quotes: QuotesRepository,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -60,6 +72,8 @@ export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShut
       waiting: pool.waitingCount,
     }));
     await this.marketData.preparePartitionsAhead(Date.now(), PARTITION_MONTHS_AHEAD);
+    await this.trades.maintenance.preparePartitionsAhead(Date.now(), PARTITION_MONTHS_AHEAD);
+    await this.quotes.maintenance.preparePartitionsAhead(Date.now(), PARTITION_MONTHS_AHEAD);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -12,29 +12,36 @@ function nextMonth(d: Date): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
 }
 
+/** The range-partitioned tables on plain PostgreSQL: the only names put into partition DDL. */
+export type PartitionedTable = 'market_data_ts' | 'market_trades_ts' | 'market_quotes_ts';
+
 /** market_data_ts_y2025m06: the same month naming a reader sees in storage locations. */
-export function partitionName(month: Date): string {
+export function partitionName(month: Date, table: PartitionedTable = 'market_data_ts'): string {
   const mm = String(month.getUTCMonth() + 1).padStart(2, '0');
-  return `market_data_ts_y${month.getUTCFullYear()}m${mm}`;
+  return `${table}_y${month.getUTCFullYear()}m${mm}`;
 }
 
 /**
- * Monthly partitions of market_data_ts on plain PostgreSQL (no TimescaleDB).
- * Created ahead of the data, each in its own short transaction so the
- * parent's lock is never held while rows are written.
+ * Monthly partitions of a partitioned table (market_data_ts by default) on
+ * plain PostgreSQL (no TimescaleDB). Created ahead of the data, each in its
+ * own short transaction so the parent's lock is never held while rows are
+ * written.
  */
 export class MarketDataPartitions {
   private readonly logger = new Logger('Partitions');
   private readonly known = new Set<string>();
   private loaded = false;
 
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly table: PartitionedTable = 'market_data_ts',
+  ) {}
 
   /** Makes sure every month touched by [fromMs, toMs] has its partition. */
   async ensureCovering(fromMs: number, toMs: number): Promise<void> {
     if (!this.loaded) await this.loadExisting();
     for (let month = monthStart(fromMs); month.getTime() <= toMs; month = nextMonth(month)) {
-      const name = partitionName(month);
+      const name = partitionName(month, this.table);
       if (!this.known.has(name)) await this.create(name, month);
     }
   }
@@ -53,7 +60,7 @@ export class MarketDataPartitions {
       const month = monthStart(ms);
       from = month.getTime();
       to = nextMonth(month).getTime();
-      months.set(partitionName(month), month);
+      months.set(partitionName(month, this.table), month);
     }
     if (!this.loaded) await this.loadExisting();
     for (const [name, month] of months) {
@@ -61,11 +68,17 @@ export class MarketDataPartitions {
     }
   }
 
+  /** Partitions dropped (by retention): created again if data for their month comes back. */
+  forget(names: readonly string[]): void {
+    names.forEach((name) => this.known.delete(name));
+  }
+
   private async loadExisting(): Promise<void> {
     const { rows } = await this.pool.query<{ name: string }>(
       `SELECT c.relname AS name FROM pg_inherits i
          JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'market_data_ts'::regclass`,
+        WHERE i.inhparent = $1::regclass`,
+      [this.table],
     );
     rows.forEach((r) => this.known.add(r.name));
     this.loaded = true;
@@ -79,7 +92,7 @@ export class MarketDataPartitions {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
       // The name is built from a date, never from input; bounds are ISO literals of that date.
       await client.query(
-        `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF market_data_ts
+        `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${this.table}
            FOR VALUES FROM ('${month.toISOString()}') TO ('${nextMonth(month).toISOString()}')`,
       );
       await client.query('COMMIT');

@@ -1,4 +1,9 @@
-import { bypassCacheMock, marketDataMock, metricsMock } from '../../test/support/service-mocks';
+import {
+  bypassCacheMock,
+  marketDataMock,
+  metricsMock,
+  noTradesMock,
+} from '../../test/support/service-mocks';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { MarketDataRepository } from '../database/market-data.repository';
@@ -110,6 +115,7 @@ describe('QueryService', () => {
       metricsMock(),
       statistics.service,
       rollups,
+      noTradesMock(),
     );
   });
 

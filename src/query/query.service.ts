@@ -17,6 +17,7 @@ import {
   TimeRange,
 } from '../database/market-data.repository';
 import { ROLLUP_SOURCE, RollupsRepository } from '../database/rollups.repository';
+import { TradesRepository } from '../database/trades.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
@@ -53,7 +54,8 @@ function elapsedMs(started: number): number {
 
 /** A range answer without its timing: what is cached. */
 interface RangeAnswer extends PointsPage {
-  readonly derivedFrom?: TimeFrame;
+  /** A finer timeframe, or TRADE for bars built from trades. */
+  readonly derivedFrom?: TimeFrame | 'TRADE';
 }
 
 /** Cached as `{totalCount}\n{derivedFrom}\n{points}`: the points stay text, never re-parsed. */
@@ -67,7 +69,7 @@ function decodeAnswer(text: string): RangeAnswer {
   const derivedFrom = text.slice(first + 1, second);
   return {
     totalCount: Number(text.slice(0, first)),
-    derivedFrom: derivedFrom ? (derivedFrom as TimeFrame) : undefined,
+    derivedFrom: derivedFrom ? (derivedFrom as TimeFrame | 'TRADE') : undefined,
     pointsJson: text.slice(second + 1),
   };
 }
@@ -81,12 +83,19 @@ export class QueryService {
     private readonly metrics: MetricsService,
     private readonly statistics: StatisticsService,
     private readonly rollups: RollupsRepository,
+    private readonly trades: TradesRepository,
     // Optional so unit tests may leave it out: then no range cap.
     @Optional() @Inject(SETTINGS) private readonly settings?: Settings,
   ) {}
 
   async query(request: QueryRequestDto): Promise<string> {
     const started = performance.now();
+    if (request.cursor !== undefined) {
+      throw new InvalidRequestError(
+        'cursor',
+        'applies to TRADE and QUOTE; OHLCV pages with offset',
+      );
+    }
     const fields = parseFields(request.fields);
     const range = toRange(
       request.start_time,
@@ -204,7 +213,10 @@ export class QueryService {
       finerTimeframes(timeframe),
       sourceRange,
     );
-    if (finer.length === 0) return stored;
+    if (finer.length === 0)
+      return (
+        (await this.barsFromTrades(instrumentId, timeframe, sourceRange, fields, page)) ?? stored
+      );
     const derivedFrom = finer.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
     // The rollups serve series whose finest stored timeframe is the minute; same answer, faster.
     const derived =
@@ -220,6 +232,25 @@ export class QueryService {
         page,
       ));
     return { ...derived, derivedFrom };
+  }
+
+  /** Bars built from the instrument's trades when it has trades in the range (no bars at all there). */
+  private async barsFromTrades(
+    instrumentId: string,
+    timeframe: TimeFrame,
+    range: TimeRange,
+    fields: PointField[],
+    page: Page,
+  ): Promise<RangeAnswer | undefined> {
+    if (!(await this.trades.hasTradesIn(instrumentId, range))) return undefined;
+    const built = await this.trades.findBarsFromTrades(
+      instrumentId,
+      timeframe,
+      range,
+      fields,
+      page,
+    );
+    return { ...built, derivedFrom: 'TRADE' };
   }
 
   /**

@@ -79,7 +79,12 @@ describe('parseIsoInstant (properties)', () => {
       fc.property(
         alignedMs.chain((ms) => isoWithOffset(ms).map((iso) => [ms, iso] as const)),
         ([ms, iso]) => {
-          expect(parseIsoInstant(iso)).toEqual({ ms, subMillisecond: false });
+          expect(parseIsoInstant(iso)).toEqual({
+            ms,
+            subMillisecond: false,
+            micros: 0,
+            subMicrosecond: false,
+          });
         },
       ),
       RUNS,

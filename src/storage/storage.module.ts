@@ -3,11 +3,13 @@ import { ConfigurationModule } from '../configuration/configuration.module';
 import { StorageController } from './storage.controller';
 import { StorageService } from './storage.service';
 import { StoreRequestPipe } from './store-request.pipe';
+import { TickLifecycleJob } from './tick-lifecycle.job';
+import { TickStorageService } from './tick-storage.service';
 
 @Module({
   imports: [ConfigurationModule],
   controllers: [StorageController],
-  providers: [StorageService, StoreRequestPipe],
-  exports: [StorageService],
+  providers: [StorageService, TickStorageService, TickLifecycleJob, StoreRequestPipe],
+  exports: [StorageService, TickStorageService, TickLifecycleJob],
 })
 export class StorageModule {}

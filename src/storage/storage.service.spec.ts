@@ -1,4 +1,9 @@
-import { bypassCacheMock, marketDataMock, metricsMock } from '../../test/support/service-mocks';
+import {
+  bypassCacheMock,
+  marketDataMock,
+  metricsMock,
+  noTickEventsMock,
+} from '../../test/support/service-mocks';
 import type { QueryCache } from '../cache/query-cache.service';
 import type { MetricsService } from '../metrics/metrics.service';
 import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
@@ -73,7 +78,7 @@ describe('StorageService', () => {
     configurations = configurationsMock();
     cache = bypassCacheMock();
     metrics = metricsMock();
-    service = new StorageService(marketData, configurations, cache, metrics);
+    service = new StorageService(marketData, configurations, cache, metrics, noTickEventsMock());
   });
 
   describe('store', () => {

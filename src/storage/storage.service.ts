@@ -10,6 +10,8 @@ import { MetricsService, Transport } from '../metrics/metrics.service';
 import { SeriesBars } from '../database/market-data.repository';
 import { checkBars } from './bar-rules';
 import { eventPathOf, parseMarketDataEvent } from './market-data-event';
+import { tickDataTypeOf } from './tick-event';
+import { IndexedTickEvent, TickStorageService } from './tick-storage.service';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
 import { StoreRequest } from './dto/store-request.dto';
@@ -65,6 +67,7 @@ export class StorageService {
     private readonly configurations: ConfigurationService,
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
+    private readonly ticks: TickStorageService,
   ) {}
 
   private readonly storedListeners: StoredListener[] = [];
@@ -135,7 +138,14 @@ export class StorageService {
     // By instrument, then timeframe: no key string built per event.
     const groups = new Map<string, Map<string, SeriesGroup>>();
     const groupList: SeriesGroup[] = [];
+    const tickEvents: IndexedTickEvent[] = [];
     for (let index = 0; index < events.length; index++) {
+      // Trades and quotes (market_data.data_type) take their own path: docs/trades-and-quotes.md.
+      const tickType = tickDataTypeOf(events[index]);
+      if (tickType) {
+        tickEvents.push({ index, value: events[index], dataType: tickType });
+        continue;
+      }
       const parsed = parseMarketDataEvent(events[index]);
       if (!parsed.ok) {
         rejected.push({ index, reason: parsed.reason });
@@ -180,6 +190,8 @@ export class StorageService {
     }
 
     await this.marketData.upsertSeriesBars(batches);
+    const ticks = await this.ticks.storeEvents(tickEvents, transport);
+    rejected.push(...ticks.rejected);
     const instruments = new Set(batches.map((b) => b.series.instrumentId));
     await Promise.all([...instruments].map((id) => this.cache.invalidateInstrument(id)));
     const storageTimeMs = elapsedMs(started);
@@ -208,8 +220,8 @@ export class StorageService {
     await this.notifyStored(stored);
     rejected.sort((a, b) => a.index - b.index);
     return {
-      storedCount: stored.reduce((n, s) => n + s.storedCount, 0),
-      supersededCount,
+      storedCount: stored.reduce((n, s) => n + s.storedCount, 0) + ticks.storedCount,
+      supersededCount: supersededCount + ticks.supersededCount,
       rejected,
       series: stored,
       storageTimeMs,

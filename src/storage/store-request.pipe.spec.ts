@@ -148,13 +148,34 @@ describe('StoreRequestPipe', () => {
       },
     );
 
-    it('should refuse a data_type other than OHLCV', async () => {
-      const error = await rejectionOf(pipe.transform(body({ data_type: 'TICK' })));
+    it('should refuse an unknown data_type', async () => {
+      const error = await rejectionOf(pipe.transform(body({ data_type: 'CANDLES' })));
 
       expect(error).toMatchObject({
         field: 'data_type',
-        message: 'data_type must be OHLCV (the only data type stored so far)',
+        message: 'data_type must be one of OHLCV, TICK, QUOTE, TRADE',
       });
+    });
+
+    it.each(['TRADE', 'TICK', 'QUOTE'])(
+      'should take a %s request without a timeframe, and check one that is sent',
+      async (data_type) => {
+        const withoutTimeframe = body({ data_type });
+        delete withoutTimeframe.timeframe;
+
+        await expect(pipe.transform(withoutTimeframe)).resolves.toMatchObject({ data_type });
+        const error = await rejectionOf(pipe.transform(body({ data_type, timeframe: 'TEN' })));
+        expect(error).toMatchObject({ field: 'timeframe' });
+      },
+    );
+
+    it('should still require the timeframe of an OHLCV request', async () => {
+      const withoutTimeframe = body({ data_type: 'OHLCV' });
+      delete withoutTimeframe.timeframe;
+
+      const error = await rejectionOf(pipe.transform(withoutTimeframe));
+
+      expect(error).toMatchObject({ field: 'timeframe' });
     });
 
     it('should refuse an unknown compression level', async () => {

@@ -1,6 +1,8 @@
 import { QueryCache } from '../../src/cache/query-cache.service';
 import { MarketDataRepository } from '../../src/database/market-data.repository';
+import { TradesRepository } from '../../src/database/trades.repository';
 import { MetricsService } from '../../src/metrics/metrics.service';
+import { TickStorageService } from '../../src/storage/tick-storage.service';
 
 /** Strict repository mock for unit tests: every method rejects until the test says what it answers. */
 export function marketDataMock(): jest.Mocked<MarketDataRepository> {
@@ -37,4 +39,23 @@ export function metricsMock(): jest.Mocked<MetricsService> {
     queryCompleted: jest.fn(),
     cacheOperation: jest.fn(),
   } as unknown as jest.Mocked<MetricsService>;
+}
+
+/** Trades repository of an instrument without trades: bars are never built from trades. */
+export function noTradesMock(): jest.Mocked<TradesRepository> {
+  return {
+    hasTradesIn: jest.fn().mockResolvedValue(false),
+    findBarsFromTrades: jest.fn(() => Promise.reject(new Error('unexpected findBarsFromTrades'))),
+  } as unknown as jest.Mocked<TradesRepository>;
+}
+
+/** The trade and quote path of a batch holding none: nothing stored, nothing rejected. */
+export function noTickEventsMock(): jest.Mocked<TickStorageService> {
+  return {
+    storeEvents: jest.fn((events: readonly unknown[]) =>
+      events.length === 0
+        ? Promise.resolve({ storedCount: 0, supersededCount: 0, rejected: [] })
+        : Promise.reject(new Error('unexpected trade or quote events')),
+    ),
+  } as unknown as jest.Mocked<TickStorageService>;
 }

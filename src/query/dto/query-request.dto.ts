@@ -1,9 +1,21 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsEnum, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import {
+  IsEnum,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateIf,
+} from 'class-validator';
+import {
+  DataType,
   INSTRUMENT_ID_PATTERN,
   INSTRUMENT_ID_RULE,
+  isTickDataType,
   POINT_FIELDS,
   TimeFrame,
 } from '../../common/market-data.types';
@@ -12,15 +24,37 @@ import { IsInstant } from '../../common/validation';
 export const DEFAULT_LIMIT = 1000;
 export const MAX_LIMIT = 100_000;
 const TIMEFRAME_MESSAGE = `must be one of ${Object.values(TimeFrame).join(', ')}`;
+const DATA_TYPE_MESSAGE = `must be one of ${Object.values(DataType).join(', ')}`;
+/** Trades and quotes need no timeframe; one sent with them is checked, then ignored. */
+const needsTimeframe = (o: { data_type?: DataType; timeframe?: TimeFrame }) =>
+  !isTickDataType(o.data_type) || o.timeframe !== undefined;
 
 export class QueryRequestDto {
   @ApiProperty({ example: 'AAPL' })
   @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
   instrument_id: string;
 
-  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
+  @ApiProperty({
+    enum: TimeFrame,
+    example: TimeFrame.ONE_MINUTE,
+    description: 'Required for OHLCV; TRADE, TICK and QUOTE need none',
+  })
+  @ValidateIf(needsTimeframe)
   @IsEnum(TimeFrame, { message: TIMEFRAME_MESSAGE })
   timeframe: TimeFrame;
+
+  @ApiPropertyOptional({ enum: DataType, default: DataType.OHLCV })
+  @IsOptional()
+  @IsEnum(DataType, { message: DATA_TYPE_MESSAGE })
+  data_type?: DataType;
+
+  @ApiPropertyOptional({
+    description: 'TRADE and QUOTE: the next_cursor of the previous page (offset is not used)',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200, { message: 'must be at most 200 characters' })
+  cursor?: string;
 
   @ApiProperty({ example: '2025-06-21T00:00:00Z', description: 'Inclusive' })
   @IsInstant()
@@ -56,9 +90,19 @@ export class QueryRequestDto {
 }
 
 export class LatestRequestDto {
-  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
+  @ApiProperty({
+    enum: TimeFrame,
+    example: TimeFrame.ONE_MINUTE,
+    description: 'Required for OHLCV; TRADE, TICK and QUOTE need none',
+  })
+  @ValidateIf(needsTimeframe)
   @IsEnum(TimeFrame, { message: TIMEFRAME_MESSAGE })
   timeframe: TimeFrame;
+
+  @ApiPropertyOptional({ enum: DataType, default: DataType.OHLCV })
+  @IsOptional()
+  @IsEnum(DataType, { message: DATA_TYPE_MESSAGE })
+  data_type?: DataType;
 
   @ApiPropertyOptional({ example: 'close,volume' })
   @IsOptional()

@@ -39,10 +39,11 @@ export class QueryResponseDto {
   timeframe: TimeFrame;
 
   @ApiPropertyOptional({
-    enum: TimeFrame,
-    description: 'Present when the bars were computed from this finer timeframe',
+    enum: [...Object.values(TimeFrame), 'TRADE'],
+    description:
+      'Present when the bars were computed from this finer timeframe, or from trades (TRADE)',
   })
-  derived_from?: TimeFrame;
+  derived_from?: TimeFrame | 'TRADE';
 
   @ApiProperty({ type: [MarketDataPointResponseDto] })
   data_points: MarketDataPointResponseDto[];
@@ -60,7 +61,7 @@ export class QueryResponseDto {
 export interface QueryResponseParts {
   readonly instrumentId: string;
   readonly timeframe: TimeFrame;
-  readonly derivedFrom?: TimeFrame;
+  readonly derivedFrom?: TimeFrame | 'TRADE';
   /** The points as a JSON array text, built by PostgreSQL. */
   readonly pointsJson: string;
   readonly totalCount: number;

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEnum, IsOptional } from 'class-validator';
-import { TimeFrame } from '../../common/market-data.types';
+import { DataType, TimeFrame } from '../../common/market-data.types';
 import { IsInstant } from '../../common/validation';
 
 /** Both bounds are required: there is no accidental wipe of an instrument. */
@@ -17,4 +17,13 @@ export class DeleteRequestDto {
   @IsOptional()
   @IsEnum(TimeFrame, { message: `must be one of ${Object.values(TimeFrame).join(', ')}` })
   timeframe?: TimeFrame;
+
+  @ApiPropertyOptional({
+    enum: DataType,
+    default: DataType.OHLCV,
+    description: 'TRADE (or TICK) deletes trades, QUOTE quotes; OHLCV (the default) bars',
+  })
+  @IsOptional()
+  @IsEnum(DataType, { message: `must be one of ${Object.values(DataType).join(', ')}` })
+  data_type?: DataType;
 }

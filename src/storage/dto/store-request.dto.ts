@@ -1,10 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMinSize, IsArray, IsEnum, IsOptional, Matches } from 'class-validator';
+import { ArrayMinSize, IsArray, IsEnum, IsOptional, Matches, ValidateIf } from 'class-validator';
 import {
   CompressionLevel,
   DataType,
   INSTRUMENT_ID_PATTERN,
   INSTRUMENT_ID_RULE,
+  isTickDataType,
   TimeFrame,
 } from '../../common/market-data.types';
 
@@ -67,13 +68,23 @@ export class StoreRequestDto implements StoreRequest {
   @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
   instrument_id: string;
 
-  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
+  @ApiProperty({
+    enum: TimeFrame,
+    example: TimeFrame.ONE_MINUTE,
+    description: 'Required for OHLCV; TRADE, TICK and QUOTE need none (a valid one is ignored)',
+  })
+  // Trades and quotes have no timeframe; one sent with them is still checked, then ignored.
+  @ValidateIf((o: StoreRequestDto) => !isTickDataType(o.data_type) || o.timeframe !== undefined)
   @IsEnum(TimeFrame, { message: `must be one of ${Object.values(TimeFrame).join(', ')}` })
   timeframe: TimeFrame;
 
-  @ApiPropertyOptional({ enum: DataType, default: DataType.OHLCV })
+  @ApiPropertyOptional({
+    enum: DataType,
+    default: DataType.OHLCV,
+    description: 'TRADE and TICK (a trade print) take TradePoint, QUOTE takes QuotePoint',
+  })
   @IsOptional()
-  @IsEnum([DataType.OHLCV], { message: 'must be OHLCV (the only data type stored so far)' })
+  @IsEnum(DataType, { message: `must be one of ${Object.values(DataType).join(', ')}` })
   data_type?: DataType;
 
   @ApiPropertyOptional({
@@ -88,6 +99,9 @@ export class StoreRequestDto implements StoreRequest {
 
   @ApiProperty({
     type: [MarketDataPointDto],
+    description:
+      'OHLCV: MarketDataPoint. TRADE/TICK: {timestamp (microseconds kept), price, size, trade_id?, conditions?, quality_score?, source?}. ' +
+      'QUOTE: {timestamp, bid, ask, bid_size, ask_size, source?} with bid <= ask. See docs/trades-and-quotes.md',
     example: [
       {
         timestamp: '2025-06-21T10:00:00Z',

@@ -1,0 +1,210 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PoolClient } from 'pg';
+import {
+  allowDmlOnCompressedChunks,
+  copyOrMerge,
+  copyText,
+  inTransaction,
+  ISO_US_SQL,
+} from './bulk-sql';
+import { DatabaseConnection } from './database-connection';
+import { DATABASE_CONNECTION, TimeRange } from './market-data.repository';
+import { translatePgErrors } from './pg-errors';
+import { isoUs, MicroRange, TickPage, TickPosition, TickTableMaintenance } from './tick-tables';
+import { quotedNames, selectList, toTickPage } from './trades.repository';
+
+/** One quote as written: validated, bid <= ask, sizes >= 0. */
+export interface QuoteRow {
+  readonly timestampUs: number;
+  readonly bid: number;
+  readonly ask: number;
+  readonly bidSize: number;
+  readonly askSize: number;
+  /** '' when the producer named none: part of the key. */
+  readonly source: string;
+}
+
+/** Quotes of one instrument; each (timestamp, source) once. */
+export interface InstrumentQuotes {
+  readonly instrumentId: string;
+  readonly quotes: readonly QuoteRow[];
+}
+
+export const QUOTE_FIELDS = ['timestamp', 'bid', 'ask', 'bid_size', 'ask_size', 'source'] as const;
+export type QuoteField = (typeof QUOTE_FIELDS)[number];
+
+const QUOTE_FIELD_SQL: Readonly<Record<QuoteField, string>> = {
+  timestamp: `to_char("timestamp" AT TIME ZONE 'UTC', ${ISO_US_SQL})`,
+  bid: 'bid',
+  ask: 'ask',
+  bid_size: 'bid_size',
+  ask_size: 'ask_size',
+  source: `nullif(source, '')`,
+};
+
+const WRITE_COLUMNS = '"timestamp", instrument_id, bid, ask, bid_size, ask_size, source';
+const CONFLICT = `ON CONFLICT (instrument_id, "timestamp", source) DO UPDATE SET
+  bid = EXCLUDED.bid, ask = EXCLUDED.ask, bid_size = EXCLUDED.bid_size, ask_size = EXCLUDED.ask_size`;
+const COPY_MIN_ROWS = 500;
+const ARRAY_BATCH_ROWS = 50_000;
+
+/**
+ * Raw SQL on market_quotes_ts. Keyed by (instrument_id, timestamp, source):
+ * one quote per venue and microsecond, a later one replacing it.
+ */
+@Injectable()
+export class QuotesRepository {
+  readonly maintenance: TickTableMaintenance;
+
+  constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {
+    this.maintenance = new TickTableMaintenance(db, 'market_quotes_ts');
+  }
+
+  /** Writes the quotes of several instruments in ONE transaction, as TradesRepository.upsertTrades. */
+  async upsertQuotes(batches: readonly InstrumentQuotes[]): Promise<void> {
+    const written = batches.filter((b) => b.quotes.length > 0);
+    if (written.length === 0) return;
+    const spans = written.map(({ quotes }) => {
+      let min = Infinity;
+      let max = -Infinity;
+      for (const q of quotes) {
+        if (q.timestampUs < min) min = q.timestampUs;
+        if (q.timestampUs > max) max = q.timestampUs;
+      }
+      return { min, max };
+    });
+    const total = written.reduce((n, b) => n + b.quotes.length, 0);
+    await translatePgErrors(async () => {
+      await this.maintenance.ensurePartitions(
+        written.flatMap(({ quotes }) => quotes.map((q) => q.timestampUs)),
+      );
+      await inTransaction(this.db.pool, async (client) => {
+        await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
+        if (this.db.info.embedded || total < COPY_MIN_ROWS) {
+          return this.upsertFromArrays(client, written);
+        }
+        await copyOrMerge(client, {
+          table: 'market_quotes_ts',
+          staging: 'market_quotes_staging',
+          columns: WRITE_COLUMNS,
+          mayExist: await this.maintenance.hasRowsBetween(
+            client,
+            written.map((b) => b.instrumentId),
+            spans,
+          ),
+          lines: () => copyLinesOf(written),
+          mergeSql: `INSERT INTO market_quotes_ts (${WRITE_COLUMNS})
+                     SELECT ${WRITE_COLUMNS} FROM market_quotes_staging ${CONFLICT}`,
+        });
+      });
+    });
+  }
+
+  private async upsertFromArrays(client: PoolClient, batches: readonly InstrumentQuotes[]) {
+    const rows: { instrumentId: string; quote: QuoteRow }[] = [];
+    for (const { instrumentId, quotes } of batches) {
+      for (const quote of quotes) rows.push({ instrumentId, quote });
+    }
+    for (let at = 0; at < rows.length; at += ARRAY_BATCH_ROWS) {
+      const part = rows.slice(at, at + ARRAY_BATCH_ROWS);
+      await client.query(
+        `INSERT INTO market_quotes_ts (${WRITE_COLUMNS})
+         SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::float8[], $4::float8[],
+                              $5::float8[], $6::float8[], $7::text[])
+         ${CONFLICT}`,
+        [
+          part.map((r) => isoUs(r.quote.timestampUs)),
+          part.map((r) => r.instrumentId),
+          part.map((r) => r.quote.bid),
+          part.map((r) => r.quote.ask),
+          part.map((r) => r.quote.bidSize),
+          part.map((r) => r.quote.askSize),
+          part.map((r) => r.quote.source),
+        ],
+      );
+    }
+  }
+
+  /** One page of quotes in [range) after `after`, ascending by (timestamp, source). */
+  async findQuotesPage(
+    instrumentId: string,
+    range: MicroRange,
+    fields: readonly QuoteField[],
+    limit: number,
+    after: TickPosition | undefined,
+    withTotal: boolean,
+  ): Promise<TickPage> {
+    const where = `instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3`;
+    const params: unknown[] = [instrumentId, isoUs(range.fromUs), isoUs(range.toUs), limit];
+    let keyset = '';
+    if (after) {
+      params.push(isoUs(after.timestampUs), after.key);
+      keyset = `AND ("timestamp", source) > ($5::timestamptz, $6::text)`;
+    }
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{
+        points: string;
+        more: boolean;
+        last_ts: string | null;
+        last_key: string | null;
+        total: string | null;
+      }>(
+        `WITH page AS MATERIALIZED (
+           SELECT "timestamp" AS ts, source AS k, ${selectList(fields, QUOTE_FIELD_SQL)}
+             FROM market_quotes_ts m WHERE ${where} ${keyset}
+            -- Qualified: the bare names would mean the output columns of the same name.
+            ORDER BY m."timestamp", m.source LIMIT $4 + 1),
+         shown AS (SELECT * FROM page ORDER BY ts, k LIMIT $4),
+         last AS (SELECT ts, k FROM shown ORDER BY ts DESC, k DESC LIMIT 1)
+         SELECT '[' || coalesce((SELECT string_agg(row_to_json(p)::text, ',') FROM (
+                  SELECT ${quotedNames(fields)} FROM shown ORDER BY ts, k) p), '') || ']' AS points,
+                (SELECT count(*) FROM page) > $4 AS more,
+                (SELECT to_char(ts AT TIME ZONE 'UTC', ${ISO_US_SQL}) FROM last) AS last_ts,
+                (SELECT k FROM last) AS last_key,
+                ${withTotal ? `(SELECT count(*) FROM market_quotes_ts WHERE ${where})` : 'NULL'} AS total`,
+        params,
+      ),
+    );
+    return toTickPage(rows[0]);
+  }
+
+  /** The newest quote of the instrument as a JSON object, or null when it has none. */
+  async findLatestQuote(
+    instrumentId: string,
+    fields: readonly QuoteField[],
+  ): Promise<string | null> {
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ point: string }>(
+        `SELECT row_to_json(p)::text AS point FROM (
+           SELECT ${selectList(fields, QUOTE_FIELD_SQL)} FROM market_quotes_ts m
+            WHERE instrument_id = $1 ORDER BY m."timestamp" DESC, m.source DESC LIMIT 1) p`,
+        [instrumentId],
+      ),
+    );
+    return rows[0]?.point ?? null;
+  }
+
+  /** Deletes the quotes of an instrument in `range` (milliseconds); returns how many. */
+  async deleteRange(instrumentId: string, range: TimeRange): Promise<number> {
+    return translatePgErrors(() =>
+      inTransaction(this.db.pool, async (client) => {
+        await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
+        const result = await client.query(
+          `DELETE FROM market_quotes_ts
+            WHERE instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3`,
+          [instrumentId, new Date(range.fromMs).toISOString(), new Date(range.toMs).toISOString()],
+        );
+        return result.rowCount ?? 0;
+      }),
+    );
+  }
+}
+
+function* copyLinesOf(batches: readonly InstrumentQuotes[]): Generator<string> {
+  for (const { instrumentId, quotes } of batches) {
+    const instrument = copyText(instrumentId);
+    for (const q of quotes) {
+      yield `${isoUs(q.timestampUs)}\t${instrument}\t${q.bid}\t${q.ask}\t${q.bidSize}\t${q.askSize}\t${copyText(q.source)}\n`;
+    }
+  }
+}

@@ -1,0 +1,184 @@
+import { PoolClient } from 'pg';
+import { formatInstantMicros } from '../common/time';
+import { DatabaseConnection } from './database-connection';
+import { compressedChunksSql } from './bulk-sql';
+import { MarketDataPartitions } from './market-data-partitions';
+import { translatePgErrors } from './pg-errors';
+
+export type TickTable = 'market_trades_ts' | 'market_quotes_ts';
+
+/** Half-open [fromUs, toUs) in epoch microseconds. */
+export interface MicroRange {
+  readonly fromUs: number;
+  readonly toUs: number;
+}
+
+/** A keyset position: the last row of a page, by (timestamp, key). */
+export interface TickPosition {
+  readonly timestampUs: number;
+  readonly key: string;
+}
+
+/** One page of trades or quotes, serialized by PostgreSQL. */
+export interface TickPage {
+  readonly pointsJson: string;
+  /** The rows of the whole range; only when asked for (it costs a count of the range). */
+  readonly totalCount?: number;
+  /** Where the next page starts; absent on the last page. */
+  readonly next?: TickPosition;
+}
+
+let cachedSecond = NaN;
+let cachedPrefix = '';
+
+/**
+ * Row text of an epoch-microsecond instant, for SQL parameters and COPY.
+ * Trades come in time order, many in the same second: the
+ * `YYYY-MM-DDTHH:MM:SS.` part is reused while the second stays the same.
+ */
+export function isoUs(us: number): string {
+  const second = Math.floor(us / 1_000_000);
+  if (second !== cachedSecond) {
+    const text = formatInstantMicros(second * 1_000_000);
+    cachedSecond = second;
+    cachedPrefix = text.slice(0, 20);
+  }
+  return `${cachedPrefix}${String(us - second * 1_000_000).padStart(6, '0')}Z`;
+}
+
+/**
+ * What the trades and quotes repositories share: partitions on plain
+ * PostgreSQL, chunk compression and its measure on TimescaleDB, retention.
+ * `table` comes from the TickTable whitelist only.
+ */
+export class TickTableMaintenance {
+  readonly partitions?: MarketDataPartitions;
+
+  constructor(
+    private readonly db: DatabaseConnection,
+    private readonly table: TickTable,
+  ) {
+    if (db.info.engine === 'postgresql') this.partitions = new MarketDataPartitions(db.pool, table);
+  }
+
+  get timescale(): boolean {
+    return this.db.info.engine === 'timescaledb';
+  }
+
+  /** Creates the monthly partitions [nowMs, nowMs + months] needs (plain PostgreSQL only). */
+  async preparePartitionsAhead(nowMs: number, months: number): Promise<void> {
+    const ahead = new Date(nowMs);
+    ahead.setUTCMonth(ahead.getUTCMonth() + months);
+    await translatePgErrors(
+      () => this.partitions?.ensureCovering(nowMs, ahead.getTime()) ?? Promise.resolve(),
+    );
+  }
+
+  /** The partitions of the months holding these instants, and no others (plain PostgreSQL only). */
+  async ensurePartitions(instantsUs: Iterable<number>): Promise<void> {
+    if (!this.partitions) return;
+    await this.partitions.ensureHolding(millisecondsOf(instantsUs));
+  }
+
+  /** Whether the instrument has a row in [fromUs, toUs]: a COPY of new rows needs none. */
+  async hasRowsBetween(
+    client: PoolClient,
+    instrumentIds: readonly string[],
+    spans: readonly { min: number; max: number }[],
+  ): Promise<boolean> {
+    const { rows } = await client.query<{ found: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS k(instrument_id, lo, hi)
+          WHERE EXISTS (SELECT 1 FROM ${this.table} m
+                         WHERE m.instrument_id = k.instrument_id
+                           AND m."timestamp" BETWEEN k.lo AND k.hi)) AS found`,
+      [instrumentIds, spans.map((s) => isoUs(s.min)), spans.map((s) => isoUs(s.max))],
+    );
+    return rows[0].found;
+  }
+
+  /**
+   * 1 - compressed/uncompressed bytes over the compressed chunks that hold
+   * the instrument's time span; 0 when none is (or on plain PostgreSQL).
+   */
+  async measureCompressionRatio(instrumentId: string): Promise<number> {
+    if (!this.timescale) return 0;
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ ratio: number | null }>(
+        `WITH span AS (
+           SELECT min("timestamp") AS lo, max("timestamp") AS hi FROM ${this.table}
+            WHERE instrument_id = $1),
+         compressed AS (${compressedChunksSql(this.table)})
+         SELECT 1 - sum(c.after_bytes)::float8 / nullif(sum(c.before_bytes), 0) AS ratio
+           FROM compressed c CROSS JOIN span
+          WHERE c.range_end > span.lo AND c.range_start <= span.hi`,
+        [instrumentId],
+      ),
+    );
+    return rows[0]?.ratio ?? 0;
+  }
+
+  /**
+   * Compresses every chunk whose range ended before `cutoffMs` and is not
+   * (wholly) compressed yet; returns their names. TimescaleDB only.
+   */
+  async compressChunksEndedBefore(cutoffMs: number): Promise<string[]> {
+    if (!this.timescale) return [];
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ name: string }>(
+        `SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS name
+           FROM timescaledb_information.chunks c
+           JOIN _timescaledb_catalog.chunk s
+             ON s.schema_name = c.chunk_schema AND s.table_name = c.chunk_name
+          WHERE c.hypertable_schema = current_schema() AND c.hypertable_name = $1
+            AND c.range_end <= $2 AND (NOT c.is_compressed OR s.status & 8 <> 0)
+          ORDER BY c.range_start`,
+        [this.table, new Date(cutoffMs).toISOString()],
+      ),
+    );
+    for (const { name } of rows) {
+      await translatePgErrors(() =>
+        this.db.pool.query(`SELECT compress_chunk($1::regclass, if_not_compressed => true)`, [
+          name,
+        ]),
+      );
+    }
+    return rows.map((r) => r.name);
+  }
+
+  /**
+   * Retention: removes every chunk (TimescaleDB) or monthly partition (plain
+   * PostgreSQL) that lies wholly before `cutoffMs`; returns how many.
+   */
+  async dropDataBefore(cutoffMs: number): Promise<number> {
+    const cutoff = new Date(cutoffMs).toISOString();
+    if (this.timescale) {
+      const { rows } = await translatePgErrors(() =>
+        this.db.pool.query<{ chunk: string }>(
+          `SELECT drop_chunks($1::regclass, older_than => $2::timestamptz)::text AS chunk`,
+          [this.table, cutoff],
+        ),
+      );
+      return rows.length;
+    }
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ name: string }>(
+        `SELECT c.relname AS name FROM pg_inherits i
+           JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = $1::regclass
+            AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz <= $2::timestamptz`,
+        [this.table, cutoff],
+      ),
+    );
+    for (const { name } of rows) {
+      // The name comes from the catalog (a partition of a whitelisted table), never from input.
+      await translatePgErrors(() => this.db.pool.query(`DROP TABLE IF EXISTS "${name}"`));
+    }
+    this.partitions?.forget(rows.map((r) => r.name));
+    return rows.length;
+  }
+}
+
+function* millisecondsOf(instantsUs: Iterable<number>): Generator<number> {
+  for (const us of instantsUs) yield Math.floor(us / 1000);
+}

@@ -1,0 +1,379 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PoolClient } from 'pg';
+import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
+import {
+  allowDmlOnCompressedChunks,
+  copyOrMerge,
+  copyText,
+  inTransaction,
+  ISO_MS_SQL,
+  ISO_US_SQL,
+} from './bulk-sql';
+import { DatabaseConnection } from './database-connection';
+import { DATABASE_CONNECTION, Page, PointsPage, TimeRange } from './market-data.repository';
+import { translatePgErrors } from './pg-errors';
+import { isoUs, MicroRange, TickPage, TickPosition, TickTableMaintenance } from './tick-tables';
+
+/** One trade as written: validated, its key settled (trade_id or a derived key). */
+export interface TradeRow {
+  readonly timestampUs: number;
+  /** The producer's trade_id, or DERIVED_KEY_PREFIX + a key derived from the print. */
+  readonly key: string;
+  readonly price: number;
+  readonly size: number;
+  readonly conditions: readonly string[] | null;
+  readonly qualityScore: number;
+  readonly source: string | null;
+}
+
+/** Trades of one instrument; each (timestamp, key) once. */
+export interface InstrumentTrades {
+  readonly instrumentId: string;
+  readonly trades: readonly TradeRow[];
+}
+
+/** Keys the service derives start with this; a producer's trade_id never does. */
+export const DERIVED_KEY_PREFIX = '~';
+
+/** The fields answered when none are asked for. */
+export const TRADE_FIELDS = [
+  'timestamp',
+  'price',
+  'size',
+  'trade_id',
+  'conditions',
+  'source',
+] as const;
+/** Every field a trade query may ask for: the defaults, then the prevailing quote (as-of join). */
+export const TRADE_FIELDS_ALL = [...TRADE_FIELDS, 'prevailing_bid', 'prevailing_ask'] as const;
+export type TradeField = (typeof TRADE_FIELDS_ALL)[number];
+
+/**
+ * The prevailing quote of each trade (`pq`): the newest quote of the
+ * instrument at or before the trade's microsecond, whatever its source. One
+ * backward index probe per trade, joined only when a prevailing_* field is
+ * asked for.
+ */
+const PREVAILING_QUOTE_JOIN = `LEFT JOIN LATERAL (
+  SELECT q.bid, q.ask FROM market_quotes_ts q
+   WHERE q.instrument_id = m.instrument_id AND q."timestamp" <= m."timestamp"
+   ORDER BY q."timestamp" DESC, q.source DESC LIMIT 1) pq ON true`;
+
+function prevailingJoin(fields: readonly TradeField[]): string {
+  return fields.some((f) => f === 'prevailing_bid' || f === 'prevailing_ask')
+    ? PREVAILING_QUOTE_JOIN
+    : '';
+}
+
+/** Column expressions per response field: the only identifiers put into SQL text. */
+const TRADE_FIELD_SQL: Readonly<Record<TradeField, string>> = {
+  timestamp: `to_char(m."timestamp" AT TIME ZONE 'UTC', ${ISO_US_SQL})`,
+  price: 'price',
+  size: 'size',
+  trade_id: `CASE WHEN left(trade_id, 1) = '${DERIVED_KEY_PREFIX}' THEN NULL ELSE trade_id END`,
+  conditions: 'conditions',
+  source: 'm.source',
+  prevailing_bid: 'pq.bid',
+  prevailing_ask: 'pq.ask',
+};
+
+/** Bars built from trades, per response field of a bar. */
+const BAR_FIELD_SQL: Readonly<Record<PointField, string>> = {
+  timestamp: `to_char(bucket AT TIME ZONE 'UTC', ${ISO_MS_SQL})`,
+  open: 'open_price',
+  high: 'high_price',
+  low: 'low_price',
+  close: 'close_price',
+  volume: 'volume',
+  dollar_volume: 'dollar_volume',
+  trade_count: 'trade_count',
+};
+
+/** `expr AS "field", ...`: the select list of a projection; row_to_json names the keys. */
+export function selectList<F extends string>(
+  fields: readonly F[],
+  sql: Readonly<Record<F, string>>,
+): string {
+  return fields.map((f) => `${sql[f]} AS "${f}"`).join(', ');
+}
+
+export function quotedNames(fields: readonly string[]): string {
+  return fields.map((f) => `"${f}"`).join(', ');
+}
+
+const WRITE_COLUMNS =
+  '"timestamp", instrument_id, trade_id, price, size, conditions, quality_score, source';
+const UPSERT_SET = ['price', 'size', 'conditions', 'quality_score', 'source']
+  .map((c) => `${c} = EXCLUDED.${c}`)
+  .join(', ');
+const CONFLICT = `ON CONFLICT (instrument_id, "timestamp", trade_id) DO UPDATE SET ${UPSERT_SET}`;
+
+/** Below this many rows a COPY costs more than it saves. */
+const COPY_MIN_ROWS = 500;
+/** Rows per array statement on the embedded engine (its memory, not a bind limit, bounds it). */
+const ARRAY_BATCH_ROWS = 50_000;
+
+/** A text[] literal for COPY; condition codes hold no quote, backslash, comma, brace or space. */
+function conditionsLiteral(conditions: readonly string[] | null): string {
+  return conditions === null ? '\\N' : `{${conditions.map((c) => `"${copyText(c)}"`).join(',')}}`;
+}
+
+/**
+ * Raw SQL on market_trades_ts. Keyed by (instrument_id, timestamp, trade_id):
+ * several trades may share a microsecond, and a replay is an idempotent upsert.
+ */
+@Injectable()
+export class TradesRepository {
+  readonly maintenance: TickTableMaintenance;
+
+  constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {
+    this.maintenance = new TickTableMaintenance(db, 'market_trades_ts');
+  }
+
+  /**
+   * Writes the trades of several instruments in ONE transaction; an existing
+   * (instrument, timestamp, key) is replaced. On a server, new rows take a
+   * plain COPY and existing ones a COPY into a staging table merged with ON
+   * CONFLICT; the embedded engine and small batches upsert from arrays.
+   */
+  async upsertTrades(batches: readonly InstrumentTrades[]): Promise<void> {
+    const written = batches.filter((b) => b.trades.length > 0);
+    if (written.length === 0) return;
+    const spans = written.map(({ trades }) => {
+      let min = Infinity;
+      let max = -Infinity;
+      for (const t of trades) {
+        if (t.timestampUs < min) min = t.timestampUs;
+        if (t.timestampUs > max) max = t.timestampUs;
+      }
+      return { min, max };
+    });
+    const total = written.reduce((n, b) => n + b.trades.length, 0);
+    await translatePgErrors(async () => {
+      // Before the transaction: a partition is created on a connection of its own.
+      await this.maintenance.ensurePartitions(
+        written.flatMap(({ trades }) => trades.map((t) => t.timestampUs)),
+      );
+      await inTransaction(this.db.pool, async (client) => {
+        await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
+        if (this.db.info.embedded || total < COPY_MIN_ROWS) {
+          return this.upsertFromArrays(client, written);
+        }
+        await copyOrMerge(client, {
+          table: 'market_trades_ts',
+          staging: 'market_trades_staging',
+          columns: WRITE_COLUMNS,
+          mayExist: await this.maintenance.hasRowsBetween(
+            client,
+            written.map((b) => b.instrumentId),
+            spans,
+          ),
+          lines: () => copyLinesOf(written),
+          mergeSql: `INSERT INTO market_trades_ts (${WRITE_COLUMNS})
+                     SELECT ${WRITE_COLUMNS} FROM market_trades_staging ${CONFLICT}`,
+        });
+      });
+    });
+  }
+
+  private async upsertFromArrays(client: PoolClient, batches: readonly InstrumentTrades[]) {
+    const rows: { instrumentId: string; trade: TradeRow }[] = [];
+    for (const { instrumentId, trades } of batches) {
+      for (const trade of trades) rows.push({ instrumentId, trade });
+    }
+    for (let at = 0; at < rows.length; at += ARRAY_BATCH_ROWS) {
+      const part = rows.slice(at, at + ARRAY_BATCH_ROWS);
+      await client.query(
+        `INSERT INTO market_trades_ts (${WRITE_COLUMNS})
+         SELECT t, i, k, p, s, CASE WHEN c IS NULL THEN NULL ELSE string_to_array(c, ',') END, q, src
+           FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::float8[],
+                       $6::text[], $7::float8[], $8::text[]) AS u(t, i, k, p, s, c, q, src)
+         ${CONFLICT}`,
+        [
+          part.map((r) => isoUs(r.trade.timestampUs)),
+          part.map((r) => r.instrumentId),
+          part.map((r) => r.trade.key),
+          part.map((r) => r.trade.price),
+          part.map((r) => r.trade.size),
+          // Joined with commas: condition codes never hold one (trade-rules).
+          part.map((r) => (r.trade.conditions === null ? null : r.trade.conditions.join(','))),
+          part.map((r) => r.trade.qualityScore),
+          part.map((r) => r.trade.source),
+        ],
+      );
+    }
+  }
+
+  /**
+   * One page of trades in [range) after `after`, ascending by (timestamp,
+   * key): the keyset walk behind next_cursor. `withTotal` adds the count of
+   * the whole range.
+   */
+  async findTradesPage(
+    instrumentId: string,
+    range: MicroRange,
+    fields: readonly TradeField[],
+    limit: number,
+    after: TickPosition | undefined,
+    withTotal: boolean,
+  ): Promise<TickPage> {
+    const where = `instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3`;
+    const params: unknown[] = [instrumentId, isoUs(range.fromUs), isoUs(range.toUs), limit];
+    let keyset = '';
+    if (after) {
+      params.push(isoUs(after.timestampUs), after.key);
+      keyset = `AND ("timestamp", trade_id) > ($5::timestamptz, $6::text)`;
+    }
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{
+        points: string;
+        more: boolean;
+        last_ts: string | null;
+        last_key: string | null;
+        total: string | null;
+      }>(
+        `WITH page AS MATERIALIZED (
+           SELECT m."timestamp" AS ts, trade_id AS k, ${selectList(fields, TRADE_FIELD_SQL)}
+             FROM market_trades_ts m ${prevailingJoin(fields)}
+            WHERE ${where} ${keyset}
+            -- Qualified: the bare names would mean the output columns of the same name.
+            ORDER BY m."timestamp", m.trade_id LIMIT $4 + 1),
+         shown AS (SELECT * FROM page ORDER BY ts, k LIMIT $4),
+         last AS (SELECT ts, k FROM shown ORDER BY ts DESC, k DESC LIMIT 1)
+         SELECT '[' || coalesce((SELECT string_agg(row_to_json(p)::text, ',') FROM (
+                  SELECT ${quotedNames(fields)} FROM shown ORDER BY ts, k) p), '') || ']' AS points,
+                (SELECT count(*) FROM page) > $4 AS more,
+                (SELECT to_char(ts AT TIME ZONE 'UTC', ${ISO_US_SQL}) FROM last) AS last_ts,
+                (SELECT k FROM last) AS last_key,
+                ${withTotal ? `(SELECT count(*) FROM market_trades_ts WHERE ${where})` : 'NULL'} AS total`,
+        params,
+      ),
+    );
+    return toTickPage(rows[0]);
+  }
+
+  /** The newest trade of the instrument as a JSON object, or null when it has none. */
+  async findLatestTrade(
+    instrumentId: string,
+    fields: readonly TradeField[],
+  ): Promise<string | null> {
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ point: string }>(
+        `SELECT row_to_json(p)::text AS point FROM (
+           SELECT ${selectList(fields, TRADE_FIELD_SQL)}
+             FROM market_trades_ts m ${prevailingJoin(fields)}
+            WHERE m.instrument_id = $1 ORDER BY m."timestamp" DESC, m.trade_id DESC LIMIT 1) p`,
+        [instrumentId],
+      ),
+    );
+    return rows[0]?.point ?? null;
+  }
+
+  /** Whether the instrument has a trade in `range` (milliseconds). */
+  async hasTradesIn(instrumentId: string, range: TimeRange): Promise<boolean> {
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ found: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM market_trades_ts
+                         WHERE instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3) AS found`,
+        [instrumentId, new Date(range.fromMs).toISOString(), new Date(range.toMs).toISOString()],
+      ),
+    );
+    return rows[0].found;
+  }
+
+  /**
+   * Exact bars of `target` built from the trades in `range`: first and last
+   * price by (timestamp, key), max and min price, summed size and
+   * price*size (summed as numeric, then rounded once), trade count; per
+   * UTC-aligned bucket.
+   */
+  async findBarsFromTrades(
+    instrumentId: string,
+    target: TimeFrame,
+    range: TimeRange,
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<PointsPage> {
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ total_count: string; points: string }>(
+        `WITH buckets AS (
+           SELECT date_bin(make_interval(secs => $6), "timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
+                  (array_agg(price ORDER BY "timestamp", trade_id))[1] AS open_price,
+                  max(price) AS high_price,
+                  min(price) AS low_price,
+                  (array_agg(price ORDER BY "timestamp" DESC, trade_id DESC))[1] AS close_price,
+                  sum(size::numeric) AS volume,
+                  sum(price::numeric * size::numeric)::float8 AS dollar_volume,
+                  count(*)::int AS trade_count
+             FROM market_trades_ts
+            WHERE instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3
+            GROUP BY 1)
+         SELECT (SELECT count(*) FROM buckets) AS total_count,
+                (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (
+                   SELECT ${selectList(fields, BAR_FIELD_SQL)} FROM buckets
+                    ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
+        [
+          instrumentId,
+          new Date(range.fromMs).toISOString(),
+          new Date(range.toMs).toISOString(),
+          page.limit,
+          page.offset,
+          TIMEFRAME_MS[target] / 1000,
+        ],
+      ),
+    );
+    return { totalCount: Number(rows[0].total_count), pointsJson: rows[0].points };
+  }
+
+  /** Deletes the trades of an instrument in `range` (milliseconds); returns how many. */
+  async deleteRange(instrumentId: string, range: TimeRange): Promise<number> {
+    return translatePgErrors(() =>
+      inTransaction(this.db.pool, async (client) => {
+        await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
+        const result = await client.query(
+          `DELETE FROM market_trades_ts
+            WHERE instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3`,
+          [instrumentId, new Date(range.fromMs).toISOString(), new Date(range.toMs).toISOString()],
+        );
+        return result.rowCount ?? 0;
+      }),
+    );
+  }
+}
+
+function* copyLinesOf(batches: readonly InstrumentTrades[]): Generator<string> {
+  for (const { instrumentId, trades } of batches) {
+    const instrument = copyText(instrumentId);
+    for (const t of trades) {
+      yield (
+        `${isoUs(t.timestampUs)}\t${instrument}\t${copyText(t.key)}\t${t.price}\t${t.size}\t` +
+        `${conditionsLiteral(t.conditions)}\t${t.qualityScore}\t` +
+        `${t.source === null ? '\\N' : copyText(t.source)}\n`
+      );
+    }
+  }
+}
+
+/** The page, and where the next one starts when there is one. */
+export function toTickPage(row: {
+  points: string;
+  more: boolean;
+  last_ts: string | null;
+  last_key: string | null;
+  total: string | null;
+}): TickPage {
+  return {
+    pointsJson: row.points,
+    totalCount: row.total === null ? undefined : Number(row.total),
+    next:
+      row.more && row.last_ts !== null && row.last_key !== null
+        ? { timestampUs: parseIsoMicros(row.last_ts), key: row.last_key }
+        : undefined,
+  };
+}
+
+/** Epoch microseconds of PostgreSQL's own `YYYY-MM-DDTHH:MI:SS.USZ` text. */
+function parseIsoMicros(text: string): number {
+  const ms = Date.parse(text.slice(0, 23) + 'Z');
+  return ms * 1000 + Number(text.slice(23, 26));
+}
