@@ -264,8 +264,9 @@ export class MarketDataRepository {
     await client.query(
       `INSERT INTO market_data_ts (${WRITE_COLUMNS})
        SELECT t, i, tf, o, h, l, c, v, dv, tc, q, s
-         FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::float8[],
-                     $6::float8[], $7::float8[], $8::bigint[], $9::float8[], $10::int[],
+         -- Prices as numeric straight from their shortest decimal text: exact (a float8 step would round).
+         FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::numeric[], $5::numeric[],
+                     $6::numeric[], $7::numeric[], $8::bigint[], $9::numeric[], $10::int[],
                      $11::float8[], $12::text[])
            AS u(t, i, tf, o, h, l, c, v, dv, tc, q, s)
        ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,
