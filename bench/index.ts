@@ -1,12 +1,14 @@
 import { runCacheBench } from './cache';
 import { runEventsBench } from './events';
 import { runIngestBench } from './ingest';
+import { runLayoutBench } from './layout';
 
 /** `npm run bench [part]`: every benchmark part in turn, or the one named. */
 const PARTS: Record<string, () => Promise<void>> = {
   ingest: runIngestBench,
   events: runEventsBench,
   cache: runCacheBench,
+  layout: runLayoutBench,
 };
 
 async function run(): Promise<void> {

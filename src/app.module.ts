@@ -9,6 +9,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
+import { MaintenanceModule } from './maintenance/maintenance.module';
 import { QueryModule } from './query/query.module';
 import { Settings } from './settings/settings';
 import { SettingsModule } from './settings/settings.module';
@@ -31,6 +32,7 @@ export class AppModule {
         StatisticsModule,
         EventsModule,
         HealthModule,
+        MaintenanceModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

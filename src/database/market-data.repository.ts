@@ -108,16 +108,16 @@ export class MarketDataRepository {
   private readonly partitions?: MarketDataPartitions;
 
   constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {
-    if (db.info.engine === 'postgresql') this.partitions = new MarketDataPartitions(db.pool);
+    if (db.info.engine === 'postgresql') this.partitions = MarketDataPartitions.for(db.pool);
   }
 
   /** Creates the partitions the next months will need (plain PostgreSQL only). */
   async preparePartitionsAhead(nowMs: number, months: number): Promise<void> {
     const ahead = new Date(nowMs);
     ahead.setUTCMonth(ahead.getUTCMonth() + months);
-    await translatePgErrors(
-      () => this.partitions?.ensureCovering(nowMs, ahead.getTime()) ?? Promise.resolve(),
-    );
+    await translatePgErrors(async () => {
+      await this.partitions?.ensureCovering(nowMs, ahead.getTime());
+    });
   }
 
   /** Writes bars of one series in one transaction: upsertSeriesBars with one series. */
@@ -176,8 +176,10 @@ export class MarketDataRepository {
     });
     const total = written.reduce((n, b) => n + b.bars.length, 0);
     await translatePgErrors(async () => {
-      // Before the transaction: a partition is created on a connection of its own.
-      for (const span of spans) await this.partitions?.ensureCovering(span.min, span.max);
+      // Before the transaction: a partition is created on a connection of its own, per month with rows.
+      await this.partitions?.ensureFor(
+        written.flatMap(({ bars }) => bars.map((b) => b.timestampMs)),
+      );
       await this.inTransaction(async (client) => {
         await this.allowDmlOnCompressedChunks(client);
         if (this.db.info.embedded || total < COPY_MIN_ROWS) {
