@@ -17,7 +17,8 @@ import { printTable } from './support';
  * the latency of a 30-day query of one series (43,200 1-minute bars) and of
  * the newest bar, on the compressed data. Then the default layout at scale
  * (>= 1,000,000 bars). Sizes: BENCH_LAYOUT_INSTRUMENTS (10), BENCH_LAYOUT_DAYS
- * (30), BENCH_LAYOUT_SCALE_INSTRUMENTS (24, 0 skips), BENCH_LAYOUT_REPS (20).
+ * (30), BENCH_LAYOUT_SCALE_INSTRUMENTS (24, 0 skips), BENCH_LAYOUT_REPS (20),
+ * BENCH_LAYOUT_CASES (labels, comma-separated; default all).
  */
 const INSTRUMENTS = Number(process.env.BENCH_LAYOUT_INSTRUMENTS ?? 10);
 const DAYS = Number(process.env.BENCH_LAYOUT_DAYS ?? 30);
@@ -33,7 +34,7 @@ interface Case {
   readonly partitions: number;
 }
 
-const CASES: readonly Case[] = [
+const ALL_CASES: readonly Case[] = [
   { label: '1 hour', chunkHours: 1, partitions: 0 },
   { label: '1 hour, 16 space partitions', chunkHours: 1, partitions: 16 },
   { label: '1 day', chunkHours: 24, partitions: 0 },
@@ -42,6 +43,12 @@ const CASES: readonly Case[] = [
   { label: '7 days, 16 space partitions', chunkHours: 168, partitions: 16 },
   { label: '30 days', chunkHours: 720, partitions: 0 },
 ];
+
+/** BENCH_LAYOUT_CASES: comma-separated labels to measure ("none": only the default at scale). */
+const CASES = ALL_CASES.filter((c) => {
+  const wanted = process.env.BENCH_LAYOUT_CASES?.split(',').map((w) => w.trim());
+  return !wanted || wanted.includes(c.label);
+});
 
 interface Figures {
   rows: number;
@@ -171,11 +178,12 @@ export async function runLayoutBench(): Promise<void> {
     results.push(row(layout.label, await measure(layout, all)));
     console.log(`  measured ${layout.label}`);
   }
-  printTable(
-    `Chunk layouts, embedded TimescaleDB, ${INSTRUMENTS} instruments x ${DAYS} days of 1-minute OHLCV bars (2-decimal random-walk prices, integer volumes), batches of ${BATCH}, ${REPS} queries each, one run`,
-    HEADER,
-    results,
-  );
+  if (results.length)
+    printTable(
+      `Chunk layouts, embedded TimescaleDB, ${INSTRUMENTS} instruments x ${DAYS} days of 1-minute OHLCV bars (2-decimal random-walk prices, integer volumes), batches of ${BATCH}, ${REPS} queries each, one run`,
+      HEADER,
+      results,
+    );
   if (SCALE_INSTRUMENTS === 0) return;
   const layout: Case = {
     label: `default: ${defaults.chunkIntervalHours} h chunks, ${defaults.spacePartitions} space partitions`,

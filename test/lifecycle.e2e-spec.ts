@@ -78,7 +78,8 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
 
   beforeAll(async () => {
     Logger.overrideLogger(['error']);
-    t = await startTestApp(engine, TIMERS_OFF);
+    // One pooled connection on PostgreSQL: a task holding its lock must not starve its own statements.
+    t = await startTestApp(engine, { ...TIMERS_OFF, DB_POOL_SIZE: '1' });
     pool = t.app.get<DatabaseConnection>(DATABASE_CONNECTION).pool;
   });
 
