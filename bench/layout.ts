@@ -18,7 +18,7 @@ import { printTable } from './support';
  * the newest bar, on the compressed data. Then the default layout at scale
  * (>= 1,000,000 bars). Sizes: BENCH_LAYOUT_INSTRUMENTS (10), BENCH_LAYOUT_DAYS
  * (30), BENCH_LAYOUT_SCALE_INSTRUMENTS (24, 0 skips), BENCH_LAYOUT_REPS (20),
- * BENCH_LAYOUT_CASES (labels, comma-separated; default all).
+ * BENCH_LAYOUT_CASES (labels separated by ';'; default all).
  */
 const INSTRUMENTS = Number(process.env.BENCH_LAYOUT_INSTRUMENTS ?? 10);
 const DAYS = Number(process.env.BENCH_LAYOUT_DAYS ?? 30);
@@ -44,9 +44,9 @@ const ALL_CASES: readonly Case[] = [
   { label: '30 days', chunkHours: 720, partitions: 0 },
 ];
 
-/** BENCH_LAYOUT_CASES: comma-separated labels to measure ("none": only the default at scale). */
+/** BENCH_LAYOUT_CASES: labels separated by semicolons to measure ("none": only the default at scale). */
 const CASES = ALL_CASES.filter((c) => {
-  const wanted = process.env.BENCH_LAYOUT_CASES?.split(',').map((w) => w.trim());
+  const wanted = process.env.BENCH_LAYOUT_CASES?.split(';').map((w) => w.trim());
   return !wanted || wanted.includes(c.label);
 });
 
@@ -176,7 +176,8 @@ export async function runLayoutBench(): Promise<void> {
   const results: (string | number)[][] = [];
   for (const layout of CASES) {
     results.push(row(layout.label, await measure(layout, all)));
-    console.log(`  measured ${layout.label}`);
+    // Each row as soon as it is measured: a long run can be read (or split) while it goes.
+    console.log(`  measured ${results[results.length - 1].join(' | ')}`);
   }
   if (results.length)
     printTable(
