@@ -101,9 +101,13 @@ async function measure(layout: Case, all: SeriesBars[]): Promise<Figures> {
     for (const batch of feed(all)) await repository.upsertSeriesBars(batch);
     const ingestMs = performance.now() - started;
 
-    await pool.query(
-      `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('market_data_ts') c`,
+    // One chunk per statement: thousands of chunks in one would run out of lock slots.
+    const { rows: chunkNames } = await pool.query<{ c: string }>(
+      `SELECT c::text AS c FROM show_chunks('market_data_ts') c`,
     );
+    for (const { c } of chunkNames) {
+      await pool.query(`SELECT compress_chunk($1::regclass, if_not_compressed => true)`, [c]);
+    }
     const { rows: stats } = await pool.query<{ before: string; after: string; chunks: string }>(
       `SELECT sum(before_compression_total_bytes) AS before, sum(after_compression_total_bytes) AS after,
               count(*) AS chunks
