@@ -3,6 +3,7 @@ import { runEventsBench } from './events';
 import { runIngestBench } from './ingest';
 import { runRollupsBench } from './rollups';
 import { runTradesBench } from './trades';
+import { runLayoutBench } from './layout';
 
 /** `npm run bench [part]`: every benchmark part in turn, or the one named. */
 const PARTS: Record<string, () => Promise<void>> = {
@@ -11,6 +12,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   cache: runCacheBench,
   rollups: runRollupsBench,
   trades: runTradesBench,
+  layout: runLayoutBench,
 };
 
 async function run(): Promise<void> {

@@ -10,6 +10,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
+import { MaintenanceModule } from './maintenance/maintenance.module';
 import { QueryModule } from './query/query.module';
 import { SecurityModule } from './security/security.module';
 import { Settings } from './settings/settings';
@@ -35,6 +36,7 @@ export class AppModule {
         EventsModule,
         HealthModule,
         IntegrityModule,
+        MaintenanceModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

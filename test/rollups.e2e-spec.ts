@@ -88,6 +88,9 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
       ROLLUP_REFRESH_INTERVAL_MS: '0',
       COMPRESSION_JOB_INTERVAL_MS: '0',
       STATS_REFRESH_INTERVAL_MS: '0',
+      MAINTENANCE_INTERVAL_MS: '0',
+      // The compressed-chunk cases need several chunks within the few days of data here.
+      LAYOUT_CHUNK_INTERVAL_HOURS: '24',
     });
     marketData = t.app.get(MarketDataRepository);
     rollups = t.app.get(RollupsRepository);
@@ -176,7 +179,7 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
   /** The 1-hour aggregate's own view (materialized part and real-time part), bypassing the stale check. */
   async function viewHour(bucket: string): Promise<{ high: number; volume: string } | undefined> {
     const { rows } = await db.pool.query<{ high: number; volume: string }>(
-      `SELECT high_price AS high, volume FROM market_data_1h WHERE instrument_id = $1 AND bucket = $2`,
+      `SELECT high_price::float8 AS high, volume FROM market_data_1h WHERE instrument_id = $1 AND bucket = $2`,
       [ID, bucket],
     );
     return rows[0];

@@ -3,6 +3,11 @@ import { Pool } from 'pg';
 
 const PARTITION_LOCK_KEY = 7_340_112_212;
 
+/** How long a replica trusts its list of partitions before reading it again (another may drop one). */
+const KNOWN_TTL_MS = 60_000;
+
+const PARTITION_NAME = /_y(\d{4})m(\d{2})$/;
+
 export function monthStart(ms: number): Date {
   const d = new Date(ms);
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
@@ -21,83 +26,149 @@ export function partitionName(month: Date, table: PartitionedTable = 'market_dat
   return `${table}_y${month.getUTCFullYear()}m${mm}`;
 }
 
+/** The month a partition name stands for; undefined for a name this class did not make. */
+function monthOf(name: string): Date | undefined {
+  const match = PARTITION_NAME.exec(name);
+  return match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, 1)) : undefined;
+}
+
+const shared = new WeakMap<Pool, Map<PartitionedTable, MarketDataPartitions>>();
+
 /**
- * Monthly partitions of a partitioned table (market_data_ts by default) on
- * plain PostgreSQL (no TimescaleDB). Created ahead of the data, each in its
- * own short transaction so the parent's lock is never held while rows are
- * written.
+ * Monthly partitions of a partitioned table (market_data_ts, market_trades_ts,
+ * market_quotes_ts) on plain PostgreSQL (no TimescaleDB).
+ * Created ahead of the data and on demand for any month a write touches
+ * (1900 works as well as 2199), each in its own short transaction so the
+ * parent's lock is never held while rows are written; dropped whole by
+ * retention. One instance per pool and table (MarketDataPartitions.for), so that a
+ * partition dropped by retention is forgotten by the writers of the same
+ * process at once; other replicas re-read the list within KNOWN_TTL_MS.
  */
 export class MarketDataPartitions {
   private readonly logger = new Logger('Partitions');
   private readonly known = new Set<string>();
-  private loaded = false;
+  private loadedAt = -Infinity;
 
-  constructor(
+  private constructor(
     private readonly pool: Pool,
-    private readonly table: PartitionedTable = 'market_data_ts',
+    private readonly table: PartitionedTable,
   ) {}
 
-  /** Makes sure every month touched by [fromMs, toMs] has its partition. */
-  async ensureCovering(fromMs: number, toMs: number): Promise<void> {
-    if (!this.loaded) await this.loadExisting();
+  static for(pool: Pool, table: PartitionedTable = 'market_data_ts'): MarketDataPartitions {
+    let tables = shared.get(pool);
+    if (!tables) shared.set(pool, (tables = new Map<PartitionedTable, MarketDataPartitions>()));
+    let partitions = tables.get(table);
+    if (!partitions) tables.set(table, (partitions = new MarketDataPartitions(pool, table)));
+    return partitions;
+  }
+
+  /** Makes sure every month touched by [fromMs, toMs] has its partition; returns those created. */
+  async ensureCovering(fromMs: number, toMs: number): Promise<string[]> {
+    const months: Date[] = [];
     for (let month = monthStart(fromMs); month.getTime() <= toMs; month = nextMonth(month)) {
-      const name = partitionName(month, this.table);
-      if (!this.known.has(name)) await this.create(name, month);
+      months.push(month);
     }
+    return this.ensureMonths(months);
   }
 
   /**
-   * Makes sure the months holding these instants have their partitions, and
-   * no others: two bars centuries apart must not create every month between.
+   * Makes sure the month of each timestamp has its partition: only the
+   * months holding rows, so a batch with one bar in 1900 and one in 2199
+   * creates two partitions, not 3,600.
    */
-  async ensureHolding(instantsMs: Iterable<number>): Promise<void> {
-    const months = new Map<string, Date>();
-    let from = Infinity;
-    let to = -Infinity;
-    for (const ms of instantsMs) {
-      // Most bars of a batch fall in the month of the bar before.
-      if (ms >= from && ms < to) continue;
+  async ensureFor(timestampsMs: Iterable<number>): Promise<string[]> {
+    const months = new Map<number, Date>();
+    for (const ms of timestampsMs) {
       const month = monthStart(ms);
-      from = month.getTime();
-      to = nextMonth(month).getTime();
-      months.set(partitionName(month, this.table), month);
+      months.set(month.getTime(), month);
     }
-    if (!this.loaded) await this.loadExisting();
-    for (const [name, month] of months) {
-      if (!this.known.has(name)) await this.create(name, month);
-    }
+    return this.ensureMonths([...months.values()]);
   }
 
-  /** Partitions dropped (by retention): created again if data for their month comes back. */
-  forget(names: readonly string[]): void {
-    names.forEach((name) => this.known.delete(name));
+  /** Every partition of the table with its month, oldest first. */
+  async list(): Promise<{ name: string; month: Date }[]> {
+    await this.load();
+    return [...this.known]
+      .map((name) => ({ name, month: monthOf(name) }))
+      .filter((p): p is { name: string; month: Date } => p.month !== undefined)
+      .sort((a, b) => a.month.getTime() - b.month.getTime());
   }
 
-  private async loadExisting(): Promise<void> {
+  /**
+   * Detaches and drops every partition whose month ended at or before
+   * `cutoffMs` (retention); returns their names. Under the creators' lock,
+   * so a replica cannot create a partition being dropped.
+   */
+  async dropEndingBy(cutoffMs: number): Promise<string[]> {
+    await this.load();
+    const due = (await this.list()).filter((p) => nextMonth(p.month).getTime() <= cutoffMs);
+    const dropped: string[] = [];
+    for (const { name } of due) {
+      await this.locked(async (sql) => {
+        const { rowCount } = await sql(`SELECT 1 FROM pg_class WHERE relname = $1`, [name]);
+        if (rowCount) {
+          // The name comes from the catalog and matched PARTITION_NAME: no input reaches it.
+          await sql(`ALTER TABLE ${this.table} DETACH PARTITION ${name}`);
+          await sql(`DROP TABLE ${name}`);
+        }
+      });
+      this.known.delete(name);
+      dropped.push(name);
+      this.logger.log(`dropped partition ${name} (retention)`);
+    }
+    return dropped;
+  }
+
+  private async ensureMonths(months: readonly Date[]): Promise<string[]> {
+    if (Date.now() - this.loadedAt > KNOWN_TTL_MS) await this.load(true);
+    const created: string[] = [];
+    for (const month of months) {
+      const name = partitionName(month, this.table);
+      if (!this.known.has(name)) {
+        await this.create(name, month);
+        created.push(name);
+      }
+    }
+    return created;
+  }
+
+  private async load(force = false): Promise<void> {
+    if (!force && Date.now() - this.loadedAt <= KNOWN_TTL_MS) return;
     const { rows } = await this.pool.query<{ name: string }>(
       `SELECT c.relname AS name FROM pg_inherits i
          JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = $1::regclass`,
       [this.table],
     );
+    this.known.clear();
     rows.forEach((r) => this.known.add(r.name));
-    this.loaded = true;
+    this.loadedAt = Date.now();
   }
 
   private async create(name: string, month: Date): Promise<void> {
+    await this.locked((sql) =>
+      // The name is built from a date, never from input; bounds are ISO literals of that date.
+      sql(
+        `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${this.table}
+           FOR VALUES FROM ('${month.toISOString()}') TO ('${nextMonth(month).toISOString()}')`,
+      ),
+    );
+    this.known.add(name);
+    this.logger.log(`created partition ${name}`);
+  }
+
+  /** One transaction holding the partition lock: serializes creators and droppers across instances. */
+  private async locked(
+    work: (
+      sql: (text: string, values?: unknown[]) => Promise<{ rowCount: number | null }>,
+    ) => Promise<unknown>,
+  ): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      // Serializes creators across instances; IF NOT EXISTS then makes the loser a no-op.
       await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
-      // The name is built from a date, never from input; bounds are ISO literals of that date.
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${this.table}
-           FOR VALUES FROM ('${month.toISOString()}') TO ('${nextMonth(month).toISOString()}')`,
-      );
+      await work((text, values) => client.query(text, values));
       await client.query('COMMIT');
-      this.known.add(name);
-      this.logger.log(`created partition ${name}`);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;

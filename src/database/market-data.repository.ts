@@ -126,16 +126,16 @@ export class MarketDataRepository {
   private encoder: BarEncoder | undefined;
 
   constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {
-    if (db.info.engine === 'postgresql') this.partitions = new MarketDataPartitions(db.pool);
+    if (db.info.engine === 'postgresql') this.partitions = MarketDataPartitions.for(db.pool);
   }
 
   /** Creates the partitions the next months will need (plain PostgreSQL only). */
   async preparePartitionsAhead(nowMs: number, months: number): Promise<void> {
     const ahead = new Date(nowMs);
     ahead.setUTCMonth(ahead.getUTCMonth() + months);
-    await translatePgErrors(
-      () => this.partitions?.ensureCovering(nowMs, ahead.getTime()) ?? Promise.resolve(),
-    );
+    await translatePgErrors(async () => {
+      await this.partitions?.ensureCovering(nowMs, ahead.getTime());
+    });
   }
 
   /** Writes bars of one series in one transaction: upsertSeriesBars with one series. */
@@ -173,7 +173,7 @@ export class MarketDataRepository {
     const series = written.map((b) => b.series);
     await translatePgErrors(async () => {
       // Before the transaction: a partition is created on a connection of its own.
-      await this.partitions?.ensureHolding(instantsOf(written));
+      await this.partitions?.ensureFor(instantsOf(written));
       if (this.db.info.embedded || total < COPY_MIN_ROWS) {
         await this.inTransaction(async (client) => {
           await this.allowDmlOnCompressedChunks(client);
@@ -333,8 +333,9 @@ export class MarketDataRepository {
     await client.query(
       `INSERT INTO market_data_ts (${WRITE_COLUMNS})
        SELECT t, i, tf, o, h, l, c, v, dv, tc, q, s
-         FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::float8[],
-                     $6::float8[], $7::float8[], $8::bigint[], $9::float8[], $10::int[],
+         -- Prices as numeric straight from their shortest decimal text: exact (a float8 step would round).
+         FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::numeric[], $5::numeric[],
+                     $6::numeric[], $7::numeric[], $8::bigint[], $9::numeric[], $10::int[],
                      $11::float8[], $12::text[])
            AS u(t, i, tf, o, h, l, c, v, dv, tc, q, s)
        ON CONFLICT (instrument_id, timeframe, "timestamp") DO UPDATE SET ${UPSERT_SET}`,

@@ -58,7 +58,7 @@ export class TickTableMaintenance {
     private readonly db: DatabaseConnection,
     private readonly table: TickTable,
   ) {
-    if (db.info.engine === 'postgresql') this.partitions = new MarketDataPartitions(db.pool, table);
+    if (db.info.engine === 'postgresql') this.partitions = MarketDataPartitions.for(db.pool, table);
   }
 
   get timescale(): boolean {
@@ -69,15 +69,15 @@ export class TickTableMaintenance {
   async preparePartitionsAhead(nowMs: number, months: number): Promise<void> {
     const ahead = new Date(nowMs);
     ahead.setUTCMonth(ahead.getUTCMonth() + months);
-    await translatePgErrors(
-      () => this.partitions?.ensureCovering(nowMs, ahead.getTime()) ?? Promise.resolve(),
-    );
+    await translatePgErrors(async () => {
+      await this.partitions?.ensureCovering(nowMs, ahead.getTime());
+    });
   }
 
   /** The partitions of the months holding these instants, and no others (plain PostgreSQL only). */
   async ensurePartitions(instantsUs: Iterable<number>): Promise<void> {
     if (!this.partitions) return;
-    await this.partitions.ensureHolding(millisecondsOf(instantsUs));
+    await this.partitions.ensureFor(millisecondsOf(instantsUs));
   }
 
   /** Whether the instrument has a row in [fromUs, toUs]: a COPY of new rows needs none. */
@@ -161,21 +161,10 @@ export class TickTableMaintenance {
       );
       return rows.length;
     }
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ name: string }>(
-        `SELECT c.relname AS name FROM pg_inherits i
-           JOIN pg_class c ON c.oid = i.inhrelid
-          WHERE i.inhparent = $1::regclass
-            AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz <= $2::timestamptz`,
-        [this.table, cutoff],
-      ),
+    const dropped = await translatePgErrors(
+      async () => (await this.partitions?.dropEndingBy(cutoffMs)) ?? [],
     );
-    for (const { name } of rows) {
-      // The name comes from the catalog (a partition of a whitelisted table), never from input.
-      await translatePgErrors(() => this.db.pool.query(`DROP TABLE IF EXISTS "${name}"`));
-    }
-    this.partitions?.forget(rows.map((r) => r.name));
-    return rows.length;
+    return dropped.length;
   }
 }
 

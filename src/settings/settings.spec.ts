@@ -57,6 +57,13 @@ describe('loadSettings', () => {
         rateLimitWindowMs: 1_000,
         maxQueryRangeDays: 3_660,
       },
+      lifecycle: {
+        chunkIntervalHours: 168,
+        spacePartitions: 0,
+        retentionDefaultDays: 730,
+        retentionMaxDays: 3650,
+        maintenanceIntervalMs: 3_600_000,
+      },
     });
   });
 
@@ -157,7 +164,38 @@ describe('loadSettings', () => {
         rateLimitWindowMs: 60_000,
         maxQueryRangeDays: 31,
       },
+      lifecycle: {
+        chunkIntervalHours: 168,
+        spacePartitions: 0,
+        retentionDefaultDays: 730,
+        retentionMaxDays: 3650,
+        maintenanceIntervalMs: 3_600_000,
+      },
     });
+  });
+
+  it('should read the lifecycle variables and refuse a default retention above the maximum', () => {
+    expect(
+      loadSettings({
+        LAYOUT_CHUNK_INTERVAL_HOURS: '24',
+        LAYOUT_SPACE_PARTITIONS: '16',
+        RETENTION_DEFAULT_DAYS: '365',
+        RETENTION_MAX_DAYS: '3000',
+        MAINTENANCE_INTERVAL_MS: '0',
+      }).lifecycle,
+    ).toEqual({
+      chunkIntervalHours: 24,
+      spacePartitions: 16,
+      retentionDefaultDays: 365,
+      retentionMaxDays: 3000,
+      maintenanceIntervalMs: 0,
+    });
+    expect(() => loadSettings({ RETENTION_DEFAULT_DAYS: '4000' })).toThrow(
+      'Invalid setting RETENTION_DEFAULT_DAYS: 4000 is above RETENTION_MAX_DAYS (3650)',
+    );
+    expect(() => loadSettings({ LAYOUT_CHUNK_INTERVAL_HOURS: '0' })).toThrow(
+      'Invalid setting LAYOUT_CHUNK_INTERVAL_HOURS: 0 is outside 1..8784',
+    );
   });
 
   it('should trim whitespace around values', () => {

@@ -36,6 +36,22 @@ export interface Settings {
   readonly events: EventSettings;
   /** API keys, rate limit, range cap (src/security, docs/security.md). */
   readonly security: SecuritySettings;
+  /** Chunk layout, retention and the maintenance scheduler (docs/lifecycle.md). */
+  readonly lifecycle: LifecycleSettings;
+}
+
+/** Data lifecycle settings (docs/lifecycle.md). */
+export interface LifecycleSettings {
+  /** TimescaleDB chunk length in hours (new chunks). */
+  readonly chunkIntervalHours: number;
+  /** Hash partitions on instrument_id; 0: none. Added only while market_data_ts is empty. */
+  readonly spacePartitions: number;
+  /** Days a series without a configured retention_days keeps its bars ("raw data 2 years"). */
+  readonly retentionDefaultDays: number;
+  /** Longest any bar is kept, whatever a configuration says ("compressed data 10 years"). */
+  readonly retentionMaxDays: number;
+  /** Period of the retention and partition tasks; 0: only on POST /maintenance/run. */
+  readonly maintenanceIntervalMs: number;
 }
 
 /** Settings of the event transports (DESIGN 5). */
@@ -173,6 +189,25 @@ export function loadSettings(env: Env = process.env): Settings {
     rollupRefreshIntervalMs: refreshInterval(env, 'ROLLUP_REFRESH_INTERVAL_MS', 60_000),
     events: loadEventSettings(env, !env.DATABASE_URL?.trim()),
     security: loadSecuritySettings(env, text(env, 'NODE_ENV', 'development')),
+    lifecycle: loadLifecycleSettings(env),
+  };
+}
+
+function loadLifecycleSettings(env: Env): LifecycleSettings {
+  const retentionMaxDays = integer(env, 'RETENTION_MAX_DAYS', 3650, 1, 36_500);
+  const retentionDefaultDays = integer(env, 'RETENTION_DEFAULT_DAYS', 730, 1, 36_500);
+  if (retentionDefaultDays > retentionMaxDays) {
+    throw new InvalidSettingError(
+      'RETENTION_DEFAULT_DAYS',
+      `${retentionDefaultDays} is above RETENTION_MAX_DAYS (${retentionMaxDays})`,
+    );
+  }
+  return {
+    chunkIntervalHours: integer(env, 'LAYOUT_CHUNK_INTERVAL_HOURS', 168, 1, 8784),
+    spacePartitions: integer(env, 'LAYOUT_SPACE_PARTITIONS', 0, 0, 256),
+    retentionDefaultDays,
+    retentionMaxDays,
+    maintenanceIntervalMs: refreshInterval(env, 'MAINTENANCE_INTERVAL_MS', 3_600_000),
   };
 }
 

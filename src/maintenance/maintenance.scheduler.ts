@@ -1,0 +1,148 @@
+import {
+  BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
+import { formatInstant } from '../common/time';
+import { MaintenanceLock } from './maintenance-lock';
+import { MaintenanceTask } from './maintenance-task';
+
+/** What one task did in a run. */
+export interface TaskReport {
+  readonly name: string;
+  /** done: it ran; skipped: another replica was running it; failed: it threw (see error). */
+  readonly status: 'done' | 'skipped' | 'failed';
+  readonly took_ms: number;
+  readonly result?: Record<string, unknown>;
+  readonly reason?: string;
+}
+
+export interface MaintenanceReport {
+  readonly started_at: string;
+  readonly finished_at: string;
+  readonly tasks: TaskReport[];
+}
+
+interface Entry {
+  readonly task: MaintenanceTask;
+  readonly intervalMs: number;
+  timer?: NodeJS.Timeout;
+  current?: Promise<TaskReport>;
+}
+
+/**
+ * Runs the registered maintenance tasks, each on its own timer and all of
+ * them on demand (POST /api/v1/storage/maintenance/run), in the service
+ * itself: the embedded engine and plain PostgreSQL have no background job
+ * workers, and on a TimescaleDB server it keeps one behaviour everywhere.
+ * A task runs under its advisory lock (one replica at a time) and at most
+ * once at a time in this process: a second caller joins the run in
+ * progress. Tasks register in their module's onModuleInit.
+ */
+@Injectable()
+export class MaintenanceScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Maintenance');
+  private readonly entries: Entry[] = [];
+  private started = false;
+
+  constructor(private readonly lock: MaintenanceLock) {}
+
+  /** Adds a task; `intervalMs` 0 runs it only on demand (or where another timer drives it). */
+  register(task: MaintenanceTask, intervalMs: number): void {
+    if (this.entries.some((e) => e.task.name === task.name)) {
+      throw new Error(`maintenance task "${task.name}" registered twice`);
+    }
+    const entry: Entry = { task, intervalMs };
+    this.entries.push(entry);
+    if (this.started) this.schedule(entry);
+  }
+
+  get taskNames(): string[] {
+    return this.entries.map((e) => e.task.name);
+  }
+
+  onApplicationBootstrap(): void {
+    this.started = true;
+    this.entries.forEach((entry) => this.schedule(entry));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.started = false;
+    for (const entry of this.entries) clearInterval(entry.timer);
+    for (const entry of this.entries) await entry.current?.catch(() => undefined);
+  }
+
+  /** Runs every task (or only `only`) now, in registration order, and reports each. */
+  async runNow(now: Date = new Date(), only?: string): Promise<MaintenanceReport> {
+    if (only !== undefined && !this.taskNames.includes(only)) {
+      throw new InvalidRequestError('task', `must be one of ${this.taskNames.join(', ')}`);
+    }
+    const started = new Date();
+    const tasks: TaskReport[] = [];
+    for (const entry of this.entries) {
+      if (only === undefined || entry.task.name === only) tasks.push(await this.run(entry, now));
+    }
+    return {
+      started_at: formatInstant(started.getTime()),
+      finished_at: formatInstant(Date.now()),
+      tasks,
+    };
+  }
+
+  private schedule(entry: Entry): void {
+    if (entry.intervalMs === 0) return;
+    entry.timer = setInterval(() => void this.runOnSchedule(entry), entry.intervalMs);
+    entry.timer.unref();
+    this.logger.log(`${entry.task.name} every ${entry.intervalMs} ms`);
+  }
+
+  private async runOnSchedule(entry: Entry): Promise<void> {
+    let report: TaskReport;
+    try {
+      report = await this.run(entry, new Date());
+    } catch (error) {
+      this.logger.warn(`${entry.task.name} could not run: ${(error as Error).message}`);
+      return;
+    }
+    if (report.status === 'failed') {
+      this.logger.warn(
+        `${entry.task.name} failed, retried in ${entry.intervalMs} ms: ${report.reason}`,
+      );
+    } else if (report.status === 'done') {
+      this.logger.log(`${entry.task.name}: ${JSON.stringify(report.result)}`);
+    }
+  }
+
+  private run(entry: Entry, now: Date): Promise<TaskReport> {
+    entry.current ??= this.execute(entry.task, now).finally(() => (entry.current = undefined));
+    return entry.current;
+  }
+
+  private async execute(task: MaintenanceTask, now: Date): Promise<TaskReport> {
+    const started = performance.now();
+    const took = () => Math.round(performance.now() - started);
+    try {
+      const result = await this.lock.withTaskLock(task.name, () => task.run(now));
+      if (result === undefined) {
+        return {
+          name: task.name,
+          status: 'skipped',
+          took_ms: took(),
+          reason: 'another instance is running this task',
+        };
+      }
+      return { name: task.name, status: 'done', took_ms: took(), result };
+    } catch (error) {
+      // Without the database nothing can run: the caller gets a 503, the timer tries again.
+      if (error instanceof DatabaseUnavailableError) throw error;
+      return {
+        name: task.name,
+        status: 'failed',
+        took_ms: took(),
+        reason: (error as Error).message,
+      };
+    }
+  }
+}
