@@ -53,7 +53,7 @@ export async function load(
   };
   await once({ duration: durationS });
   // Slow answers: too few within the duration for a p95; top up by count.
-  const minimum = connections + 8;
+  const minimum = Math.max(10, connections);
   if (latencies.length < minimum)
     await once({ amount: Math.max(connections, minimum - latencies.length) });
   latencies.sort((a, b) => a - b);

@@ -13,7 +13,12 @@ export interface BenchServer {
  * its port. BENCH_CPU_PROF=<dir> adds --cpu-prof to the child (profiles of
  * the server side).
  */
-export function forkServer(entry: string, args: string[], name: string): Promise<BenchServer> {
+export function forkServer(
+  entry: string,
+  args: string[],
+  name: string,
+  extraEnv: Record<string, string> = {},
+): Promise<BenchServer> {
   const profile = process.env.BENCH_CPU_PROF;
   const child = fork(join(__dirname, entry), args, {
     execArgv: [
@@ -23,7 +28,7 @@ export function forkServer(entry: string, args: string[], name: string): Promise
         ? ['--cpu-prof', '--cpu-prof-dir', profile, '--cpu-prof-name', `${name}.cpuprofile`]
         : []),
     ],
-    env: { ...process.env, TZ: 'UTC' },
+    env: { ...process.env, ...extraEnv, TZ: 'UTC' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -45,6 +50,15 @@ export function forkServer(entry: string, args: string[], name: string): Promise
 }
 
 /** The service with these settings (a JSON object of environment variables). */
-export function forkService(env: Record<string, string>, name = 'service'): Promise<BenchServer> {
-  return forkServer('serve.ts', [JSON.stringify(env)], name);
+export function forkService(
+  env: Record<string, string>,
+  name = 'service',
+  srcDir?: string,
+): Promise<BenchServer> {
+  return forkServer(
+    'serve.ts',
+    [JSON.stringify(env)],
+    name,
+    srcDir ? { BENCH_SERVICE_SRC: srcDir } : {},
+  );
 }

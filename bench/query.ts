@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { makeBars } from '../test/support/bars';
 import { drain, load, LoadResult } from './load';
@@ -25,10 +26,15 @@ const END_MS = Date.parse('2025-07-01T00:00:00Z');
 const DAY_MS = 86_400_000;
 const CLIENTS = [1, 32];
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
+const BEFORE_REDIS_URL = process.env.BENCH_BEFORE_REDIS_URL ?? 'redis://127.0.0.1:6379/12';
 const BATCH = 10_000;
 
-const storedDays = () => bySize({ smoke: 31, small: 120, default: 365, large: 365 });
-const durationS = () => bySize({ smoke: 1, small: 2, default: 4, large: 15 });
+const storedDays = () => bySize({ smoke: 2, small: 60, default: 365, large: 365 });
+const durationS = () => bySize({ smoke: 0.5, small: 2, default: 4, large: 15 });
+const clientCounts = () =>
+  bySize({ smoke: [1, 4], small: CLIENTS, default: CLIENTS, large: CLIENTS });
+/** The "30 days" shapes; fewer days when fewer are stored (smoke). */
+const monthDays = () => Math.min(30, storedDays());
 const PAGE_LIMIT = 100_000;
 
 interface Shape {
@@ -76,15 +82,30 @@ function shapes(): Shape[] {
   const offset = Math.max(0, Math.min(200_000, storedRows - PAGE_LIMIT));
   return [
     rangeShape('1 day ONE_MINUTE (1,440 rows)', 1, 1440, 0),
-    rangeShape('30 days ONE_MINUTE (43,200 rows)', 30, 43_200, 0),
+    rangeShape(
+      `${monthDays()} days ONE_MINUTE (${(monthDays() * 1440).toLocaleString('en')} rows)`,
+      monthDays(),
+      monthDays() * 1440,
+      0,
+    ),
     rangeShape(
       `${storedDays()} days ONE_MINUTE, page of ${Math.min(PAGE_LIMIT, storedRows).toLocaleString('en')} at offset ${offset.toLocaleString('en')}`,
       storedDays(),
       PAGE_LIMIT,
       offset,
     ),
-    derivedShape('30 days FIVE_MINUTES derived (8,640 rows)', 'FIVE_MINUTES', 300, 30),
-    derivedShape('30 days ONE_HOUR derived (720 rows)', 'ONE_HOUR', 3600, 30),
+    derivedShape(
+      `${monthDays()} days FIVE_MINUTES derived (${(monthDays() * 288).toLocaleString('en')} rows)`,
+      'FIVE_MINUTES',
+      300,
+      monthDays(),
+    ),
+    derivedShape(
+      `${monthDays()} days ONE_HOUR derived (${(monthDays() * 24).toLocaleString('en')} rows)`,
+      'ONE_HOUR',
+      3600,
+      monthDays(),
+    ),
     {
       name: 'latest ONE_MINUTE',
       jitter: false,
@@ -140,6 +161,8 @@ interface Measured {
   readonly cached: LoadResult;
   /** Share of the cached run's answers that came from the cache. */
   readonly hitShare: number;
+  /** The service of BENCH_BEFORE_SRC, same cells. */
+  readonly before?: { readonly uncached: LoadResult; readonly cached: LoadResult };
 }
 
 /** Queries answered so far, and how many of them from the cache (mds_query_duration_seconds). */
@@ -182,6 +205,16 @@ export async function runQueryBench(): Promise<void> {
     servers.push(direct);
     const naive = await forkServer('naive-server.ts', [db.url, pool], 'naive');
     servers.push(naive);
+    // BENCH_BEFORE_SRC=<dir with src/ of an earlier commit>: that service too, for before/after rows.
+    const beforeSrc = process.env.BENCH_BEFORE_SRC;
+    const before = beforeSrc
+      ? await forkService(
+          { ...common, REDIS_URL: BEFORE_REDIS_URL },
+          'before',
+          join(beforeSrc, 'src'),
+        )
+      : undefined;
+    if (before) servers.push(before);
     const all = shapes();
     let jitter = 0;
     const nextJitter = () => (jitter = (jitter + 1) % 59_999);
@@ -196,7 +229,7 @@ export async function runQueryBench(): Promise<void> {
     await warmUp(direct.base, [all[5].service(0), all[5].service(0)]);
     recordConditions({
       'stored rows': `${rows.toLocaleString('en')} ONE_MINUTE bars of one instrument (${storedDays()} days, random walk, two-decimal prices)`,
-      clients: CLIENTS.join(' and '),
+      clients: clientCounts().join(' and '),
       'load per cell': `autocannon, ${durationS()} s`,
       'database pool': `${pool} connections (service and naive client alike)`,
       cache: 'Redis 127.0.0.1:6379 (cache-manager-ioredis-yet through Keyv)',
@@ -204,7 +237,7 @@ export async function runQueryBench(): Promise<void> {
     });
     const measured: Measured[] = [];
     for (const shape of all) {
-      for (const clients of CLIENTS) {
+      for (const clients of clientCounts()) {
         const naiveResult = await load(naive.base, () => shape.naive(), clients, durationS());
         await drain(naive.base, all[5].naive());
         const uncached = shape.jitter
@@ -214,13 +247,37 @@ export async function runQueryBench(): Promise<void> {
         await drain(direct.base, all[5].service(0));
         const fixed = shape.service(0);
         await warmUp(service.base, [fixed]);
-        const before = await queryCounts(service.base);
+        const countsBefore = await queryCounts(service.base);
         const cached = await load(service.base, () => fixed, clients, durationS());
         await drain(service.base, all[0].service(nextJitter()));
-        const after = await queryCounts(service.base);
+        const countsAfter = await queryCounts(service.base);
         // Under CPU starvation a lookup may pass CACHE_TIMEOUT_MS and be answered from the database.
-        const hitShare = (after.hit - before.hit) / Math.max(1, after.total - before.total - 1);
-        const m = { shape: shape.name, clients, naive: naiveResult, uncached, cached, hitShare };
+        const hitShare =
+          (countsAfter.hit - countsBefore.hit) /
+          Math.max(1, countsAfter.total - countsBefore.total - 1);
+        let previous: Measured['before'];
+        if (before && shape.jitter) {
+          const beforeUncached = await load(
+            before.base,
+            () => shape.service(nextJitter()),
+            clients,
+            durationS(),
+          );
+          await drain(before.base, all[0].service(nextJitter()));
+          await warmUp(before.base, [fixed]);
+          const beforeCached = await load(before.base, () => fixed, clients, durationS());
+          await drain(before.base, all[0].service(nextJitter()));
+          previous = { uncached: beforeUncached, cached: beforeCached };
+        }
+        const m = {
+          shape: shape.name,
+          clients,
+          naive: naiveResult,
+          uncached,
+          cached,
+          hitShare,
+          before: previous,
+        };
         measured.push(m);
         console.log(
           `${shape.name}, ${clients} clients: naive p95 ${ms(naiveResult.p95)} ms ${naiveResult.rps.toFixed(1)}/s; uncached p95 ${ms(uncached.p95)} ms ${uncached.rps.toFixed(1)}/s; cached p95 ${ms(cached.p95)} ms ${cached.rps.toFixed(1)}/s`,
@@ -289,7 +346,43 @@ function report(
       ratio(m.cached.rps, m.uncached.rps),
     ]),
   );
-  for (const clients of CLIENTS) {
+  const compared = measured.filter((m) => m.before);
+  if (compared.length) {
+    printTable(
+      `Before (${process.env.BENCH_BEFORE_SRC}) and after, same run (${conditions})`,
+      [
+        'shape',
+        'clients',
+        'answer',
+        'before p50',
+        'before p95',
+        'before req/s',
+        'after p50',
+        'after p95',
+        'after req/s',
+        'naive req/s',
+      ],
+      compared.flatMap((m) =>
+        (['uncached', 'cached'] as const).map((kind) => {
+          const b = m.before![kind];
+          const a = m[kind];
+          return [
+            m.shape,
+            m.clients,
+            kind,
+            ms(b.p50),
+            ms(b.p95),
+            b.rps.toFixed(1),
+            ms(a.p50),
+            ms(a.p95),
+            a.rps.toFixed(1),
+            m.naive.rps.toFixed(1),
+          ];
+        }),
+      ),
+    );
+  }
+  for (const clients of clientCounts()) {
     recordChart(
       `Latency percentiles at ${clients} client${clients > 1 ? 's' : ''} (ms, log scale)`,
       asciiChart(
@@ -310,10 +403,10 @@ function report(
     );
   }
   for (const m of measured) {
-    if (m.clients === 32) {
+    if (m.clients === Math.max(...clientCounts())) {
       for (const kind of ['uncached', 'cached'] as const) {
         recordBudget({
-          name: `p95, ${m.shape}, 32 clients, ${kind}`,
+          name: `p95, ${m.shape}, ${m.clients} clients, ${kind}`,
           target: '< 1000 ms',
           measured: `${ms(m[kind].p95)} ms`,
           pass: m[kind].p95 < 1000 && m[kind].errors === 0,
@@ -321,7 +414,7 @@ function report(
       }
     }
   }
-  for (const m of measured.filter((x) => /^(1|30) days? ONE_MINUTE/.test(x.shape))) {
+  for (const m of measured.filter((x) => /^\d+ days? ONE_MINUTE \(/.test(x.shape))) {
     recordBudget({
       name: `uncached throughput x naive, ${m.shape}, ${m.clients} client(s)`,
       target: '>= 2x',

@@ -1,6 +1,17 @@
 import 'reflect-metadata';
-import { createApp } from '../src/app.factory';
-import { loadSettings } from '../src/settings/settings';
+import { join } from 'node:path';
+
+/*
+ * BENCH_SERVICE_SRC=<dir>: the service from another checkout's src/ (e.g. the
+ * commit before a change), for a before/after comparison in the same run.
+ */
+const SRC = process.env.BENCH_SERVICE_SRC ?? join(__dirname, '..', 'src');
+/* eslint-disable @typescript-eslint/no-require-imports */
+const { createApp } = require(join(SRC, 'app.factory')) as typeof import('../src/app.factory');
+const { loadSettings } = require(
+  join(SRC, 'settings', 'settings'),
+) as typeof import('../src/settings/settings');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /**
  * The service in a process of its own (forked by bench/processes.ts), so the

@@ -240,8 +240,7 @@ export function asciiChart(
   }
   const decades: string[] = [];
   for (let d = Math.ceil(lo); d <= Math.floor(hi); d++) decades.push(String(10 ** d));
-  lines.push(
-    `${''.padEnd(labelWidth + nameWidth + 2)}  (log scale; ${unit}; marks at ${decades.join(', ')})`,
-  );
+  const marks = decades.length ? `; powers of ten inside: ${decades.join(', ')}` : '';
+  lines.push(`${''.padEnd(labelWidth + nameWidth + 2)}  (log scale, ${unit}${marks})`);
   return lines.join('\n');
 }
