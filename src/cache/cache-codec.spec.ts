@@ -30,6 +30,14 @@ describe('createCacheCodec', () => {
     await expect(codec.deserialize(text)).resolves.toEqual({ value: ANSWER, expires: 5 });
   });
 
+  it('should round-trip an answer large enough to be compressed in the thread pool', async () => {
+    const codec = createCacheCodec(1024);
+    const large = ANSWER.repeat(3);
+    expect(large.length).toBeGreaterThan(256 * 1024);
+    const text = await codec.serialize({ value: large, expires: 1 });
+    await expect(codec.deserialize(text)).resolves.toEqual({ value: large, expires: 1 });
+  });
+
   it('should keep an entry without expiry without one', async () => {
     const codec = createCacheCodec(1024);
     const text = await codec.serialize({ value: 'g-1', expires: undefined });
