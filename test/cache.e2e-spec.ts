@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/app.factory';
-import { createCacheCodec } from '../src/cache/cache-codec';
+import { createCacheCodec, unpackText } from '../src/cache/cache-codec';
 import { BarPoint, makeBars } from './support/bars';
 import { TcpProxy } from './support/tcp-proxy';
 import { ENGINES, TestEngine } from './support/test-database';
@@ -207,9 +207,9 @@ const CODEC = createCacheCodec();
 async function cachedText(raw: string | null): Promise<string> {
   if (raw === null) throw new Error('not in Redis');
   const entry = await CODEC.deserialize(JSON.parse(raw) as string);
-  if (entry === undefined || typeof entry.value !== 'string')
-    throw new Error(`unexpected cache entry ${raw.slice(0, 200)}`);
-  return entry.value;
+  const value = entry === undefined ? undefined : await unpackText(entry.value);
+  if (typeof value !== 'string') throw new Error(`unexpected cache entry ${raw.slice(0, 200)}`);
+  return value;
 }
 
 /** Replaces the cached text of `key`, keeping its expiry and TTL. */

@@ -1,5 +1,5 @@
 import { Keyv } from 'keyv';
-import { createCacheCodec } from './cache-codec';
+import { createCacheCodec, PackedText, unpackText } from './cache-codec';
 
 const ANSWER = JSON.stringify(
   Array.from({ length: 2000 }, (_, i) => ({
@@ -27,7 +27,10 @@ describe('createCacheCodec', () => {
     expect(text.startsWith('z5:')).toBe(true);
     expect(text).not.toMatch(/["\\]/);
     expect(text.length).toBeLessThan(ANSWER.length / 4);
-    await expect(codec.deserialize(text)).resolves.toEqual({ value: ANSWER, expires: 5 });
+    const entry = await codec.deserialize(text);
+    expect(entry?.expires).toBe(5);
+    expect(entry?.value).toBeInstanceOf(PackedText);
+    await expect(unpackText(entry?.value)).resolves.toBe(ANSWER);
   });
 
   it('should round-trip an answer large enough to be compressed in the thread pool', async () => {
@@ -35,7 +38,7 @@ describe('createCacheCodec', () => {
     const large = ANSWER.repeat(3);
     expect(large.length).toBeGreaterThan(256 * 1024);
     const text = await codec.serialize({ value: large, expires: 1 });
-    await expect(codec.deserialize(text)).resolves.toEqual({ value: large, expires: 1 });
+    await expect(unpackText((await codec.deserialize(text))?.value)).resolves.toBe(large);
   });
 
   it('should keep an entry without expiry without one', async () => {
@@ -48,6 +51,10 @@ describe('createCacheCodec', () => {
   it('should never compress without a threshold', async () => {
     const codec = createCacheCodec();
     await expect(codec.serialize({ value: ANSWER })).resolves.toBe(`t:${ANSWER}`);
+  });
+
+  it('should give back a text that is not packed as it is', async () => {
+    await expect(unpackText('plain')).resolves.toBe('plain');
   });
 
   it('should keep other values as JSON', async () => {
@@ -90,7 +97,7 @@ describe('createCacheCodec', () => {
       await keyv.set('query:a', ANSWER, 60_000);
       await keyv.set('gen:X', 'g1', 60_000);
       expect(store.get('query:a')?.startsWith('z')).toBe(true);
-      await expect(keyv.get('query:a')).resolves.toBe(ANSWER);
+      await expect(unpackText(await keyv.get('query:a'))).resolves.toBe(ANSWER);
       await expect(keyv.getMany(['missing', 'gen:X'])).resolves.toEqual([undefined, 'g1']);
     });
 
