@@ -26,7 +26,7 @@ const END_MS = Date.parse('2025-07-01T00:00:00Z');
 const DAY_MS = 86_400_000;
 const CLIENTS = [1, 32];
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
-const BEFORE_REDIS_URL = process.env.BENCH_BEFORE_REDIS_URL ?? 'redis://127.0.0.1:6379/12';
+const BEFORE_REDIS_URL = process.env.BENCH_BEFORE_REDIS_URL ?? 'redis://127.0.0.1:6379/14';
 const BATCH = 10_000;
 
 const storedDays = () => bySize({ smoke: 2, small: 60, default: 365, large: 365 });
@@ -337,13 +337,21 @@ function report(
   );
   printTable(
     `Cached against uncached, same run (${conditions})`,
-    ['shape', 'clients', 'uncached req/s', 'cached req/s', 'cached x uncached'],
+    [
+      'shape',
+      'clients',
+      'uncached req/s',
+      'cached req/s',
+      'cached x uncached',
+      'answered from cache',
+    ],
     measured.map((m) => [
       m.shape,
       m.clients,
       m.uncached.rps.toFixed(1),
       m.cached.rps.toFixed(1),
       ratio(m.cached.rps, m.uncached.rps),
+      `${Math.round(Math.min(1, m.hitShare) * 100)} %`,
     ]),
   );
   const compared = measured.filter((m) => m.before);
