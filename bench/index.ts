@@ -1,7 +1,7 @@
 import { BENCH_SIZES, BenchSize } from './support';
 
 /**
- * `npm run bench [part ...] [--size smoke|small|default|large] [--out DIR]`:
+ * `npm run bench [part ...] [--size smoke|small|default|large] [--out DIR] [--report]`:
  * every part in turn, or the ones named; the results are merged into
  * bench/results/latest.json and docs/benchmarks.md is regenerated (see
  * bench/run.ts). The size goes into the environment before the parts are
@@ -19,14 +19,21 @@ interface Options {
   readonly parts: string[];
   readonly size: BenchSize;
   readonly out?: string;
+  /** --report: only regenerate the markdown from the results (after editing bench/notes). */
+  readonly reportOnly: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
   const parts: string[] = [];
   let size = (process.env.BENCH_SIZE ?? 'default') as BenchSize;
   let out: string | undefined;
+  let reportOnly = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
+    if (arg === '--report') {
+      reportOnly = true;
+      continue;
+    }
     const [flag, inline] = arg.split('=', 2);
     if (flag === '--size' || flag === '--out') {
       const value = inline ?? argv[++i];
@@ -34,7 +41,7 @@ function parseArgs(argv: readonly string[]): Options {
       if (flag === '--size') size = value as BenchSize;
       else out = value;
     } else if (arg.startsWith('-')) {
-      throw new Error(`unknown option ${arg}; options: --size, --out`);
+      throw new Error(`unknown option ${arg}; options: --size, --out, --report`);
     } else {
       parts.push(arg);
     }
@@ -44,7 +51,7 @@ function parseArgs(argv: readonly string[]): Options {
   for (const part of parts)
     if (!PART_NAMES.includes(part))
       throw new Error(`unknown bench part "${part}"; parts: ${PART_NAMES.join(', ')}`);
-  return { parts: parts.length ? parts : PART_NAMES, size, out };
+  return { parts: parts.length ? parts : PART_NAMES, size, out, reportOnly };
 }
 
 async function main(): Promise<number> {
@@ -54,7 +61,11 @@ async function main(): Promise<number> {
     process.env[name] ??= value;
   // Loaded only now: the parts read their sizes from the environment set above.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { runBench } = require('./run') as typeof import('./run');
+  const { regenerateReport, runBench } = require('./run') as typeof import('./run');
+  if (options.reportOnly) {
+    regenerateReport(options.out);
+    return 0;
+  }
   return runBench(options.parts, options.out);
 }
 

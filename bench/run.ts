@@ -48,3 +48,11 @@ export async function runBench(parts: readonly string[], outDir?: string): Promi
   );
   return failed;
 }
+
+/** Regenerates the markdown from the results file alone (no part runs). */
+export function regenerateReport(outDir?: string): void {
+  const root = join(__dirname, '..');
+  const paths = reportPaths(root, outDir);
+  writeReport(paths, [], Object.keys(PARTS), join(root, 'bench', 'notes'));
+  console.log(`regenerated ${paths.markdown} from ${paths.json}`);
+}
