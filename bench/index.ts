@@ -63,7 +63,7 @@ async function main(): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { regenerateReport, runBench } = require('./run') as typeof import('./run');
   if (options.reportOnly) {
-    regenerateReport(options.out);
+    await regenerateReport(options.out);
     return 0;
   }
   return runBench(options.parts, options.out);

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import { Budget, PartResult, RecordedTable } from './support';
 
 /** bench/results/latest.json: the newest result of every part, merged across runs. */
@@ -37,17 +38,22 @@ export function readResults(path: string): BenchResults | undefined {
   return JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
 }
 
-export function writeReport(
+export async function writeReport(
   paths: ReportPaths,
   parts: readonly PartResult[],
   order: readonly string[],
   notesDir: string,
-): BenchResults {
+): Promise<BenchResults> {
   const results = mergeResults(readResults(paths.json), parts);
   mkdirSync(dirname(paths.json), { recursive: true });
   mkdirSync(dirname(paths.markdown), { recursive: true });
   writeFileSync(paths.json, JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(paths.markdown, renderMarkdown(results, order, notesDir));
+  // Formatted as the repository's own check wants it, so a fresh run commits cleanly.
+  const options = (await resolveConfig(paths.markdown)) ?? {};
+  writeFileSync(
+    paths.markdown,
+    await format(renderMarkdown(results, order, notesDir), { ...options, parser: 'markdown' }),
+  );
   return results;
 }
 

@@ -42,7 +42,7 @@ export async function runBench(parts: readonly string[], outDir?: string): Promi
   }
   const root = join(__dirname, '..');
   const paths = reportPaths(root, out);
-  writeReport(paths, recordedParts(), Object.keys(PARTS), join(root, 'bench', 'notes'));
+  await writeReport(paths, recordedParts(), Object.keys(PARTS), join(root, 'bench', 'notes'));
   console.log(
     `\nbench done in ${Math.round((Date.now() - started) / 1000)} s (${failed} part(s) failed): ${paths.json}, ${paths.markdown}`,
   );
@@ -50,9 +50,9 @@ export async function runBench(parts: readonly string[], outDir?: string): Promi
 }
 
 /** Regenerates the markdown from the results file alone (no part runs). */
-export function regenerateReport(outDir?: string): void {
+export async function regenerateReport(outDir?: string): Promise<void> {
   const root = join(__dirname, '..');
   const paths = reportPaths(root, outDir);
-  writeReport(paths, [], Object.keys(PARTS), join(root, 'bench', 'notes'));
+  await writeReport(paths, [], Object.keys(PARTS), join(root, 'bench', 'notes'));
   console.log(`regenerated ${paths.markdown} from ${paths.json}`);
 }
