@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/app.factory';
+import { createCacheCodec, unpackText } from '../src/cache/cache-codec';
 import { BarPoint, makeBars } from './support/bars';
 import { TcpProxy } from './support/tcp-proxy';
 import { ENGINES, TestEngine } from './support/test-database';
@@ -196,28 +197,28 @@ function replaced(bars: readonly BarPoint[], replacement: BarPoint): BarPoint[] 
 // ---------------------------------------------------------------- Redis
 
 /** The text the service cached, out of the envelope the cache stores in Redis. */
-function cachedText(raw: string | null): string {
-  let value: unknown = raw;
-  while (typeof value === 'string') {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return value as string;
-    }
-  }
-  if (value && typeof value === 'object' && 'value' in value) {
-    return String(value.value);
-  }
-  throw new Error(`unexpected cache entry ${String(raw).slice(0, 200)}`);
+/** Reads every form the service writes; writes text as it is. */
+const CODEC = createCacheCodec();
+
+/**
+ * The text cached under a Redis value: the store's own JSON layer
+ * (cache-manager-ioredis-yet), then the service's codec (src/cache/cache-codec.ts).
+ */
+async function cachedText(raw: string | null): Promise<string> {
+  if (raw === null) throw new Error('not in Redis');
+  const entry = await CODEC.deserialize(JSON.parse(raw) as string);
+  const value = entry === undefined ? undefined : await unpackText(entry.value);
+  if (typeof value !== 'string') throw new Error(`unexpected cache entry ${raw.slice(0, 200)}`);
+  return value;
 }
 
-/** Replaces the cached text of `key`, keeping its envelope and TTL. */
+/** Replaces the cached text of `key`, keeping its expiry and TTL. */
 async function overwriteCached(redis: Redis, key: string, text: string): Promise<void> {
   const raw = await redis.get(key);
   if (raw === null) throw new Error(`${key} is not in Redis`);
-  const envelope = JSON.parse(JSON.parse(raw) as string) as { value: string };
-  envelope.value = text;
-  await redis.set(key, JSON.stringify(JSON.stringify(envelope)), 'KEEPTTL');
+  const entry = await CODEC.deserialize(JSON.parse(raw) as string);
+  const encoded = await CODEC.serialize({ value: text, expires: entry?.expires });
+  await redis.set(key, JSON.stringify(encoded), 'KEEPTTL');
 }
 
 async function keys(redis: Redis, pattern: string): Promise<string[]> {
@@ -412,24 +413,24 @@ describe.each(ENGINES)('cache on %s', (engine) => {
 
       const [generationKey] = await keys(redis, `gen:${instrument}`);
       expect(generationKey).toBe(`gen:${instrument}`);
-      const generation = cachedText(await redis.get(generationKey));
+      const generation = await cachedText(await redis.get(generationKey));
       expect(generation).toMatch(/^[0-9a-f-]{36}$/);
 
       const newQueryKeys = (await keys(redis, 'query:*')).filter(
         (k) => !queryKeysBefore.includes(k),
       );
       expect(newQueryKeys).toEqual([expect.stringMatching(/^query:[A-Za-z0-9_-]+$/)]);
-      expect(cachedText(await redis.get(newQueryKeys[0]))).toContain(pointsText(range.text));
+      expect(await cachedText(await redis.get(newQueryKeys[0]))).toContain(pointsText(range.text));
 
       const aggKeys = await keys(redis, `agg:${instrument}:*`);
       expect(aggKeys).toEqual([expect.stringMatching(/^agg:KEYS:FIVE_MINUTES:[A-Za-z0-9_-]+$/)]);
-      expect(cachedText(await redis.get(aggKeys[0]))).toContain(pointsText(derived.text));
+      expect(await cachedText(await redis.get(aggKeys[0]))).toContain(pointsText(derived.text));
 
       const latestKeys = await keys(redis, `latest:${instrument}:*`);
       expect(latestKeys).toEqual([
         `latest:${instrument}:ONE_MINUTE:${generation}:timestamp,open,high,low,close,volume,dollar_volume,trade_count`,
       ]);
-      expect(cachedText(await redis.get(latestKeys[0]))).toBe(point.text);
+      expect(await cachedText(await redis.get(latestKeys[0]))).toBe(point.text);
 
       const ttl = async (key: string) => redis.pttl(key);
       expect(await ttl(newQueryKeys[0])).toBeGreaterThan(TTL_MS.query - TTL_TOLERANCE_MS);
@@ -449,11 +450,11 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       await query(a.baseUrl, instrument);
       await latest(a.baseUrl, instrument);
       const [rangeKey] = (await keys(redis, 'query:*')).filter((k) => !queryKeysBefore.includes(k));
-      const generation = cachedText(await redis.get(`gen:${instrument}`));
+      const generation = await cachedText(await redis.get(`gen:${instrument}`));
       const [latestKey] = await keys(redis, `latest:${instrument}:ONE_MINUTE:${generation}:*`);
 
       // Marked entries prove that answers are read from Redis, not recomputed nor kept in the process.
-      const cachedRange = cachedText(await redis.get(rangeKey));
+      const cachedRange = await cachedText(await redis.get(rangeKey));
       const closeOfFirst = `"close":${bars[0].close},`;
       expect(cachedRange).toContain(closeOfFirst);
       await overwriteCached(
@@ -488,14 +489,14 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       const instrument = 'GEN';
       const bars = makeBars(START, 10);
       await store(a.baseUrl, instrument, bars.slice(0, 5));
-      const first = cachedText(await redis.get(`gen:${instrument}`));
+      const first = await cachedText(await redis.get(`gen:${instrument}`));
       await store(a.baseUrl, instrument, bars.slice(5));
-      const second = cachedText(await redis.get(`gen:${instrument}`));
+      const second = await cachedText(await redis.get(`gen:${instrument}`));
       expect(await remove(a.baseUrl, instrument, START, END)).toBe(10);
-      const third = cachedText(await redis.get(`gen:${instrument}`));
+      const third = await cachedText(await redis.get(`gen:${instrument}`));
       // A delete that removes nothing changes nothing.
       expect(await remove(a.baseUrl, instrument, START, END)).toBe(0);
-      const fourth = cachedText(await redis.get(`gen:${instrument}`));
+      const fourth = await cachedText(await redis.get(`gen:${instrument}`));
 
       expect(new Set([first, second, third]).size).toBe(3);
       expect(fourth).toBe(third);

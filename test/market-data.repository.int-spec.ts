@@ -570,6 +570,32 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       expect(JSON.parse(page.pointsJson)).toEqual(rows.slice(20, 27).map(expectedPoint));
     });
 
+    it('should tell the total from a last page shorter than its limit', async () => {
+      const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
+
+      const page = await repository.findRange(key, range, ALL_FIELDS, { limit: 50, offset: 30 });
+
+      expect(page.totalCount).toBe(60);
+      expect(JSON.parse(page.pointsJson)).toEqual(rows.slice(30, 60).map(expectedPoint));
+    });
+
+    it('should count the range when the page is exactly full', async () => {
+      const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
+
+      const page = await repository.findRange(key, range, ['timestamp'], { limit: 60, offset: 0 });
+
+      expect(page.totalCount).toBe(60);
+      expect(JSON.parse(page.pointsJson)).toHaveLength(60);
+    });
+
+    it('should count the range for an empty page far past its end', async () => {
+      const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
+
+      const page = await repository.findRange(key, range, ALL_FIELDS, { limit: 10, offset: 500 });
+
+      expect(page).toEqual({ totalCount: 60, pointsJson: '[]' });
+    });
+
     it('should return an empty page past the end with the total count still right', async () => {
       const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
 
@@ -772,6 +798,26 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
 
       expect(page.totalCount).toBe(expected.length);
       expectSameBars(page.pointsJson, expected.slice(30, 42));
+    });
+
+    it('should tell total_count from a last page of buckets shorter than its limit, and count past the end', async () => {
+      const expected = deriveInTypeScript(rows, 5 * MINUTE, wholeRange);
+      const derive = (offset: number) =>
+        repository.findDerivedRange(
+          instrumentId,
+          TimeFrame.ONE_MINUTE,
+          TimeFrame.FIVE_MINUTES,
+          wholeRange,
+          ALL_FIELDS,
+          { limit: 1000, offset },
+        );
+
+      const last = await derive(expected.length - 3);
+      const beyond = await derive(expected.length + 100);
+
+      expect(last.totalCount).toBe(expected.length);
+      expectSameBars(last.pointsJson, expected.slice(-3));
+      expect(beyond).toEqual({ totalCount: expected.length, pointsJson: '[]' });
     });
 
     it('should return only the requested fields', async () => {

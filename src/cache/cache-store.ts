@@ -2,9 +2,10 @@ import { Logger } from '@nestjs/common';
 import { Cache, CacheManagerStore, KeyvAdapter } from 'cache-manager';
 import { redisInsStore } from 'cache-manager-ioredis-yet';
 import Redis from 'ioredis';
-import { Keyv } from 'keyv';
+import { Deserialize, Keyv, Serialize } from 'keyv';
 import { LRUCache } from 'lru-cache';
 import { Settings } from '../settings/settings';
+import { CacheCodec, createCacheCodec, KeyvEntry } from './cache-codec';
 
 /** The three calls the QueryCache makes; unlike cache-manager's, they reject on a store error. */
 export type StrictCache = Pick<Cache, 'get' | 'mget' | 'set'>;
@@ -34,6 +35,19 @@ function strict(keyv: Keyv): StrictCache {
   };
 }
 
+/** Answers from this size on travel to Redis deflated (see createCacheCodec). */
+const COMPRESS_ABOVE_CHARS = 1024;
+
+function keyvWith(store: object, codec: CacheCodec): Keyv {
+  return new Keyv({
+    store,
+    namespace: '',
+    throwOnErrors: true,
+    serialize: ((entry: KeyvEntry) => codec.serialize(entry)) as Serialize,
+    deserialize: ((text: string) => codec.deserialize(text)) as Deserialize,
+  });
+}
+
 /**
  * Redis through cache-manager-ioredis-yet (its store wrapped for Keyv by
  * cache-manager's KeyvAdapter), or a bounded in-process LRU.
@@ -54,7 +68,7 @@ export function openCacheStore(settings: Settings): CacheStore {
       has: (key: string) => lru.has(key),
     };
     return {
-      cache: strict(new Keyv({ store, namespace: '', throwOnErrors: true })),
+      cache: strict(keyvWith(store, createCacheCodec())),
       kind: 'memory',
       ping: async () => true,
       close: async () => lru.clear(),
@@ -82,7 +96,7 @@ export function openCacheStore(settings: Settings): CacheStore {
   // The store is typed against cache-manager 5; its runtime API is what KeyvAdapter calls.
   const store = new KeyvAdapter(redisInsStore(client) as unknown as CacheManagerStore);
   return {
-    cache: strict(new Keyv({ store, namespace: '', throwOnErrors: true })),
+    cache: strict(keyvWith(store, createCacheCodec(COMPRESS_ABOVE_CHARS))),
     kind: 'redis',
     ping: async () => (await client.ping()) === 'PONG',
     close: async () => {

@@ -1,3 +1,5 @@
+import { deflateRawSync } from 'node:zlib';
+import { PackedText } from './cache-codec';
 import { Logger } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import { MetricsService } from '../metrics/metrics.service';
@@ -155,6 +157,13 @@ describe('QueryCache', () => {
       expect(fake.mget).toHaveBeenCalledTimes(1);
       expect(fake.mget).toHaveBeenCalledWith(['k1', 'k2', 'k3', 'k4']);
       expect(metrics.cacheOperation.mock.calls).toEqual([['hit']]);
+    });
+
+    it('should inflate a packed answer after the store answered', async () => {
+      const fake = fakeStore();
+      fake.mget.mockResolvedValueOnce([undefined, new PackedText(deflateRawSync('[{"a":1}]'))]);
+
+      await expect(queryCache(fake).getFirst(['k1', 'k2'])).resolves.toBe('[{"a":1}]');
     });
 
     it('should count one miss when none of the keys is cached', async () => {

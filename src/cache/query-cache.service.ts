@@ -4,6 +4,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { CACHE_TTL_MS, generationKey } from './cache-keys';
+import { PackedText, unpackText } from './cache-codec';
 import { CACHE_STORE } from './cache.tokens';
 import type { CacheStore } from './cache-store';
 
@@ -53,9 +54,10 @@ export class QueryCache implements OnApplicationShutdown {
 
   async get(key: string): Promise<string | undefined> {
     try {
-      const value = await this.bounded(this.store.cache.get<string>(key));
+      const stored = await this.bounded(this.store.cache.get<string | PackedText>(key));
+      const value = stored === undefined || stored === null ? undefined : await unpackText(stored);
       this.metrics.cacheOperation(value === undefined ? 'miss' : 'hit');
-      return value ?? undefined;
+      return value;
     } catch (error) {
       this.failed('get', error);
       return undefined;
@@ -65,8 +67,9 @@ export class QueryCache implements OnApplicationShutdown {
   /** One round trip for several candidate keys; the first that is cached wins. */
   async getFirst(keys: readonly string[]): Promise<string | undefined> {
     try {
-      const values = await this.bounded(this.store.cache.mget<string>([...keys]));
-      const value = values.find((v) => v !== undefined && v !== null) ?? undefined;
+      const values = await this.bounded(this.store.cache.mget<string | PackedText>([...keys]));
+      const found = values.find((v) => v !== undefined && v !== null);
+      const value = found === undefined ? undefined : await unpackText(found);
       this.metrics.cacheOperation(value === undefined ? 'miss' : 'hit');
       return value;
     } catch (error) {

@@ -58,9 +58,26 @@ export interface PointsPage {
   readonly pointsJson: string;
 }
 
-/** Column expressions per response field; the only identifiers ever put into SQL text. */
+/**
+ * Column expressions per response field over `market_data_ts t`; the only
+ * identifiers ever put into SQL text. Qualified: an unqualified "timestamp"
+ * in ORDER BY would name the to_char output column, and PostgreSQL would sort
+ * that text instead of reading the index in order.
+ */
 const FIELD_SQL: Readonly<Record<PointField, string>> = {
-  timestamp: `to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  timestamp: `to_char(t."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  open: 't.open_price',
+  high: 't.high_price',
+  low: 't.low_price',
+  close: 't.close_price',
+  volume: 't.volume',
+  dollar_volume: 't.dollar_volume',
+  trade_count: 't.trade_count',
+};
+
+/** The same fields over derived buckets (see findDerivedRange). */
+const BUCKET_FIELD_SQL: Readonly<Record<PointField, string>> = {
+  timestamp: `to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
   open: 'open_price',
   high: 'high_price',
   low: 'low_price',
@@ -70,14 +87,19 @@ const FIELD_SQL: Readonly<Record<PointField, string>> = {
   trade_count: 'trade_count',
 };
 
-/** The same fields over derived buckets (see findDerivedRange). */
-const BUCKET_FIELD_SQL: Readonly<Record<PointField, string>> = {
-  ...FIELD_SQL,
-  timestamp: `to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-};
-
 function selectList(fields: readonly PointField[], sql: Record<PointField, string>): string {
   return fields.map((f) => `${sql[f]} AS "${f}"`).join(', ');
+}
+
+/**
+ * The count of the whole range when a page tells it: a page shorter than its
+ * limit ends the range (offset + its rows), unless it is empty past the start
+ * (the range may end anywhere before the offset). Undefined: count the range.
+ */
+export function pageTotal(page: Page, pageCount: number): number | undefined {
+  if (pageCount < page.limit && (pageCount > 0 || page.offset === 0))
+    return page.offset + pageCount;
+  return undefined;
 }
 
 /** The columns every write sets, in COPY order, with where each value comes from. */
@@ -408,27 +430,30 @@ export class MarketDataRepository {
     }));
   }
 
-  /** One query: rows of `series` in `range`, the page as JSON and the count of the whole range. */
+  /**
+   * Rows of `series` in `range`: the page as JSON (PostgreSQL builds it) and
+   * the count of the whole range. The count is taken from the page when the
+   * page shows where the range ends (see pageTotal); only a full page (or an
+   * empty one past the start) costs a second scan of the range.
+   */
   async findRange(
     series: SeriesKey,
     range: TimeRange,
     fields: readonly PointField[],
     page: Page,
   ): Promise<PointsPage> {
-    const where = `instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4`;
+    const where = `t.instrument_id = $1 AND t.timeframe = $2 AND t."timestamp" >= $3 AND t."timestamp" < $4`;
+    const params = [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)];
     return this.selectPage(
-      `SELECT (SELECT count(*) FROM market_data_ts WHERE ${where}) AS total_count,
-              (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (
-                 SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts
-                  WHERE ${where} ORDER BY "timestamp" LIMIT $5 OFFSET $6) p) AS points`,
-      [
-        series.instrumentId,
-        series.timeframe,
-        isoOf(range.fromMs),
-        isoOf(range.toMs),
-        page.limit,
-        page.offset,
-      ],
+      `WITH page AS (
+         SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts t
+          WHERE ${where} ORDER BY t."timestamp" LIMIT $5 OFFSET $6)
+       SELECT (SELECT count(*) FROM page) AS page_count,
+              (SELECT '[' || coalesce(string_agg(row_to_json(page)::text, ','), '') || ']' FROM page) AS points`,
+      [...params, page.limit, page.offset],
+      page,
+      `SELECT count(*) AS total_count FROM market_data_ts t WHERE ${where}`,
+      params,
     );
   }
 
@@ -446,9 +471,8 @@ export class MarketDataRepository {
     fields: readonly PointField[],
     page: Page,
   ): Promise<PointsPage> {
-    return this.selectPage(
-      `WITH buckets AS (
-         SELECT date_bin(make_interval(secs => $7), "timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
+    const buckets = `WITH buckets AS (
+         SELECT date_bin(make_interval(secs => $5), "timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
                 (array_agg(open_price ORDER BY "timestamp"))[1] AS open_price,
                 max(high_price) AS high_price,
                 min(low_price) AS low_price,
@@ -460,20 +484,24 @@ export class MarketDataRepository {
                 CASE WHEN count(trade_count) = count(*) THEN sum(trade_count) END AS trade_count
            FROM market_data_ts
           WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4
-          GROUP BY 1)
-       SELECT (SELECT count(*) FROM buckets) AS total_count,
-              (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (
-                 SELECT ${selectList(fields, BUCKET_FIELD_SQL)} FROM buckets
-                  ORDER BY bucket LIMIT $5 OFFSET $6) p) AS points`,
-      [
-        instrumentId,
-        source,
-        isoOf(range.fromMs),
-        isoOf(range.toMs),
-        page.limit,
-        page.offset,
-        TIMEFRAME_MS[target] / 1000,
-      ],
+          GROUP BY 1)`;
+    const params = [
+      instrumentId,
+      source,
+      isoOf(range.fromMs),
+      isoOf(range.toMs),
+      TIMEFRAME_MS[target] / 1000,
+    ];
+    return this.selectPage(
+      `${buckets}, page AS (
+         SELECT ${selectList(fields, BUCKET_FIELD_SQL)} FROM buckets
+          ORDER BY buckets.bucket LIMIT $6 OFFSET $7)
+       SELECT (SELECT count(*) FROM page) AS page_count,
+              (SELECT '[' || coalesce(string_agg(row_to_json(page)::text, ','), '') || ']' FROM page) AS points`,
+      [...params, page.limit, page.offset],
+      page,
+      `${buckets} SELECT count(*) AS total_count FROM buckets`,
+      params,
     );
   }
 
@@ -500,9 +528,9 @@ export class MarketDataRepository {
     const { rows } = await translatePgErrors(() =>
       this.db.pool.query<{ point: string }>(
         `SELECT row_to_json(p)::text AS point FROM (
-           SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts
-            WHERE instrument_id = $1 AND timeframe = $2
-            ORDER BY "timestamp" DESC LIMIT 1) p`,
+           SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts t
+            WHERE t.instrument_id = $1 AND t.timeframe = $2
+            ORDER BY t."timestamp" DESC LIMIT 1) p`,
         [series.instrumentId, series.timeframe],
       ),
     );
@@ -550,11 +578,24 @@ export class MarketDataRepository {
     return rows[0]?.ratio ?? 0;
   }
 
-  private async selectPage(sql: string, params: unknown[]): Promise<PointsPage> {
+  /** The page, then the count of the whole range only when the page cannot tell it. */
+  private async selectPage(
+    pageSql: string,
+    pageParams: unknown[],
+    page: Page,
+    countSql: string,
+    countParams: unknown[],
+  ): Promise<PointsPage> {
     const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ total_count: string; points: string }>(sql, params),
+      this.db.pool.query<{ page_count: string; points: string }>(pageSql, pageParams),
     );
-    return { totalCount: Number(rows[0].total_count), pointsJson: rows[0].points };
+    const pointsJson = rows[0].points;
+    const known = pageTotal(page, Number(rows[0].page_count));
+    if (known !== undefined) return { totalCount: known, pointsJson };
+    const counted = await translatePgErrors(() =>
+      this.db.pool.query<{ total_count: string }>(countSql, countParams),
+    );
+    return { totalCount: Number(counted.rows[0].total_count), pointsJson };
   }
 
   /** TimescaleDB caps rows decompressed per statement; a bulk upsert or delete may pass it. */

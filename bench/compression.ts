@@ -1,0 +1,147 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { createApp } from '../src/app.factory';
+import { CompressionPolicyJob } from '../src/configuration/compression-policy.job';
+import { COMPRESSED_CHUNKS_SQL } from '../src/database/compressed-chunks.sql';
+import { DatabaseConnection } from '../src/database/database-connection';
+import { DATABASE_CONNECTION } from '../src/database/market-data.repository';
+import { loadSettings } from '../src/settings/settings';
+import { BarPoint, makeBars } from '../test/support/bars';
+import {
+  bySize,
+  conditionsLine,
+  printTable,
+  readMachine,
+  recordBudget,
+  recordConditions,
+} from './support';
+
+/**
+ * Compression ratio of TimescaleDB (the embedded engine: the only TimescaleDB
+ * here) on realistic 1-minute bars, stored through the service's POST /store
+ * and compressed by the service's own compression job, measured from
+ * chunk_compression_stats the way the service reports it. Baseline of the
+ * same run: gzip of the same rows as CSV.
+ */
+const INSTRUMENTS = 10;
+const BATCH = 10_000;
+const START = '2025-01-01T00:00:00Z';
+
+function csvOf(instrument: string, bars: readonly BarPoint[]): string {
+  return bars
+    .map(
+      (b) =>
+        `${b.timestamp},${instrument},ONE_MINUTE,${b.open},${b.high},${b.low},${b.close},${b.volume},${b.dollar_volume},${b.trade_count}\n`,
+    )
+    .join('');
+}
+
+export async function runCompressionBench(): Promise<void> {
+  const machine = await readMachine();
+  const total = bySize({ smoke: 20_000, small: 200_000, default: 1_000_000, large: 2_000_000 });
+  const perInstrument = Math.ceil(total / INSTRUMENTS);
+  const dataDir = mkdtempSync(join(tmpdir(), 'mds-bench-compression-'));
+  const app = await createApp(
+    loadSettings({
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      STATS_REFRESH_INTERVAL_MS: '0',
+      COMPRESSION_JOB_INTERVAL_MS: '0',
+    }),
+  );
+  await app.listen(0, '127.0.0.1');
+  const base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+  try {
+    let csvBytes = 0;
+    let gzipBytes = 0;
+    const loadStarted = performance.now();
+    for (let i = 0; i < INSTRUMENTS; i++) {
+      const instrument = `CMP${i}`;
+      // Each instrument its own walk; the seeds differ, the walk starts at 100.
+      const bars = makeBars(START, perInstrument, 60_000, 1 + i * 7919);
+      const csv = Buffer.from(csvOf(instrument, bars));
+      csvBytes += csv.length;
+      gzipBytes += gzipSync(csv).length;
+      for (let at = 0; at < bars.length; at += BATCH) {
+        const res = await fetch(`${base}/api/v1/storage/store`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            instrument_id: instrument,
+            timeframe: 'ONE_MINUTE',
+            data_points: bars.slice(at, at + BATCH),
+          }),
+        });
+        const body = (await res.json()) as { stored_count: number };
+        if (res.status !== 200 || body.stored_count !== Math.min(BATCH, bars.length - at))
+          throw new Error(`store failed: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+      }
+    }
+    const loadS = (performance.now() - loadStarted) / 1000;
+    const compressStarted = performance.now();
+    const report = await app.get(CompressionPolicyJob, { strict: false }).run(Date.now());
+    const compressS = (performance.now() - compressStarted) / 1000;
+    if (report.failed_chunks.length)
+      throw new Error(`${report.failed_chunks.length} chunk(s) failed to compress`);
+    const db = app.get<DatabaseConnection>(DATABASE_CONNECTION, { strict: false });
+    const { rows } = await db.pool.query<{
+      chunks: string;
+      before: string;
+      after: string;
+      stored: string;
+      all_chunks: string;
+    }>(
+      `WITH compressed AS (${COMPRESSED_CHUNKS_SQL})
+       SELECT count(*) AS chunks, sum(before_bytes) AS before, sum(after_bytes) AS after,
+              (SELECT count(*) FROM market_data_ts) AS stored,
+              (SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'market_data_ts') AS all_chunks
+         FROM compressed`,
+    );
+    const r = rows[0];
+    const stored = Number(r.stored);
+    const before = Number(r.before);
+    const after = Number(r.after);
+    const ratio = 1 - after / before;
+    const gzipRatio = 1 - gzipBytes / csvBytes;
+    recordConditions({
+      'compression rows': `${stored.toLocaleString('en')} ONE_MINUTE bars, ${INSTRUMENTS} instruments x ${perInstrument.toLocaleString('en')} (random walks, two-decimal prices, integer volumes, dollar volume and trade count)`,
+      'compression engine': 'embedded TimescaleDB (PGlite), layout as the migrations create it',
+    });
+    const MiB = 2 ** 20;
+    printTable(
+      `Compression of ${stored.toLocaleString('en')} 1-minute bars in TimescaleDB (${conditionsLine(machine)})`,
+      ['measure', 'value'],
+      [
+        ['chunks compressed / all chunks', `${r.chunks} / ${r.all_chunks}`],
+        [
+          'rows per instrument per chunk (avg)',
+          Math.round(stored / Number(r.all_chunks) / INSTRUMENTS),
+        ],
+        ['before compression (chunk_compression_stats)', `${(before / MiB).toFixed(1)} MiB`],
+        ['after compression', `${(after / MiB).toFixed(1)} MiB`],
+        ['compression ratio (1 - after/before)', `${(ratio * 100).toFixed(1)} %`],
+        ['baseline: CSV of the same rows', `${(csvBytes / MiB).toFixed(1)} MiB`],
+        [
+          'baseline: gzip of that CSV (ratio)',
+          `${(gzipBytes / MiB).toFixed(1)} MiB (${(gzipRatio * 100).toFixed(1)} %)`,
+        ],
+        [
+          'load through POST /store',
+          `${loadS.toFixed(1)} s (${Math.round(stored / loadS).toLocaleString('en')} rows/s)`,
+        ],
+        ['compression job run', `${compressS.toFixed(1)} s`],
+      ],
+    );
+    recordBudget({
+      name: `compression ratio, ${stored.toLocaleString('en')} 1-minute bars, TimescaleDB`,
+      target: '>= 90 %',
+      measured: `${(ratio * 100).toFixed(1)} %`,
+      pass: ratio >= 0.9,
+    });
+  } finally {
+    await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
