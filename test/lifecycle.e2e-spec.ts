@@ -115,14 +115,22 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
           took_ms: expect.any(Number),
           result: expect.any(Object),
         },
+        {
+          name: 'rollup_refresh',
+          status: 'done',
+          took_ms: expect.any(Number),
+          result: expect.any(Object),
+        },
       ],
     });
-    const [compression, retention, partitions] = res.body.tasks;
+    const [compression, retention, partitions, rollups] = res.body.tasks;
     if (engine === 'postgresql') {
       expect(compression.result).toMatchObject({ ran: false, reason: NO_COMPRESSION_REASON });
       expect(partitions.result).toEqual({ created_partitions: [], months_ahead: 3 });
+      expect(rollups.result).toMatchObject({ ran: false });
     } else {
       expect(compression.result).toMatchObject({ ran: true, compressed_chunks: [] });
+      expect(rollups.result).toMatchObject({ ran: true });
     }
     expect(retention.result).toMatchObject({
       default_retention_days: 730,
@@ -135,7 +143,7 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
     expect(unknown.status).toBe(400);
     expect(unknown.body).toMatchObject({
       field: 'task',
-      message: 'task must be one of compression, retention, partitions',
+      message: 'task must be one of compression, retention, partitions, rollup_refresh',
     });
     const extra = await runMaintenance('?now=2030-01-01');
     expect(extra.status).toBe(400);

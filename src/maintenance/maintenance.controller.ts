@@ -8,6 +8,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { IsOptional, IsString } from 'class-validator';
+import { RequireScope } from '../security/require-scope.decorator';
 import { MaintenanceReport, MaintenanceScheduler } from './maintenance.scheduler';
 
 export class RunMaintenanceQueryDto {
@@ -41,6 +42,7 @@ class MaintenanceReportDto {
 
 @ApiTags('maintenance')
 @Controller('api/v1/storage/maintenance')
+@RequireScope('admin')
 export class MaintenanceController {
   constructor(private readonly scheduler: MaintenanceScheduler) {}
 
