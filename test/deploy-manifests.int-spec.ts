@@ -1,5 +1,15 @@
 import { load, loadAll } from 'js-yaml';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadSettings } from '../src/settings/settings';
 
@@ -76,6 +86,38 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         apiVersion: API_VERSIONS[doc.kind],
       });
       expect(doc.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
+  });
+
+  /** scripts/validate-k8s.mjs: the Kubernetes API's JSON schemas (kubernetes-models), offline. */
+  const validate = (dir: string) =>
+    spawnSync(process.execPath, [join(ROOT, 'scripts', 'validate-k8s.mjs'), dir], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+
+  it('should validate every document against the Kubernetes API schemas', () => {
+    const result = validate(K8S_DIR);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain(`${docs.length} documents valid`);
+  });
+
+  it('should have the schema check refuse a manifest the API server would refuse', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mds-k8s-'));
+    try {
+      cpSync(K8S_DIR, dir, { recursive: true });
+      const deployment = readFileSync(join(dir, 'deployment.yaml'), 'utf8');
+      writeFileSync(
+        join(dir, 'deployment.yaml'),
+        deployment.replace(/^ {2}replicas: \d+$/m, '  replicas: two'),
+      );
+      const result = validate(dir);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('deployment.yaml: Deployment market-data-storage is invalid');
+      expect(result.stderr).toContain('replicas must be integer');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
