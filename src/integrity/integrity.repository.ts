@@ -55,8 +55,10 @@ export class IntegrityRepository {
     const { rows } = await translatePgErrors(() =>
       this.db.pool.query<StoredBarRow>(
         `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS ts_ms,
-                open_price, high_price, low_price, close_price, volume,
-                dollar_volume, trade_count, quality_score, source
+                -- numeric keeps the shortest decimal of the double sent; float8 gives that double back.
+                open_price::float8 AS open_price, high_price::float8 AS high_price,
+                low_price::float8 AS low_price, close_price::float8 AS close_price, volume,
+                dollar_volume::float8 AS dollar_volume, trade_count, quality_score, source
            FROM market_data_ts
           WHERE instrument_id = $1 AND timeframe = $2
             AND "timestamp" >= $3 AND "timestamp" < $4
