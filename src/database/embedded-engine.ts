@@ -19,6 +19,10 @@ export class EmbeddedEngine {
   static async start(dataDir: string): Promise<EmbeddedEngine> {
     mkdirSync(dataDir, { recursive: true });
     const db = await PGlite.create({ dataDir, extensions: { timescaledb } });
+    // Loaded before any statement, as shared_preload_libraries would on a server: on a
+    // reopened DATA_DIR the lazy load left TimescaleDB's licensed functions (compression,
+    // the continuous aggregates' invalidation trigger on every insert) unusable.
+    await db.exec(`LOAD 'timescaledb'`);
     // The socket server is typed against its own PGlite build; the wire protocol is the same.
     const server = new PGLiteSocketServer({
       db: db as unknown as ConstructorParameters<typeof PGLiteSocketServer>[0]['db'],
