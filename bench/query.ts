@@ -187,6 +187,8 @@ export async function runQueryBench(): Promise<void> {
     DATABASE_URL: db.url,
     LOG_LEVEL: 'warn',
     STATS_REFRESH_INTERVAL_MS: '0',
+    // Load from one address, not abuse: the per-client rate limit would answer 429s.
+    RATE_LIMIT_REQUESTS: '0',
     DB_POOL_SIZE: pool,
   };
   const servers: BenchServer[] = [];

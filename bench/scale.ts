@@ -116,6 +116,8 @@ export async function runScaleBench(): Promise<void> {
       DATABASE_URL: db.url,
       LOG_LEVEL: 'warn',
       STATS_REFRESH_INTERVAL_MS: '0',
+      // Load from one address, not abuse: the per-client rate limit would answer 429s.
+      RATE_LIMIT_REQUESTS: '0',
     });
     await sql.connect();
     // The partitions (plain PostgreSQL) come from the service's own write path.
