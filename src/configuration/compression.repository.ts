@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Pool, PoolClient } from 'pg';
 import { CompressionLevel } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
+import { withLockedSession } from '../database/locked-session';
 import { DATABASE_CONNECTION } from '../database/market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
 import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from './compression-level';
@@ -101,37 +102,11 @@ export class CompressionRepository {
 
   /**
    * Runs `work` while holding the job's advisory lock, so that one replica
-   * at a time compresses; undefined when another one holds it. The embedded
-   * engine belongs to one process, so there the statements go through the
-   * pool one at a time and requests interleave with them.
+   * at a time compresses; undefined when another one holds it (withLockedSession).
    */
-  async withJobLock<T>(work: (session: CompressionSession) => Promise<T>): Promise<T | undefined> {
-    if (this.db.info.embedded) return work(new CompressionSession(this.db.pool));
-    const client = await translatePgErrors(() => this.db.pool.connect());
-    let failed: Error | undefined;
-    try {
-      const { rows } = await translatePgErrors(() =>
-        client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
-          COMPRESSION_JOB_LOCK_KEY,
-        ]),
-      );
-      if (!rows[0].locked) return undefined;
-      try {
-        // Compressing a large chunk outlasts the per-request statement timeout.
-        await translatePgErrors(() => client.query('SET statement_timeout = 0'));
-        return await work(new CompressionSession(client));
-      } finally {
-        await client
-          .query('RESET statement_timeout')
-          .then(() => client.query('SELECT pg_advisory_unlock($1)', [COMPRESSION_JOB_LOCK_KEY]))
-          // Closing the session frees the lock as well.
-          .catch((error: Error) => (failed = error));
-      }
-    } catch (error) {
-      failed = error as Error;
-      throw error;
-    } finally {
-      client.release(failed);
-    }
+  withJobLock<T>(work: (session: CompressionSession) => Promise<T>): Promise<T | undefined> {
+    return withLockedSession(this.db, COMPRESSION_JOB_LOCK_KEY, (sql) =>
+      work(new CompressionSession(sql)),
+    );
   }
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Pool, PoolClient } from 'pg';
 import { DatabaseConnection } from '../database/database-connection';
+import { withLockedSession } from '../database/locked-session';
 import { DATABASE_CONNECTION } from '../database/market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
 import { RollupLevel } from '../database/rollups.repository';
@@ -60,39 +61,11 @@ export class RollupRefreshRepository {
 
   /**
    * Runs `work` while holding the task's advisory lock, so that one replica
-   * at a time refreshes; undefined when another one holds it. The embedded
-   * engine belongs to one process: there the statements go through its
-   * single connection, between requests.
+   * at a time refreshes; undefined when another one holds it (withLockedSession).
    */
-  async withRefreshLock<T>(
-    work: (session: RollupRefreshSession) => Promise<T>,
-  ): Promise<T | undefined> {
-    if (this.db.info.embedded) return work(new RollupRefreshSession(this.db.pool));
-    const client = await translatePgErrors(() => this.db.pool.connect());
-    let failed: Error | undefined;
-    try {
-      const { rows } = await translatePgErrors(() =>
-        client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
-          ROLLUP_REFRESH_LOCK_KEY,
-        ]),
-      );
-      if (!rows[0].locked) return undefined;
-      try {
-        // Materializing months of history outlasts the per-request statement timeout.
-        await translatePgErrors(() => client.query('SET statement_timeout = 0'));
-        return await work(new RollupRefreshSession(client));
-      } finally {
-        await client
-          .query('RESET statement_timeout')
-          .then(() => client.query('SELECT pg_advisory_unlock($1)', [ROLLUP_REFRESH_LOCK_KEY]))
-          // Closing the session frees the lock as well.
-          .catch((error: Error) => (failed = error));
-      }
-    } catch (error) {
-      failed = error as Error;
-      throw error;
-    } finally {
-      client.release(failed);
-    }
+  withRefreshLock<T>(work: (session: RollupRefreshSession) => Promise<T>): Promise<T | undefined> {
+    return withLockedSession(this.db, ROLLUP_REFRESH_LOCK_KEY, (sql) =>
+      work(new RollupRefreshSession(sql)),
+    );
   }
 }

@@ -1,0 +1,42 @@
+import { Pool, PoolClient } from 'pg';
+import { DatabaseConnection } from './database-connection';
+import { translatePgErrors } from './pg-errors';
+
+/**
+ * Runs `work` on one pooled connection that holds the session advisory lock
+ * `lockKey` and has no statement timeout (a background job outlasts the
+ * per-request one), so that one replica at a time runs the job; undefined
+ * when another one holds it. The embedded engine belongs to one process:
+ * there `work` gets the pool, whose single connection interleaves the job's
+ * statements with requests.
+ */
+export async function withLockedSession<T>(
+  db: DatabaseConnection,
+  lockKey: number,
+  work: (sql: Pool | PoolClient) => Promise<T>,
+): Promise<T | undefined> {
+  if (db.info.embedded) return work(db.pool);
+  const client = await translatePgErrors(() => db.pool.connect());
+  let failed: Error | undefined;
+  try {
+    const { rows } = await translatePgErrors(() =>
+      client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [lockKey]),
+    );
+    if (!rows[0].locked) return undefined;
+    try {
+      await translatePgErrors(() => client.query('SET statement_timeout = 0'));
+      return await work(client);
+    } finally {
+      await client
+        .query('RESET statement_timeout')
+        .then(() => client.query('SELECT pg_advisory_unlock($1)', [lockKey]))
+        // Closing the session frees the lock as well.
+        .catch((error: Error) => (failed = error));
+    }
+  } catch (error) {
+    failed = error as Error;
+    throw error;
+  } finally {
+    client.release(failed);
+  }
+}
