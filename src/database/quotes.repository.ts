@@ -1,12 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
-import {
-  allowDmlOnCompressedChunks,
-  copyOrMerge,
-  copyText,
-  inTransaction,
-  ISO_US_SQL,
-} from './bulk-sql';
+import { allowDmlOnCompressedChunks, copyText, inTransaction, ISO_US_SQL } from './bulk-sql';
 import { DatabaseConnection } from './database-connection';
 import { DATABASE_CONNECTION, TimeRange } from './market-data.repository';
 import { translatePgErrors } from './pg-errors';
@@ -45,7 +39,6 @@ const QUOTE_FIELD_SQL: Readonly<Record<QuoteField, string>> = {
 const WRITE_COLUMNS = '"timestamp", instrument_id, bid, ask, bid_size, ask_size, source';
 const CONFLICT = `ON CONFLICT (instrument_id, "timestamp", source) DO UPDATE SET
   bid = EXCLUDED.bid, ask = EXCLUDED.ask, bid_size = EXCLUDED.bid_size, ask_size = EXCLUDED.ask_size`;
-const COPY_MIN_ROWS = 500;
 const ARRAY_BATCH_ROWS = 50_000;
 
 /**
@@ -62,41 +55,13 @@ export class QuotesRepository {
 
   /** Writes the quotes of several instruments in ONE transaction, as TradesRepository.upsertTrades. */
   async upsertQuotes(batches: readonly InstrumentQuotes[]): Promise<void> {
-    const written = batches.filter((b) => b.quotes.length > 0);
-    if (written.length === 0) return;
-    const spans = written.map(({ quotes }) => {
-      let min = Infinity;
-      let max = -Infinity;
-      for (const q of quotes) {
-        if (q.timestampUs < min) min = q.timestampUs;
-        if (q.timestampUs > max) max = q.timestampUs;
-      }
-      return { min, max };
-    });
-    const total = written.reduce((n, b) => n + b.quotes.length, 0);
-    await translatePgErrors(async () => {
-      await this.maintenance.ensurePartitions(
-        written.flatMap(({ quotes }) => quotes.map((q) => q.timestampUs)),
-      );
-      await inTransaction(this.db.pool, async (client) => {
-        await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
-        if (this.db.info.embedded || total < COPY_MIN_ROWS) {
-          return this.upsertFromArrays(client, written);
-        }
-        await copyOrMerge(client, {
-          table: 'market_quotes_ts',
-          staging: 'market_quotes_staging',
-          columns: WRITE_COLUMNS,
-          mayExist: await this.maintenance.hasRowsBetween(
-            client,
-            written.map((b) => b.instrumentId),
-            spans,
-          ),
-          lines: () => copyLinesOf(written),
-          mergeSql: `INSERT INTO market_quotes_ts (${WRITE_COLUMNS})
-                     SELECT ${WRITE_COLUMNS} FROM market_quotes_staging ${CONFLICT}`,
-        });
-      });
+    await this.maintenance.upsertBatches(batches, {
+      pointsOf: (b) => b.quotes,
+      fromArrays: (client, written) => this.upsertFromArrays(client, written),
+      columns: WRITE_COLUMNS,
+      copyLines: copyLinesOf,
+      mergeSql: `INSERT INTO market_quotes_ts (${WRITE_COLUMNS})
+                 SELECT ${WRITE_COLUMNS} FROM market_quotes_staging ${CONFLICT}`,
     });
   }
 

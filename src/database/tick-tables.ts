@@ -1,11 +1,19 @@
 import { PoolClient } from 'pg';
 import { formatInstantMicros } from '../common/time';
 import { DatabaseConnection } from './database-connection';
-import { compressedChunksSql } from './bulk-sql';
+import {
+  allowDmlOnCompressedChunks,
+  compressedChunksSql,
+  copyOrMerge,
+  inTransaction,
+} from './bulk-sql';
 import { MarketDataPartitions } from './market-data-partitions';
 import { translatePgErrors } from './pg-errors';
 
 export type TickTable = 'market_trades_ts' | 'market_quotes_ts';
+
+/** Below this many rows a COPY costs more than it saves. */
+const COPY_MIN_ROWS = 500;
 
 /** Half-open [fromUs, toUs) in epoch microseconds. */
 export interface MicroRange {
@@ -63,6 +71,61 @@ export class TickTableMaintenance {
 
   get timescale(): boolean {
     return this.db.info.engine === 'timescaledb';
+  }
+
+  /**
+   * Writes the points of several instruments in ONE transaction; an existing
+   * key is replaced. On a server, new rows take a plain COPY and existing ones
+   * a COPY into a staging table merged by `write.mergeSql`; the embedded
+   * engine and small batches upsert from arrays.
+   */
+  async upsertBatches<B extends { readonly instrumentId: string }>(
+    batches: readonly B[],
+    write: {
+      readonly pointsOf: (batch: B) => readonly { readonly timestampUs: number }[];
+      readonly fromArrays: (client: PoolClient, batches: readonly B[]) => Promise<unknown>;
+      readonly columns: string;
+      readonly copyLines: (batches: readonly B[]) => Iterable<string>;
+      readonly mergeSql: string;
+    },
+  ): Promise<void> {
+    const written = batches.filter((b) => write.pointsOf(b).length > 0);
+    if (written.length === 0) return;
+    const spans = written.map((b) => {
+      let min = Infinity;
+      let max = -Infinity;
+      for (const { timestampUs } of write.pointsOf(b)) {
+        if (timestampUs < min) min = timestampUs;
+        if (timestampUs > max) max = timestampUs;
+      }
+      return { min, max };
+    });
+    const total = written.reduce((n, b) => n + write.pointsOf(b).length, 0);
+    await translatePgErrors(async () => {
+      // Before the transaction: a partition is created on a connection of its own.
+      await this.ensurePartitions(
+        written.flatMap((b) => write.pointsOf(b).map((p) => p.timestampUs)),
+      );
+      await inTransaction(this.db.pool, async (client) => {
+        await allowDmlOnCompressedChunks(client, this.timescale);
+        if (this.db.info.embedded || total < COPY_MIN_ROWS) {
+          await write.fromArrays(client, written);
+          return;
+        }
+        await copyOrMerge(client, {
+          table: this.table,
+          staging: `${this.table.replace(/_ts$/, '')}_staging`,
+          columns: write.columns,
+          mayExist: await this.hasRowsBetween(
+            client,
+            written.map((b) => b.instrumentId),
+            spans,
+          ),
+          lines: () => write.copyLines(written),
+          mergeSql: write.mergeSql,
+        });
+      });
+    });
   }
 
   /** Creates the monthly partitions [nowMs, nowMs + months] needs (plain PostgreSQL only). */

@@ -3,7 +3,6 @@ import { PoolClient } from 'pg';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import {
   allowDmlOnCompressedChunks,
-  copyOrMerge,
   copyText,
   inTransaction,
   ISO_MS_SQL,
@@ -108,8 +107,6 @@ const UPSERT_SET = ['price', 'size', 'conditions', 'quality_score', 'source']
   .join(', ');
 const CONFLICT = `ON CONFLICT (instrument_id, "timestamp", trade_id) DO UPDATE SET ${UPSERT_SET}`;
 
-/** Below this many rows a COPY costs more than it saves. */
-const COPY_MIN_ROWS = 500;
 /** Rows per array statement on the embedded engine (its memory, not a bind limit, bounds it). */
 const ARRAY_BATCH_ROWS = 50_000;
 
@@ -137,42 +134,13 @@ export class TradesRepository {
    * CONFLICT; the embedded engine and small batches upsert from arrays.
    */
   async upsertTrades(batches: readonly InstrumentTrades[]): Promise<void> {
-    const written = batches.filter((b) => b.trades.length > 0);
-    if (written.length === 0) return;
-    const spans = written.map(({ trades }) => {
-      let min = Infinity;
-      let max = -Infinity;
-      for (const t of trades) {
-        if (t.timestampUs < min) min = t.timestampUs;
-        if (t.timestampUs > max) max = t.timestampUs;
-      }
-      return { min, max };
-    });
-    const total = written.reduce((n, b) => n + b.trades.length, 0);
-    await translatePgErrors(async () => {
-      // Before the transaction: a partition is created on a connection of its own.
-      await this.maintenance.ensurePartitions(
-        written.flatMap(({ trades }) => trades.map((t) => t.timestampUs)),
-      );
-      await inTransaction(this.db.pool, async (client) => {
-        await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
-        if (this.db.info.embedded || total < COPY_MIN_ROWS) {
-          return this.upsertFromArrays(client, written);
-        }
-        await copyOrMerge(client, {
-          table: 'market_trades_ts',
-          staging: 'market_trades_staging',
-          columns: WRITE_COLUMNS,
-          mayExist: await this.maintenance.hasRowsBetween(
-            client,
-            written.map((b) => b.instrumentId),
-            spans,
-          ),
-          lines: () => copyLinesOf(written),
-          mergeSql: `INSERT INTO market_trades_ts (${WRITE_COLUMNS})
-                     SELECT ${WRITE_COLUMNS} FROM market_trades_staging ${CONFLICT}`,
-        });
-      });
+    await this.maintenance.upsertBatches(batches, {
+      pointsOf: (b) => b.trades,
+      fromArrays: (client, written) => this.upsertFromArrays(client, written),
+      columns: WRITE_COLUMNS,
+      copyLines: copyLinesOf,
+      mergeSql: `INSERT INTO market_trades_ts (${WRITE_COLUMNS})
+                 SELECT ${WRITE_COLUMNS} FROM market_trades_staging ${CONFLICT}`,
     });
   }
 
