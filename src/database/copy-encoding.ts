@@ -5,8 +5,9 @@
  * Binary format where every column has a type encoded here: no number or
  * date turned into text on the client and none parsed back on the server
  * (float and timestamp parsing is a large share of a text COPY's server
- * time). Text format otherwise (e.g. a numeric column), which any column
- * type accepts.
+ * time; numeric is sent as the digits of String(x), as text would be).
+ * Text format otherwise (e.g. a decimal string for a numeric column), which
+ * any column type accepts.
  */
 
 /** What a column's value is taken from: a JS number, a decimal string, text, or epoch ms. */
@@ -28,8 +29,8 @@ export interface CopyGroup<R, G> {
 
 /** The PostgreSQL types (pg_type.typname) written in binary, per value kind. */
 const BINARY_TYPES: Readonly<Record<CopyValueKind, ReadonlySet<string>>> = {
-  number: new Set(['float8', 'float4']),
-  integer: new Set(['int4', 'int8', 'int2', 'float8']),
+  number: new Set(['float8', 'float4', 'numeric']),
+  integer: new Set(['int4', 'int8', 'int2', 'float8', 'numeric']),
   decimal: new Set(['int8']),
   text: new Set(['text', 'varchar', 'bpchar']),
   epochMs: new Set(['timestamptz']),
@@ -117,8 +118,112 @@ function integerIn(v: number | string, min: number, max: number, type: string): 
   return n;
 }
 
+const NUMERIC_NEGATIVE = 0x4000;
+/** Scaled integers below this have at most 15 significant digits (see writeNumeric). */
+const EXACT_SCALED_LIMIT = 1e15;
+const NUMERIC_GROUPS: number[] = [];
+
+/** numeric_send's layout: ndigits, weight, sign, dscale, then the base-10000 digits. */
+function writeNumericGroups(
+  out: GrowingBuffer,
+  groups: readonly number[],
+  count: number,
+  weight: number,
+  negative: boolean,
+  dscale: number,
+): void {
+  // Trailing zero groups are not sent; leading ones were never pushed.
+  let n = count;
+  while (n > 0 && groups[n - 1] === 0) n--;
+  out.int32(8 + n * 2);
+  out.int16(n);
+  out.int16(n === 0 ? 0 : weight);
+  out.int16(negative && n > 0 ? NUMERIC_NEGATIVE : 0);
+  out.int16(dscale);
+  for (let i = 0; i < n; i++) out.int16(groups[i]);
+}
+
+/**
+ * A finite number as PostgreSQL's binary numeric: exactly the decimal of its
+ * shortest round-trip text, String(x), which a text COPY would have sent
+ * (dscale is its count of fraction digits, as numeric_in gives it).
+ *
+ * Fast path, prices and amounts with up to 4 decimals: when m = x * 10^4
+ * rounded is below 10^15 and m / 10^4 is x again, the decimal m * 10^-4
+ * (15 significant digits at most) is the value of String(x): two decimals
+ * of 15 digits or fewer never round to the same double. Anything else goes
+ * through the digits of String(x).
+ */
+function writeNumeric(out: GrowingBuffer, value: number): void {
+  if (!Number.isFinite(value)) throw new RangeError(`${value} is not a finite number`);
+  const m = Math.round(value * 10_000);
+  if (m / 10_000 === value && Math.abs(m) < EXACT_SCALED_LIMIT) {
+    const abs = Math.abs(m);
+    const fraction = abs % 10_000;
+    const dscale =
+      fraction === 0 ? 0 : fraction % 10 ? 4 : fraction % 100 ? 3 : fraction % 1000 ? 2 : 1;
+    let integer = (abs - fraction) / 10_000;
+    let count = 0;
+    // Integer groups, least significant first, then reversed.
+    while (integer > 0) {
+      NUMERIC_GROUPS[count++] = integer % 10_000;
+      integer = Math.floor(integer / 10_000);
+    }
+    const weight = count - 1;
+    NUMERIC_GROUPS.length = count;
+    NUMERIC_GROUPS.reverse();
+    if (fraction !== 0) NUMERIC_GROUPS[count++] = fraction;
+    writeNumericGroups(out, NUMERIC_GROUPS, count, weight, value < 0, dscale);
+    return;
+  }
+  writeNumericText(out, String(value));
+}
+
+/** The digits of a number's decimal text ('-1.5e-7' and the like) as binary numeric. */
+function writeNumericText(out: GrowingBuffer, decimal: string): void {
+  let text = decimal;
+  const negative = text.charCodeAt(0) === 45; // '-'
+  if (negative) text = text.slice(1);
+  let exponent = 0;
+  const e = text.indexOf('e');
+  if (e >= 0) {
+    exponent = Number(text.slice(e + 1));
+    text = text.slice(0, e);
+  }
+  const dot = text.indexOf('.');
+  const digits = dot < 0 ? text : text.slice(0, dot) + text.slice(dot + 1);
+  // How many of the digits stand before the decimal point (may be < 0 or > digits.length).
+  const integerDigits = (dot < 0 ? text.length : dot) + exponent;
+  const dscale = Math.max(0, digits.length - integerDigits);
+  // Digit i has the power of ten p = integerDigits - 1 - i; its group is floor(p / 4).
+  const top = Math.floor((integerDigits - 1) / 4);
+  const groups: number[] = [];
+  for (let i = 0; i < digits.length; i++) {
+    const d = digits.charCodeAt(i) - 48;
+    if (d === 0) continue;
+    const p = integerDigits - 1 - i;
+    const g = Math.floor(p / 4);
+    const index = top - g;
+    while (groups.length <= index) groups.push(0);
+    groups[index] += d * 10 ** (p - g * 4);
+  }
+  let first = 0;
+  while (first < groups.length && groups[first] === 0) first++;
+  writeNumericGroups(
+    out,
+    groups.slice(first),
+    groups.length - first,
+    top - first,
+    negative,
+    dscale,
+  );
+}
+
 function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
   switch (type) {
+    case 'numeric':
+      // A decimal string (kind 'decimal') never reaches here: BINARY_TYPES keeps it to int8.
+      return (out, v) => writeNumeric(out, v as number);
     case 'float8':
       return (out, v) => {
         out.int32(8);
