@@ -297,7 +297,15 @@ describe('Dockerfile', () => {
     expect(user).not.toMatch(/^USER (root|0)\b/);
     const healthcheck = final.find((l) => l.startsWith('HEALTHCHECK '));
     expect(healthcheck).toContain('/health/ready');
-    expect(final.at(-1)).toBe('CMD ["node", "dist/main.js"]');
+    // The same command, V8 flags included, as `npm run start:prod`.
+    const scripts = (
+      JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+        scripts: Record<string, string>;
+      }
+    ).scripts;
+    expect(scripts['start:prod']).toMatch(/^node .*dist\/main\.js$/);
+    const words = scripts['start:prod'].split(' ').map((w) => JSON.stringify(w));
+    expect(final.at(-1)).toBe(`CMD [${words.join(', ')}]`);
     // Migrations are read at start from migrations/ beside dist/.
     expect(final.some((l) => /^COPY .*migrations/.test(l))).toBe(true);
   });
