@@ -1,6 +1,7 @@
 import { JetStreamClient, NatsConnection } from 'nats';
 import { makeBars } from './support/bars';
 import {
+  batchEventOf,
   Collector,
   connectNats,
   countStored,
@@ -200,6 +201,53 @@ describe.each(ENGINES)('JetStream events on %s', (engine) => {
     expect(deadLetters.received.map((d) => d.payload)).toContain('this is not JSON');
     expect(deadLetters.received.map((d) => d.payload)).toContain(JSON.stringify(badTimeframe));
     expect(await countStored(harness.baseUrl, 'MIXED')).toBe(5);
+  }, 60_000);
+
+  it('should store a batch event as its bars, and dead-letter only the refused bars of a batch by position', async () => {
+    const bars = makeBars('2024-04-01T00:00:00Z', 303, 60_000, 17);
+    const [lastThree, full] = [bars.slice(300), bars.slice(0, 300)];
+    const payloads: unknown[] = [0, 1, 2].map((i) =>
+      batchEventOf('BATCH', full.slice(i * 100, i * 100 + 100)),
+    );
+    const oneBad = batchEventOf('BATCH', lastThree);
+    oneBad.market_data[1].ohlcv_data.low = 1e6;
+    const twoSeries = batchEventOf('BATCH2', bars.slice(0, 2));
+    twoSeries.market_data[1].instrument_id = 'BATCH3';
+    payloads.push(oneBad, twoSeries);
+    const batchLetters = () => deadLetters.received.filter((d) => d.payload.includes('BATCH'));
+
+    await publishAll(js, names.subjects.input, payloads, payloads.length);
+    await waitFor('2 dead letters of batch events', () => batchLetters().length >= 2);
+    await waitFor(
+      '302 bars of batch events',
+      () => storedCountOf(outputs.received, ['BATCH']) >= 302,
+    );
+
+    expect(
+      batchLetters()
+        .map((d) => d.reason)
+        .sort(),
+    ).toEqual([
+      '1 of 3 bars refused (the others are stored): market_data[1].ohlcv_data.low must not exceed high',
+      'market_data[1] must have the instrument_id and timeframe of market_data[0] (one series per event)',
+    ]);
+    expect(await countStored(harness.baseUrl, 'BATCH')).toBe(302);
+    expect(await countStored(harness.baseUrl, 'BATCH2')).toBe(0);
+    const stored = await request(
+      harness.baseUrl,
+      'GET',
+      '/api/v1/storage/query?instrument_id=BATCH&timeframe=ONE_MINUTE&start_time=2024-04-01T05:00:00Z&end_time=2024-04-01T05:03:00Z',
+    );
+    // Bars 300 and 302 of the last batch; bar 301 was refused.
+    const points = stored.body.data_points as { timestamp: string }[];
+    expect(points.map((p) => p.timestamp)).toEqual([
+      '2024-04-01T05:00:00.000Z',
+      '2024-04-01T05:02:00.000Z',
+    ]);
+    expect(points[1]).toMatchObject({
+      open: bars[302].open,
+      close: bars[302].close,
+    });
   }, 60_000);
 
   it('should announce a REST store on the same subject', async () => {

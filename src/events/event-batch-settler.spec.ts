@@ -121,6 +121,42 @@ describe('EventBatchSettler', () => {
       expect(summary).toMatchObject({ stored: 2, deadLettered: 2 });
     });
 
+    it('should store the bars of a batch event with the other events, and dead-letter it for its refused bars only', async () => {
+      const bars = [0, 1, 2].map((n) => ({ instrument_id: 'A', timeframe: 'ONE_MINUTE', n }));
+      const batch = { event_id: 'b', timestamp: 't', market_data: bars };
+      // Index 2 is bar 1 of the batch (after event a); index 4 is event c.
+      store.mockResolvedValue(
+        result([
+          { index: 2, reason: 'market_data.ohlcv_data.low must not exceed high' },
+          { index: 4, reason: 'event_id must be a string' },
+        ]),
+      );
+
+      const summary = await settler().settle([
+        message('a'),
+        message('batch', batch),
+        message('c'),
+        message('whole', {
+          event_id: 'w',
+          market_data: [bars[0], { ...bars[1], instrument_id: 'B' }],
+        }),
+      ]);
+
+      expect(store.mock.calls[0][0]).toEqual([
+        { id: 'a' },
+        ...bars.map((bar) => ({ event_id: 'b', timestamp: 't', market_data: bar })),
+        { id: 'c' },
+      ]);
+      expect(Object.fromEntries(target.outcome)).toEqual({
+        a: 'ack',
+        batch:
+          'dead letter: 1 of 3 bars refused (the others are stored): market_data[1].ohlcv_data.low must not exceed high',
+        c: 'dead letter: event_id must be a string',
+        whole: expect.stringMatching(/^dead letter: market_data\[1\] must have the instrument_id/),
+      });
+      expect(summary).toMatchObject({ stored: 1, deadLettered: 3 });
+    });
+
     it('should hand every message back with a delay growing per delivery when the database is unavailable', async () => {
       store.mockRejectedValue(new DatabaseUnavailableError(new Error('ECONNREFUSED')));
 

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DatabaseUnavailableError } from '../common/errors';
 import { DeadLetterReason, MetricsService, Transport } from '../metrics/metrics.service';
 import type { EventBatchResult } from '../storage/storage.service';
+import { batchRejectionReason, expandEvent } from './bar-batch-event';
 
 /** What a transport does with one message once its fate is known. */
 export interface SettleTarget<M> {
@@ -37,7 +38,9 @@ export interface SettleSummary {
 
 interface Decoded<M> {
   readonly message: M;
-  readonly value: unknown;
+  /** Its single-bar events: one, or the bars of a batch event (bar-batch-event.ts). */
+  readonly events: unknown[];
+  readonly batch: boolean;
 }
 
 export function isDatabaseUnavailable(error: unknown): boolean {
@@ -96,11 +99,16 @@ export class EventBatchSettler<M> {
     const decoded: Decoded<M>[] = [];
     const undecodable: { message: M; reason: string }[] = [];
     for (const message of messages) {
+      let value: unknown;
       try {
-        decoded.push({ message, value: this.target.decode(message) });
+        value = this.target.decode(message);
       } catch (error) {
         undecodable.push({ message, reason: `payload is not JSON: ${messageOf(error)}` });
+        continue;
       }
+      const expanded = expandEvent(value);
+      if (expanded.ok) decoded.push({ message, events: expanded.events, batch: expanded.batch });
+      else undecodable.push({ message, reason: expanded.reason });
     }
     await this.deadLetterAll(undecodable, 'invalid', summary);
     await this.storeAndSettle(decoded, summary);
@@ -112,7 +120,9 @@ export class EventBatchSettler<M> {
     if (items.length === 0) return;
     let result: EventBatchResult;
     try {
-      result = await this.store(items.map((i) => i.value));
+      result = await this.store(
+        items.length === 1 ? items[0].events : items.flatMap((i) => i.events),
+      );
     } catch (error) {
       if (isDatabaseUnavailable(error)) {
         summary.databaseUnavailable = true;
@@ -134,17 +144,29 @@ export class EventBatchSettler<M> {
       return;
     }
 
-    const reasons = new Map(result.rejected.map((r) => [r.index, r.reason]));
+    // Rejections are ascending by index: walk them along the messages' ranges of events.
     const invalid: { message: M; reason: string }[] = [];
-    items.forEach((item, index) => {
-      const reason = reasons.get(index);
-      if (reason === undefined) {
+    let next = 0;
+    let first = 0;
+    for (const item of items) {
+      const end = first + item.events.length;
+      const refused: { bar: number; reason: string }[] = [];
+      while (next < result.rejected.length && result.rejected[next].index < end) {
+        const { index, reason } = result.rejected[next++];
+        refused.push({ bar: index - first, reason });
+      }
+      if (refused.length === 0) {
         this.target.ack(item.message);
         summary.stored++;
       } else {
+        // A batch event's valid bars are stored; the dead letter says which bars were not.
+        const reason = item.batch
+          ? batchRejectionReason(item.events.length, refused)
+          : refused[0].reason;
         invalid.push({ message: item.message, reason });
       }
-    });
+      first = end;
+    }
     await this.deadLetterAll(invalid, 'invalid', summary);
   }
 

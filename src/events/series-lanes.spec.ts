@@ -1,6 +1,6 @@
 import { laneOfEvent, laneOfSeries } from './series-lanes';
 
-function event(instrumentId: unknown, timeframe: unknown): unknown {
+function event(instrumentId: unknown, timeframe: unknown) {
   return { event_id: 'e', market_data: { instrument_id: instrumentId, timeframe } };
 }
 
@@ -40,6 +40,14 @@ describe('series lanes', () => {
       expect(lane).toBeLessThan(5);
       expect(laneOfSeries(`X${i}`, 'ONE_DAY', 1)).toBe(0);
     }
+  });
+
+  it('should route a batch event by its first bar, to the lane of its series', () => {
+    for (let i = 0; i < 30; i++) {
+      const bars = [event(`I${i}`, 'ONE_MINUTE').market_data, { instrument_id: 'other' }];
+      expect(laneOfEvent({ market_data: bars }, 3)).toBe(laneOfSeries(`I${i}`, 'ONE_MINUTE', 3));
+    }
+    expect(laneOfEvent({ market_data: [] }, 3)).toBe(0);
   });
 
   it('should send an event without a readable series to lane 0', () => {

@@ -18,13 +18,15 @@ export function laneOfSeries(instrumentId: string, timeframe: string, lanes: num
 }
 
 /**
- * The lane of a decoded `normalized_market_data` event. An event without a
+ * The lane of a decoded `normalized_market_data` event (of its first bar for
+ * a batch event, whose bars are all of one series). An event without a
  * readable series (it will be dead-lettered) goes to lane 0: its order
  * matters to no series.
  */
 export function laneOfEvent(event: unknown, lanes: number): number {
   if (lanes <= 1 || typeof event !== 'object' || event === null) return 0;
-  const data = (event as { market_data?: unknown }).market_data;
+  const marketData = (event as { market_data?: unknown }).market_data;
+  const data = Array.isArray(marketData) ? (marketData[0] as unknown) : marketData;
   if (typeof data !== 'object' || data === null) return 0;
   const { instrument_id: instrumentId, timeframe } = data as {
     instrument_id?: unknown;

@@ -65,6 +65,15 @@ export function eventOf(
   };
 }
 
+/** A batch event: the spec's envelope with `market_data` an array of one series' bars. */
+export function batchEventOf(instrumentId: string, bars: readonly BarPoint[]) {
+  return {
+    event_id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    market_data: bars.map((bar) => eventOf(instrumentId, bar).market_data),
+  };
+}
+
 /** `perInstrument` 1-minute bars for each instrument, as events, interleaved across instruments. */
 export function makeEvents(
   instruments: readonly string[],
