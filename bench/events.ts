@@ -2,6 +2,7 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { connect, NatsConnection } from 'nats';
 import { Client } from 'pg';
 import { createApp } from '../src/app.factory';
@@ -9,14 +10,15 @@ import { ensureStream } from '../src/events/jetstream-setup';
 import { loadSettings } from '../src/settings/settings';
 import { makeEvents, MarketDataEventPayload, publishAll } from '../test/support/events';
 import { uniqueEventNames } from '../test/support/events';
-import { createBenchDatabase, machineLine, printTable, timePsql } from './support';
+import { createBenchDatabase, machineLine, printTable, recordBudget, timePsql } from './support';
 
 /**
  * Event ingest: N bars published as normalized_market_data events on
  * JetStream while the service is stopped, then the service started and timed
  * until market_data_stored has announced every row; against `psql \copy` of
  * the same rows into the same table in the same run. Then the same events
- * again (every row exists: upserts).
+ * again (every row exists: upserts). Then the same bars as batch events
+ * (bar-batch-event.ts: many bars of one series per message), new and again.
  */
 const POINTS = Number(process.env.BENCH_POINTS ?? 100_000);
 const INSTRUMENTS = 20;
@@ -55,6 +57,31 @@ async function consumeAll(
   return ms;
 }
 
+/** Bars per message of the batch-event cases (one series per message). */
+const BARS_PER_BATCH_EVENT = 100;
+
+/** The same bars as batch events: each message holds BARS_PER_BATCH_EVENT bars of one instrument. */
+function batchEventsOf(events: readonly MarketDataEventPayload[], prefix: string): unknown[] {
+  const byInstrument = new Map<string, MarketDataEventPayload['market_data'][]>();
+  for (const e of events) {
+    const id = `${prefix}${e.market_data.instrument_id}`;
+    const bars = byInstrument.get(id) ?? [];
+    bars.push({ ...e.market_data, instrument_id: id });
+    byInstrument.set(id, bars);
+  }
+  const batches: unknown[] = [];
+  for (const bars of byInstrument.values()) {
+    for (let i = 0; i < bars.length; i += BARS_PER_BATCH_EVENT) {
+      batches.push({
+        event_id: randomUUID(),
+        timestamp: new Date().toISOString(),
+        market_data: bars.slice(i, i + BARS_PER_BATCH_EVENT),
+      });
+    }
+  }
+  return batches;
+}
+
 export async function runEventsBench(): Promise<void> {
   const db = await createBenchDatabase();
   const tmp = mkdtempSync(join(tmpdir(), 'mds-bench-events-'));
@@ -77,18 +104,24 @@ export async function runEventsBench(): Promise<void> {
   try {
     const instruments = Array.from({ length: INSTRUMENTS }, (_, i) => `BE${i}`);
     const events = makeEvents(instruments, Math.ceil(POINTS / INSTRUMENTS));
+    const batchEvents = batchEventsOf(events, 'B');
     const total = events.length;
     await ensureStream(await nc.jetstreamManager(), names.stream, names.subjects);
 
-    const publishStarted = performance.now();
-    await publishAll(js, names.subjects.input, events, 1_000);
-    const publishMs = performance.now() - publishStarted;
+    /** Publishes `payloads` while the service is stopped, then times the service consuming them. */
+    const consumeBacklog = async (payloads: readonly unknown[]) => {
+      const publishStarted = performance.now();
+      await publishAll(js, names.subjects.input, payloads, 1_000);
+      const publishMs = performance.now() - publishStarted;
+      const app = await createApp(settings);
+      await app.init();
+      const ms = await consumeAll(app, nc, names.subjects.output, total);
+      await app.close();
+      return { ms, publishMs };
+    };
 
-    // New rows: the service starts on a backlog of `total` events.
-    let app = await createApp(settings);
-    await app.init();
-    const newMs = await consumeAll(app, nc, names.subjects.output, total);
-    await app.close();
+    // Spec events (one bar each): new rows, then the same again (upserts).
+    const single = await consumeBacklog(events);
 
     // Baseline: psql \copy of the same rows (other instrument names: new rows too).
     const csvFile = join(tmp, 'events.csv');
@@ -97,42 +130,67 @@ export async function runEventsBench(): Promise<void> {
       db.url,
       `\\copy market_data_ts ("timestamp", instrument_id, timeframe, open_price, high_price, low_price, close_price, volume, dollar_volume, trade_count, quality_score, source) FROM '${csvFile}' WITH (FORMAT csv)`,
     );
+    const singleUpsert = await consumeBacklog(events);
 
-    // The same events again: every row exists, each is an upsert.
-    await publishAll(js, names.subjects.input, events, 1_000);
-    app = await createApp(settings);
-    await app.init();
-    const upsertMs = await consumeAll(app, nc, names.subjects.output, total);
-    await app.close();
+    // Batch events (BARS_PER_BATCH_EVENT bars of one series per message): new rows, then upserts.
+    const batch = await consumeBacklog(batchEvents);
+    const batchUpsert = await consumeBacklog(batchEvents);
 
-    const { rows } = await sql.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM market_data_ts WHERE instrument_id LIKE 'BE%' AND instrument_id NOT LIKE '%C'`,
-    );
-    if (rows[0].n !== total)
-      throw new Error(`expected ${total} rows from events, found ${rows[0].n}`);
+    for (const prefix of ['BE', 'BBE']) {
+      const { rows } = await sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM market_data_ts WHERE instrument_id LIKE $1 AND instrument_id NOT LIKE '%C'`,
+        [`${prefix}%`],
+      );
+      if (rows[0].n !== total)
+        throw new Error(`expected ${total} rows from ${prefix} events, found ${rows[0].n}`);
+    }
 
     const rate = (ms: number) => Math.round(total / (ms / 1000));
     const copyRate = rate(copyMs);
+    const ratio = (ms: number) => rate(ms) / copyRate;
+    const row = (what: string, ms: number) => [
+      what,
+      Math.round(ms),
+      rate(ms),
+      ratio(ms).toFixed(2),
+    ];
     printTable(
       `Event ingest of ${total.toLocaleString('en')} 1-minute bars (${INSTRUMENTS} instruments, EVENT_BATCH_MAX ${settings.events.batchMax}) over NATS JetStream (${machineLine(serverVersion)})`,
       ['path', 'ms', 'rows/s', 'x psql \\copy'],
       [
         ['psql \\copy (baseline, new rows)', Math.round(copyMs), copyRate, '1.00'],
+        row('events of one bar (the spec), new rows', single.ms),
+        row('events of one bar, same rows again (upsert)', singleUpsert.ms),
+        row(`batch events of ${BARS_PER_BATCH_EVENT} bars, new rows`, batch.ms),
+        row(
+          `batch events of ${BARS_PER_BATCH_EVENT} bars, same rows again (upsert)`,
+          batchUpsert.ms,
+        ),
         [
-          'events, new rows (backlog consumed)',
-          Math.round(newMs),
-          rate(newMs),
-          (rate(newMs) / copyRate).toFixed(2),
+          '(publishing the one-bar events, for reference)',
+          Math.round(single.publishMs),
+          rate(single.publishMs),
+          '-',
         ],
         [
-          'events, same rows again (upsert)',
-          Math.round(upsertMs),
-          rate(upsertMs),
-          (rate(upsertMs) / copyRate).toFixed(2),
+          `(publishing the batch events, for reference)`,
+          Math.round(batch.publishMs),
+          rate(batch.publishMs),
+          '-',
         ],
-        ['(publishing the events, for reference)', Math.round(publishMs), rate(publishMs), '-'],
       ],
     );
+    for (const [what, ms] of [
+      ['events of one bar (the spec)', single.ms],
+      [`batch events of ${BARS_PER_BATCH_EVENT} bars`, batch.ms],
+    ] as const) {
+      recordBudget({
+        name: `event ingest over NATS JetStream, new rows, ${what} x psql \\copy`,
+        target: '>= 0.5x',
+        measured: `${ratio(ms).toFixed(2)}x`,
+        pass: ratio(ms) >= 0.5,
+      });
+    }
   } finally {
     await (await nc.jetstreamManager()).streams.delete(names.stream).catch(() => undefined);
     await nc.close();

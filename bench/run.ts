@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runCompressionBench } from './compression';
 import { runEventsBench } from './events';
+import { runNatsFloorBench } from './nats-floor';
 import { runIngestBench } from './ingest';
 import { runLayoutBench } from './layout';
 import { runQueryBench } from './query';
@@ -15,6 +16,7 @@ import { beginPart, benchSize, endPart, readMachine, recordedParts } from './sup
 export const PARTS: Record<string, () => Promise<void>> = {
   ingest: runIngestBench,
   events: runEventsBench,
+  'nats-floor': runNatsFloorBench,
   query: runQueryBench,
   compression: runCompressionBench,
   scale: runScaleBench,
