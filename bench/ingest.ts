@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { createApp } from '../src/app.factory';
 import { loadSettings } from '../src/settings/settings';
 import { makeBars, BarPoint } from '../test/support/bars';
-import { createBenchDatabase, machineLine, printTable, timePsql } from './support';
+import { createBenchDatabase, machineLine, printTable, recordBudget, timePsql } from './support';
 
 /**
  * REST ingest of realistic 1-minute bars (DESIGN 8, issue 6): requests of
@@ -132,6 +132,21 @@ export async function runIngestBench(): Promise<void> {
           row('REST new rows', newMs),
           row('REST upsert (existing rows)', upsertMs),
         );
+        // DESIGN 8's budgets are for 10,000-point requests from 4 clients.
+        if (size === 10_000 && clients === 4) {
+          for (const [what, ms, target] of [
+            ['new rows', newMs, 0.5],
+            ['upserts of existing rows', upsertMs, 0.3],
+          ] as const) {
+            const ratio = rate(ms) / copyRate;
+            recordBudget({
+              name: `REST ingest, ${what}, 10,000-point requests x 4 clients, x psql \\copy`,
+              target: `>= ${target}x`,
+              measured: `${ratio.toFixed(2)}x`,
+              pass: ratio >= target,
+            });
+          }
+        }
       }
     }
     printTable(
