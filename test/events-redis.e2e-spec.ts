@@ -1,7 +1,14 @@
 import Redis from 'ioredis';
 import { REDIS_CHANNELS } from '../src/events/event-subjects';
 import { makeBars } from './support/bars';
-import { countStored, eventOf, makeEvents, storedCountOf, waitFor } from './support/events';
+import {
+  batchEventOf,
+  countStored,
+  eventOf,
+  makeEvents,
+  storedCountOf,
+  waitFor,
+} from './support/events';
 import { metricValue } from './support/metrics-text';
 import { request, startTestApp, TestApp } from './support/test-app';
 
@@ -83,6 +90,16 @@ describe('Redis events on postgresql', () => {
 
     await waitFor('the event', () => storedCountOf(outputs, ['NESTCLIENT']) >= 1);
     expect(await countStored(harness.baseUrl, 'NESTCLIENT')).toBe(1);
+  });
+
+  it('should store the bars of a batch event as well', async () => {
+    await publisher.publish(
+      REDIS_CHANNELS.input,
+      JSON.stringify(batchEventOf('RDBATCH', makeBars('2024-01-02T00:00:00Z', 250))),
+    );
+
+    await waitFor('the batch', () => storedCountOf(outputs, ['RDBATCH']) >= 250);
+    expect(await countStored(harness.baseUrl, 'RDBATCH')).toBe(250);
   });
 
   it('should send invalid events to the dead-letter channel with their reason', async () => {
