@@ -120,6 +120,9 @@ export class QueryCache implements OnApplicationShutdown {
   async set(key: string, value: string, ttlMs: number, generation?: string): Promise<void> {
     if (value.length > this.settings.cacheMaxEntryBytes) return;
     this.keep(key, value, generation, ttlMs);
+    // After the caller's answer is on its way: encoding an answer for the store takes
+    // milliseconds (deflate runs inline below 256 KB), which a response should not wait for.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
       await this.bounded(this.store.cache.set(key, value, ttlMs));
     } catch (error) {
