@@ -507,6 +507,43 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       expect((await query(a.baseUrl, instrument)).body.cache_hit).toBe(true);
     });
 
+    it('should answer trades and the latest trade from the cache, and fresh after another instance stored trades', async () => {
+      const instrument = 'KEPT.TRADES';
+      const tradesPath = `${BASE}/query?instrument_id=${instrument}&data_type=TRADE&start_time=${START}&end_time=${END}`;
+      const latestPath = `${BASE}/instruments/${instrument}/latest?data_type=TRADE`;
+      const storeTrades = async (baseUrl: string, points: object[]) => {
+        const res = await request(baseUrl, 'POST', `${BASE}/store`, {
+          instrument_id: instrument,
+          data_type: 'TRADE',
+          data_points: points,
+        });
+        expect(res.status).toBe(200);
+      };
+      const first = { timestamp: at(START_MS + MINUTE), price: 10.5, size: 3, trade_id: 'T1' };
+      const second = {
+        timestamp: at(START_MS + 2 * MINUTE),
+        price: 11.25,
+        size: 4,
+        trade_id: 'T2',
+      };
+      await storeTrades(a.baseUrl, [first]);
+      if (engine === 'embedded') await storeTrades(b.baseUrl, [first]);
+      await request(a.baseUrl, 'GET', tradesPath);
+      await request(a.baseUrl, 'GET', latestPath);
+      const repeat = await request(a.baseUrl, 'GET', tradesPath);
+      expect(repeat.body).toMatchObject({ cache_hit: true, total_count: 1 });
+
+      await storeTrades(b.baseUrl, [second]);
+      if (engine === 'embedded') await storeTrades(a.baseUrl, [second]);
+
+      const after = await request(a.baseUrl, 'GET', tradesPath);
+      expect(after.body).toMatchObject({ cache_hit: false, total_count: 2 });
+      expect((await request(a.baseUrl, 'GET', latestPath)).body).toMatchObject({
+        trade_id: 'T2',
+        price: 11.25,
+      });
+    });
+
     it('should not keep answers under the first generation, which comes back when Redis loses its keys', async () => {
       const instrument = 'KEPT.FIRST';
       const bars = makeBars(START, 60, MINUTE, 31);
