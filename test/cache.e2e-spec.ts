@@ -225,6 +225,15 @@ async function keys(redis: Redis, pattern: string): Promise<string[]> {
   return (await redis.keys(pattern)).sort();
 }
 
+/** Polls until `condition` holds: answers do not wait for their cache writes to reach Redis. */
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 // ---------------------------------------------------------------- instances
 
 async function listening(app: Awaited<ReturnType<typeof createApp>>): Promise<Instance> {
@@ -410,6 +419,7 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       const range = await query(a.baseUrl, instrument);
       const derived = await query(a.baseUrl, instrument, 'FIVE_MINUTES');
       const point = await latest(a.baseUrl, instrument);
+      await waitUntil(async () => (await keys(redis, `latest:${instrument}:*`)).length > 0);
 
       const [generationKey] = await keys(redis, `gen:${instrument}`);
       expect(generationKey).toBe(`gen:${instrument}`);
@@ -447,13 +457,19 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       const bars = makeBars(START, 60);
       await store(a.baseUrl, instrument, bars);
       const queryKeysBefore = await keys(redis, 'query:*');
-      await query(a.baseUrl, instrument);
-      await latest(a.baseUrl, instrument);
+      const computed = await query(a.baseUrl, instrument);
+      const computedLatest = await latest(a.baseUrl, instrument);
+      // A does not wait for its cache writes.
+      await waitUntil(async () => (await keys(redis, 'query:*')).length > queryKeysBefore.length);
       const [rangeKey] = (await keys(redis, 'query:*')).filter((k) => !queryKeysBefore.includes(k));
       const generation = await cachedText(await redis.get(`gen:${instrument}`));
+      await waitUntil(
+        async () =>
+          (await keys(redis, `latest:${instrument}:ONE_MINUTE:${generation}:*`)).length > 0,
+      );
       const [latestKey] = await keys(redis, `latest:${instrument}:ONE_MINUTE:${generation}:*`);
 
-      // Marked entries prove that answers are read from Redis, not recomputed nor kept in the process.
+      // Marked entries prove that B reads the answers from Redis, not recomputed.
       const cachedRange = await cachedText(await redis.get(rangeKey));
       const closeOfFirst = `"close":${bars[0].close},`;
       expect(cachedRange).toContain(closeOfFirst);
@@ -465,12 +481,89 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       const markedPoint = { ...bars[59], close: 76543.21 };
       await overwriteCached(redis, latestKey, JSON.stringify(markedPoint));
 
-      for (const instance of [a, b]) {
-        const range = await query(instance.baseUrl, instrument);
-        expect(range.body.cache_hit).toBe(true);
-        expect(range.body.data_points).toEqual([{ ...bars[0], close: 12345.67 }, ...bars.slice(1)]);
-        expect((await latest(instance.baseUrl, instrument)).body).toEqual(markedPoint);
-      }
+      const range = await query(b.baseUrl, instrument);
+      expect(range.body.cache_hit).toBe(true);
+      expect(range.body.data_points).toEqual([{ ...bars[0], close: 12345.67 }, ...bars.slice(1)]);
+      expect((await latest(b.baseUrl, instrument)).body).toEqual(markedPoint);
+      // A answers what it served under the same generation, kept in the process.
+      const again = await query(a.baseUrl, instrument);
+      expect(again.body.cache_hit).toBe(true);
+      expect(again.body.data_points).toEqual(computed.body.data_points);
+      expect((await latest(a.baseUrl, instrument)).body).toEqual(computedLatest.body);
+    });
+
+    it('should not answer an answer kept in the process once the generation in Redis changed', async () => {
+      const instrument = 'KEPT.GEN';
+      const bars = makeBars(START, 60, MINUTE, 29);
+      await store(a.baseUrl, instrument, bars);
+      await query(a.baseUrl, instrument);
+      await latest(a.baseUrl, instrument);
+      expect((await query(a.baseUrl, instrument)).body.cache_hit).toBe(true);
+
+      // What another instance's write does to Redis, without the write.
+      await overwriteCached(redis, `gen:${instrument}`, 'g-other-instance');
+
+      expect((await query(a.baseUrl, instrument)).body.cache_hit).toBe(false);
+      expect((await query(a.baseUrl, instrument)).body.cache_hit).toBe(true);
+    });
+
+    it('should answer trades and the latest trade from the cache, and fresh after another instance stored trades', async () => {
+      const instrument = 'KEPT.TRADES';
+      const tradesPath = `${BASE}/query?instrument_id=${instrument}&data_type=TRADE&start_time=${START}&end_time=${END}`;
+      const latestPath = `${BASE}/instruments/${instrument}/latest?data_type=TRADE`;
+      const storeTrades = async (baseUrl: string, points: object[]) => {
+        const res = await request(baseUrl, 'POST', `${BASE}/store`, {
+          instrument_id: instrument,
+          data_type: 'TRADE',
+          data_points: points,
+        });
+        expect(res.status).toBe(200);
+      };
+      const first = { timestamp: at(START_MS + MINUTE), price: 10.5, size: 3, trade_id: 'T1' };
+      const second = {
+        timestamp: at(START_MS + 2 * MINUTE),
+        price: 11.25,
+        size: 4,
+        trade_id: 'T2',
+      };
+      await storeTrades(a.baseUrl, [first]);
+      if (engine === 'embedded') await storeTrades(b.baseUrl, [first]);
+      await request(a.baseUrl, 'GET', tradesPath);
+      await request(a.baseUrl, 'GET', latestPath);
+      const repeat = await request(a.baseUrl, 'GET', tradesPath);
+      expect(repeat.body).toMatchObject({ cache_hit: true, total_count: 1 });
+
+      await storeTrades(b.baseUrl, [second]);
+      if (engine === 'embedded') await storeTrades(a.baseUrl, [second]);
+
+      const after = await request(a.baseUrl, 'GET', tradesPath);
+      expect(after.body).toMatchObject({ cache_hit: false, total_count: 2 });
+      expect((await request(a.baseUrl, 'GET', latestPath)).body).toMatchObject({
+        trade_id: 'T2',
+        price: 11.25,
+      });
+    });
+
+    it('should not keep answers under the first generation, which comes back when Redis loses its keys', async () => {
+      const instrument = 'KEPT.FIRST';
+      const bars = makeBars(START, 60, MINUTE, 31);
+      await store(a.baseUrl, instrument, bars);
+      if (engine === 'embedded') await store(b.baseUrl, instrument, bars);
+      // Redis lost its keys: the instrument's generation reads as the first one.
+      await redis.del(`gen:${instrument}`);
+      await query(a.baseUrl, instrument);
+      await latest(a.baseUrl, instrument);
+
+      const changed = withHigh(bars[59], 500);
+      await store(b.baseUrl, instrument, [changed]);
+      if (engine === 'embedded') await store(a.baseUrl, instrument, [changed]);
+      // ... and loses them again after that write: the first generation is back.
+      await redis.flushdb();
+
+      const range = await query(a.baseUrl, instrument);
+      expect(range.body.cache_hit).toBe(false);
+      expect(range.body.data_points).toEqual(replaced(bars, changed));
+      expect((await latest(a.baseUrl, instrument)).body).toEqual(changed);
     });
 
     it('should never answer a cached range after a store or a delete', async () => {

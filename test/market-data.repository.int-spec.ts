@@ -983,6 +983,80 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
   });
 
+  describe('points JSON text', () => {
+    const key = series('JS.SERIES');
+    const from = '2025-05-01T00:00:00Z';
+    /** row_to_json of the stored columns, newest last: the form the answers had before they were concatenated. */
+    async function referencePoints(): Promise<string[]> {
+      const { rows } = await connection.pool.query<{ point: string }>(
+        `SELECT row_to_json(p)::text AS point FROM (
+           SELECT to_char(t."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "timestamp",
+                  open_price AS open, high_price AS high, low_price AS low, close_price AS close,
+                  volume, dollar_volume, trade_count
+             FROM market_data_ts t WHERE instrument_id = $1 ORDER BY t."timestamp") p`,
+        [key.instrumentId],
+      );
+      return rows.map((r) => r.point);
+    }
+
+    beforeAll(async () => {
+      // Creates the month's partition on plain PostgreSQL.
+      await repository.upsertBars(series('JS.OTHER'), makeBarRows(from, 1));
+      // Values the write path never produces but a table may hold: a price with trailing
+      // zeros (numeric keeps its scale), tiny and huge magnitudes, a millisecond timestamp.
+      await connection.pool.query(
+        `INSERT INTO market_data_ts ("timestamp", instrument_id, timeframe, open_price, high_price,
+                                     low_price, close_price, volume, dollar_volume, trade_count)
+         VALUES ('2025-05-01T00:00:00Z', $1, 'ONE_MINUTE', 100.50, 101, 0.0001, 100.5, ${MAX_INT8}, NULL, NULL),
+                ('2025-05-01T00:01:00Z', $1, 'ONE_MINUTE', 1e-7, 2, 1e-7, 1.25, 0, 123456789.123456789, 7),
+                ('2025-05-01T00:02:00.123Z', $1, 'ONE_MINUTE', 5, 5, 5, 5, 1, 1.5, NULL)`,
+        [key.instrumentId],
+      );
+    });
+
+    it('should write a range byte for byte as row_to_json of the stored columns', async () => {
+      const reference = await referencePoints();
+
+      const page = await repository.findRange(
+        key,
+        rangeOf(from, '2025-05-02T00:00:00Z'),
+        ALL_FIELDS,
+        ALL_PAGE,
+      );
+
+      expect(page.pointsJson).toBe(`[${reference.join(',')}]`);
+      expect(page.pointsJson).toContain(
+        '{"timestamp":"2025-05-01T00:00:00.000Z","open":100.50,"high":101,"low":0.0001,"close":100.5,' +
+          `"volume":${MAX_INT8},"dollar_volume":null,"trade_count":null}`,
+      );
+      expect(page.pointsJson).toContain('"timestamp":"2025-05-01T00:02:00.123Z"');
+    });
+
+    it('should write the newest point byte for byte as row_to_json of its columns', async () => {
+      const reference = await referencePoints();
+
+      const latest = await repository.findLatest(key, ALL_FIELDS);
+
+      expect(reference).toHaveLength(3);
+      expect(latest).toBe(reference[2]);
+    });
+
+    it('should write null sums of derived buckets as null and keep the projection', async () => {
+      const page = await repository.findDerivedRange(
+        key.instrumentId,
+        TimeFrame.ONE_MINUTE,
+        TimeFrame.FIVE_MINUTES,
+        rangeOf(from, '2025-05-02T00:00:00Z'),
+        ['timestamp', 'close', 'dollar_volume', 'trade_count'],
+        ALL_PAGE,
+      );
+
+      expect(page.pointsJson).toBe(
+        '[{"timestamp":"2025-05-01T00:00:00.000Z","close":5,"dollar_volume":null,"trade_count":null}]',
+      );
+    });
+  });
+
   describe('deleteRange', () => {
     const instrumentId = 'DL.SERIES';
 

@@ -16,6 +16,9 @@ export const CACHE_TTL_MS = {
   generation: 24 * 60 * 60_000,
 } as const;
 
+/** The generation of an instrument without a generation key: never written, or the key lost. */
+export const FIRST_GENERATION = '0';
+
 export function generationKey(instrumentId: string): string {
   return `gen:${instrumentId}`;
 }

@@ -412,6 +412,91 @@ describe('QueryCache', () => {
     });
   });
 
+  describe('answers kept in the process', () => {
+    it('should answer a repeated get under a written generation without asking the store', async () => {
+      const fake = fakeStore();
+      fake.get.mockResolvedValueOnce('answer');
+      const metrics = metricsMock();
+      const cache = queryCache(fake, metrics);
+
+      await expect(cache.get('query:abc', 'g1')).resolves.toBe('answer');
+      await expect(cache.get('query:abc', 'g1')).resolves.toBe('answer');
+
+      expect(fake.get).toHaveBeenCalledTimes(1);
+      expect(metrics.cacheOperation.mock.calls).toEqual([['hit'], ['hit']]);
+    });
+
+    it('should answer what it stored at once, while the store write is still on its way', async () => {
+      const fake = fakeStore();
+      const write = deferred<unknown>();
+      fake.set.mockImplementationOnce(() => write.promise);
+      const cache = queryCache(fake);
+
+      const stored = cache.set('agg:abc', 'answer', CACHE_TTL_MS.agg, 'g1');
+
+      await expect(cache.getFirst(['query:abc', 'agg:abc'], 'g1')).resolves.toBe('answer');
+      expect(fake.mget).not.toHaveBeenCalled();
+      expect(await isPending(stored)).toBe(true);
+      write.resolve('answer');
+      await expect(stored).resolves.toBeUndefined();
+    });
+
+    it('should keep the first of several candidate keys found in the store', async () => {
+      const fake = fakeStore();
+      fake.mget.mockResolvedValueOnce([undefined, 'derived']);
+      const cache = queryCache(fake);
+
+      await cache.getFirst(['query:abc', 'agg:abc'], 'g1');
+
+      await expect(cache.getFirst(['query:abc', 'agg:abc'], 'g1')).resolves.toBe('derived');
+      expect(fake.mget).toHaveBeenCalledTimes(1);
+    });
+
+    it("should ask the store every time under the first generation ('0'), which comes back when Redis loses its keys", async () => {
+      const fake = fakeStore();
+      fake.get.mockResolvedValue('answer');
+      const cache = queryCache(fake);
+
+      await cache.set('query:abc', 'answer', CACHE_TTL_MS.query, '0');
+      await cache.get('query:abc', '0');
+      await cache.get('query:abc', '0');
+
+      expect(fake.get).toHaveBeenCalledTimes(2);
+    });
+
+    it('should ask the store every time for a key without a generation', async () => {
+      const fake = fakeStore();
+      fake.get.mockResolvedValue('stats');
+      const cache = queryCache(fake);
+
+      await cache.get('stats:storage:latest');
+      await cache.get('stats:storage:latest');
+
+      expect(fake.get).toHaveBeenCalledTimes(2);
+    });
+
+    it('should not keep a value larger than CACHE_MAX_ENTRY_BYTES', async () => {
+      const fake = fakeStore();
+      const cache = queryCache(fake);
+
+      await cache.set('query:abc', 'x'.repeat(MAX_ENTRY_BYTES + 1), CACHE_TTL_MS.query, 'g1');
+
+      await expect(cache.get('query:abc', 'g1')).resolves.toBeUndefined();
+      expect(fake.get).toHaveBeenCalledTimes(1);
+    });
+
+    it('should keep nothing beside the memory store, which is in the process already', async () => {
+      const fake = fakeStore('memory');
+      fake.get.mockResolvedValue('answer');
+      const cache = queryCache(fake);
+
+      await cache.get('query:abc', 'g1');
+      await cache.get('query:abc', 'g1');
+
+      expect(fake.get).toHaveBeenCalledTimes(2);
+    });
+  });
+
   describe('isHealthy', () => {
     it('should report up when the store answers its ping', async () => {
       const health = await queryCache(fakeStore()).isHealthy();

@@ -1,14 +1,19 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
 import { MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
-import { CACHE_TTL_MS, generationKey } from './cache-keys';
+import { CACHE_TTL_MS, FIRST_GENERATION, generationKey } from './cache-keys';
 import { PackedText, unpackText } from './cache-codec';
 import { CACHE_STORE } from './cache.tokens';
 import type { CacheStore } from './cache-store';
 
 class CacheTimeout extends Error {}
+
+/** Bounds of the answers kept in the process beside Redis (QueryCache.recent). */
+const RECENT_MAX_BYTES = 64 * 1024 * 1024;
+const RECENT_TTL_MS = 60_000;
 
 /**
  * The query cache: text values under generation-stamped keys. Every call is
@@ -27,12 +32,31 @@ export class QueryCache implements OnApplicationShutdown {
   /** Instruments whose new generation never reached the cache: written as soon as it answers again. */
   private readonly pending = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
+  /**
+   * Answers this instance served or stored lately, by their full key, beside
+   * Redis: a repeated hit then costs the generation read alone instead of a
+   * round trip of up to megabytes and their inflating. Freshness is the
+   * key's generation, read from Redis on every request as before. Kept only
+   * under a written generation (a random UUID, never reused): the first one
+   * ('0', no generation key) comes back when Redis loses its keys, and
+   * answers kept here from before that would be stale. Not for the memory
+   * store, which is in the process already.
+   */
+  private readonly recent?: LRUCache<string, string>;
 
   constructor(
     @Inject(CACHE_STORE) private readonly store: CacheStore,
     @Inject(SETTINGS) private readonly settings: Settings,
     private readonly metrics: MetricsService,
-  ) {}
+  ) {
+    if (store.kind === 'redis') {
+      this.recent = new LRUCache<string, string>({
+        maxSize: RECENT_MAX_BYTES,
+        sizeCalculation: (value, key) => value.length + key.length,
+        ttl: RECENT_TTL_MS,
+      });
+    }
+  }
 
   get kind(): 'redis' | 'memory' {
     return this.store.kind;
@@ -45,18 +69,25 @@ export class QueryCache implements OnApplicationShutdown {
   async generation(instrumentId: string): Promise<string | undefined> {
     if (Date.now() < this.distrustUntil) return undefined;
     try {
-      return (await this.bounded(this.store.cache.get<string>(generationKey(instrumentId)))) ?? '0';
+      return (
+        (await this.bounded(this.store.cache.get<string>(generationKey(instrumentId)))) ??
+        FIRST_GENERATION
+      );
     } catch (error) {
       this.failed('generation', error);
       return undefined;
     }
   }
 
-  async get(key: string): Promise<string | undefined> {
+  /** `generation`: the one in `key`, when the key has one (then the answer may be kept in the process). */
+  async get(key: string, generation?: string): Promise<string | undefined> {
+    const kept = this.keptAnswer([key], generation);
+    if (kept !== undefined) return kept;
     try {
       const stored = await this.bounded(this.store.cache.get<string | PackedText>(key));
       const value = stored === undefined || stored === null ? undefined : await unpackText(stored);
       this.metrics.cacheOperation(value === undefined ? 'miss' : 'hit');
+      if (value !== undefined) this.keep(key, value, generation);
       return value;
     } catch (error) {
       this.failed('get', error);
@@ -65,12 +96,15 @@ export class QueryCache implements OnApplicationShutdown {
   }
 
   /** One round trip for several candidate keys; the first that is cached wins. */
-  async getFirst(keys: readonly string[]): Promise<string | undefined> {
+  async getFirst(keys: readonly string[], generation?: string): Promise<string | undefined> {
+    const kept = this.keptAnswer(keys, generation);
+    if (kept !== undefined) return kept;
     try {
       const values = await this.bounded(this.store.cache.mget<string | PackedText>([...keys]));
-      const found = values.find((v) => v !== undefined && v !== null);
-      const value = found === undefined ? undefined : await unpackText(found);
+      const index = values.findIndex((v) => v !== undefined && v !== null);
+      const value = index < 0 ? undefined : await unpackText(values[index]!);
       this.metrics.cacheOperation(value === undefined ? 'miss' : 'hit');
+      if (value !== undefined) this.keep(keys[index], value, generation);
       return value;
     } catch (error) {
       this.failed('get', error);
@@ -78,8 +112,17 @@ export class QueryCache implements OnApplicationShutdown {
     }
   }
 
-  async set(key: string, value: string, ttlMs: number): Promise<void> {
+  /**
+   * Stores an answer; kept in the process at once (see recent), so callers
+   * need not wait for Redis. A late write can only land under the generation
+   * in its key, which a write since has made unreachable.
+   */
+  async set(key: string, value: string, ttlMs: number, generation?: string): Promise<void> {
     if (value.length > this.settings.cacheMaxEntryBytes) return;
+    this.keep(key, value, generation, ttlMs);
+    // After the caller's answer is on its way: encoding an answer for the store takes
+    // milliseconds (deflate runs inline below 256 KB), which a response should not wait for.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
       await this.bounded(this.store.cache.set(key, value, ttlMs));
     } catch (error) {
@@ -140,6 +183,25 @@ export class QueryCache implements OnApplicationShutdown {
     await this.store.close();
   }
 
+  /** The first of `keys` kept in the process, counted as a hit. */
+  private keptAnswer(keys: readonly string[], generation: string | undefined): string | undefined {
+    if (!this.recent || !keepable(generation)) return undefined;
+    for (const key of keys) {
+      const value = this.recent.get(key);
+      if (value !== undefined) {
+        this.metrics.cacheOperation('hit');
+        return value;
+      }
+    }
+    return undefined;
+  }
+
+  private keep(key: string, value: string, generation: string | undefined, ttlMs = RECENT_TTL_MS) {
+    if (this.recent && keepable(generation)) {
+      this.recent.set(key, value, { ttl: Math.min(ttlMs, RECENT_TTL_MS) });
+    }
+  }
+
   private failed(operation: string, error: unknown): void {
     this.metrics.cacheOperation('error');
     this.logger.debug(
@@ -154,4 +216,9 @@ export class QueryCache implements OnApplicationShutdown {
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
+}
+
+/** Only answers under a written generation may be kept (see QueryCache.recent). */
+function keepable(generation: string | undefined): generation is string {
+  return generation !== undefined && generation !== FIRST_GENERATION;
 }

@@ -10,6 +10,7 @@ import { DatabaseConnection } from './database-connection';
 import { KnownNewest } from './known-newest';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
 import { isUnavailable, translatePgErrors } from './pg-errors';
+import { fieldColumnsSql, pointObjectSql, pointsArraySql } from './points-json.sql';
 
 export const DATABASE_CONNECTION = Symbol('DATABASE_CONNECTION');
 
@@ -59,13 +60,12 @@ export interface PointsPage {
 }
 
 /**
- * Column expressions per response field over `market_data_ts t`; the only
+ * The column per response field over `market_data_ts t`; the only
  * identifiers ever put into SQL text. Qualified: an unqualified "timestamp"
- * in ORDER BY would name the to_char output column, and PostgreSQL would sort
- * that text instead of reading the index in order.
+ * in ORDER BY would name the page's output column.
  */
-const FIELD_SQL: Readonly<Record<PointField, string>> = {
-  timestamp: `to_char(t."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
+  timestamp: 't."timestamp"',
   open: 't.open_price',
   high: 't.high_price',
   low: 't.low_price',
@@ -76,8 +76,8 @@ const FIELD_SQL: Readonly<Record<PointField, string>> = {
 };
 
 /** The same fields over derived buckets (see findDerivedRange). */
-const BUCKET_FIELD_SQL: Readonly<Record<PointField, string>> = {
-  timestamp: `to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+const BUCKET_COLUMNS: Readonly<Record<PointField, string>> = {
+  timestamp: 'buckets.bucket',
   open: 'open_price',
   high: 'high_price',
   low: 'low_price',
@@ -86,10 +86,6 @@ const BUCKET_FIELD_SQL: Readonly<Record<PointField, string>> = {
   dollar_volume: 'dollar_volume',
   trade_count: 'trade_count',
 };
-
-function selectList(fields: readonly PointField[], sql: Record<PointField, string>): string {
-  return fields.map((f) => `${sql[f]} AS "${f}"`).join(', ');
-}
 
 /**
  * The count of the whole range when a page tells it: a page shorter than its
@@ -445,11 +441,11 @@ export class MarketDataRepository {
     const where = `t.instrument_id = $1 AND t.timeframe = $2 AND t."timestamp" >= $3 AND t."timestamp" < $4`;
     const params = [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)];
     return this.selectPage(
+      // The page holds raw columns: rows skipped by OFFSET are never formatted.
       `WITH page AS (
-         SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts t
+         SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM market_data_ts t
           WHERE ${where} ORDER BY t."timestamp" LIMIT $5 OFFSET $6)
-       SELECT (SELECT count(*) FROM page) AS page_count,
-              (SELECT '[' || coalesce(string_agg(row_to_json(page)::text, ','), '') || ']' FROM page) AS points`,
+       SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
       [...params, page.limit, page.offset],
       page,
       `SELECT count(*) AS total_count FROM market_data_ts t WHERE ${where}`,
@@ -494,10 +490,9 @@ export class MarketDataRepository {
     ];
     return this.selectPage(
       `${buckets}, page AS (
-         SELECT ${selectList(fields, BUCKET_FIELD_SQL)} FROM buckets
+         SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
           ORDER BY buckets.bucket LIMIT $6 OFFSET $7)
-       SELECT (SELECT count(*) FROM page) AS page_count,
-              (SELECT '[' || coalesce(string_agg(row_to_json(page)::text, ','), '') || ']' FROM page) AS points`,
+       SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
       [...params, page.limit, page.offset],
       page,
       `${buckets} SELECT count(*) AS total_count FROM buckets`,
@@ -527,8 +522,8 @@ export class MarketDataRepository {
   async findLatest(series: SeriesKey, fields: readonly PointField[]): Promise<string | null> {
     const { rows } = await translatePgErrors(() =>
       this.db.pool.query<{ point: string }>(
-        `SELECT row_to_json(p)::text AS point FROM (
-           SELECT ${selectList(fields, FIELD_SQL)} FROM market_data_ts t
+        `SELECT ${pointObjectSql(fields, 'p')} AS point FROM (
+           SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM market_data_ts t
             WHERE t.instrument_id = $1 AND t.timeframe = $2
             ORDER BY t."timestamp" DESC LIMIT 1) p`,
         [series.instrumentId, series.timeframe],

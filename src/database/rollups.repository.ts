@@ -5,6 +5,7 @@ import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types
 import { DatabaseConnection } from './database-connection';
 import { DATABASE_CONNECTION, Page, PointsPage, TimeRange } from './market-data.repository';
 import { isUnavailable, translatePgErrors } from './pg-errors';
+import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
 
 /** One continuous aggregate of the ONE_MINUTE bars (migrations/20261126150000_rollups.sql). */
 export interface RollupLevel {
@@ -34,9 +35,9 @@ interface CatalogLevel {
   readonly table: string;
 }
 
-/** Response fields over a bucket row; the same expressions as the raw derivation's. */
-const FIELD_SQL: Readonly<Record<PointField, string>> = {
-  timestamp: `to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+/** Response fields over a bucket row; the same columns as the raw derivation's. */
+const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
+  timestamp: 'bucket',
   open: 'open_price',
   high: 'high_price',
   low: 'low_price',
@@ -99,7 +100,6 @@ export class RollupsRepository {
     const chain = ROLLUP_LEVELS.slice(0, ROLLUP_LEVELS.indexOf(level) + 1).map((l) =>
       catalog.get(l.view)!,
     );
-    const select = fields.map((f) => `${FIELD_SQL[f]} AS "${f}"`).join(', ');
     const step = TIMEFRAME_MS[target] / 1000;
     const from = new Date(range.fromMs).toISOString();
     const to = new Date(range.toMs).toISOString();
@@ -125,8 +125,9 @@ export class RollupsRepository {
               ${spans.length ? 'AND NOT EXISTS (SELECT 1 FROM raw_spans s WHERE r.bucket >= s.lo AND r.bucket < s.hi)' : ''}
            ${spans.length ? RAW_BUCKETS_SQL : ''})
          SELECT (SELECT count(*) FROM buckets) AS total_count,
-                (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (
-                   SELECT ${select} FROM buckets ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
+                (SELECT ${pointsArraySql(fields, 'p')} FROM (
+                   SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM buckets
+                    ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
         [instrumentId, from, to, page.limit, page.offset, rawLo, rawHi]
           // The bucket width only where the raw part uses it: an unused parameter has no type.
           .concat(spans.length ? [step, rawLo[0], rawHi[rawHi.length - 1]] : []),

@@ -4,6 +4,7 @@ import {
   metricsMock,
   noTradesMock,
 } from '../../test/support/service-mocks';
+import { CACHE_TTL_MS } from '../cache/cache-keys';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { MarketDataRepository } from '../database/market-data.repository';
@@ -135,6 +136,32 @@ describe('QueryService', () => {
       });
       expect(body).not.toHaveProperty('derived_from');
       expect(marketData.findTimeframesWithData).not.toHaveBeenCalled();
+    });
+
+    it('should answer a miss without waiting for the cache write, which carries the generation read first', async () => {
+      const cache = bypassCacheMock();
+      cache.generation.mockResolvedValue('g1');
+      // A store that never confirms the write.
+      cache.set.mockImplementation(() => new Promise<void>(() => undefined));
+      marketData.findRange.mockResolvedValue({ totalCount: 5, pointsJson: HOUR_POINTS });
+      const cached = new QueryService(
+        marketData,
+        cache,
+        metricsMock(),
+        statisticsFake().service,
+        rollups,
+        noTradesMock(),
+      );
+
+      const body = JSON.parse(await cached.query(queryRequest()));
+
+      expect(body).toMatchObject({ total_count: 5, cache_hit: false });
+      expect(cache.set).toHaveBeenCalledWith(
+        expect.stringMatching(/^query:/),
+        expect.stringContaining(HOUR_POINTS),
+        CACHE_TTL_MS.query,
+        'g1',
+      );
     });
 
     it('should read the requested series, range, fields and page', async () => {

@@ -128,7 +128,7 @@ export class QueryService {
     let cacheResult: CacheResult = 'bypass';
     let answer: RangeAnswer | undefined;
     if (keys) {
-      const cached = await this.cache.getFirst([keys.range, keys.derived]);
+      const cached = await this.cache.getFirst([keys.range, keys.derived], generation);
       cacheResult = cached === undefined ? 'miss' : 'hit';
       if (cached !== undefined) answer = decodeAnswer(cached);
     }
@@ -136,10 +136,12 @@ export class QueryService {
       answer = await this.computeRange(instrumentId, timeframe, range, fields, page);
       if (keys) {
         const derived = answer.derivedFrom !== undefined;
-        await this.cache.set(
+        // Not awaited: the answer need not wait for Redis (QueryCache.set says why that is safe).
+        void this.cache.set(
           derived ? keys.derived : keys.range,
           encodeAnswer(answer),
           derived ? CACHE_TTL_MS.agg : CACHE_TTL_MS.query,
+          generation,
         );
       }
     }
@@ -170,7 +172,7 @@ export class QueryService {
       generation === undefined
         ? undefined
         : latestKey(instrumentId, request.timeframe, generation, fields.join(','));
-    let point = key === undefined ? undefined : await this.cache.get(key);
+    let point = key === undefined ? undefined : await this.cache.get(key, generation);
     const cacheResult: CacheResult =
       key === undefined ? 'bypass' : point === undefined ? 'miss' : 'hit';
     if (point === undefined) {
@@ -181,7 +183,7 @@ export class QueryService {
       if (found === null)
         throw new NotFoundError(`No ${request.timeframe} data stored for ${instrumentId}`);
       point = found;
-      if (key !== undefined) await this.cache.set(key, point, CACHE_TTL_MS.latest);
+      if (key !== undefined) void this.cache.set(key, point, CACHE_TTL_MS.latest, generation);
     }
     const queryTimeMs = elapsedMs(started);
     this.metrics.queryCompleted('latest', cacheResult, queryTimeMs / 1000);

@@ -129,7 +129,7 @@ export class TickQueryService {
             limit,
             request.cursor ?? '',
           ]);
-    let cached = key === undefined ? undefined : await this.cache.get(key);
+    let cached = key === undefined ? undefined : await this.cache.get(key, generation);
     const cacheResult: CacheResult =
       key === undefined ? 'bypass' : cached === undefined ? 'miss' : 'hit';
     if (cached === undefined) {
@@ -152,7 +152,8 @@ export class TickQueryService {
             !after,
           );
       cached = encodePage(page);
-      if (key !== undefined) await this.cache.set(key, cached, CACHE_TTL_MS.query);
+      // Not awaited: see QueryCache.set.
+      if (key !== undefined) void this.cache.set(key, cached, CACHE_TTL_MS.query, generation);
     }
     const page = decodePage(cached);
     const queryTimeMs = elapsedMs(started);
@@ -183,7 +184,7 @@ export class TickQueryService {
       generation === undefined
         ? undefined
         : latestKey(instrumentId, dataType, generation, fields.join(','));
-    let point = key === undefined ? undefined : await this.cache.get(key);
+    let point = key === undefined ? undefined : await this.cache.get(key, generation);
     const cacheResult: CacheResult =
       key === undefined ? 'bypass' : point === undefined ? 'miss' : 'hit';
     if (point === undefined) {
@@ -194,7 +195,7 @@ export class TickQueryService {
         throw new NotFoundError(`No ${quote ? 'quotes' : 'trades'} stored for ${instrumentId}`);
       }
       point = found;
-      if (key !== undefined) await this.cache.set(key, point, CACHE_TTL_MS.latest);
+      if (key !== undefined) void this.cache.set(key, point, CACHE_TTL_MS.latest, generation);
     }
     const queryTimeMs = elapsedMs(started);
     this.metrics.queryCompleted('latest', cacheResult, queryTimeMs / 1000);
