@@ -209,12 +209,24 @@ export class QueryCache implements OnApplicationShutdown {
     );
   }
 
+  /**
+   * `promise`, or a CacheTimeout after `ms`. The timeout is given only after
+   * the event loop has read its sockets once more: when a busy process runs
+   * its timers late, an answer already waiting on the socket is read after
+   * the timers, and without that pass it lost to its own (late) deadline.
+   */
   private bounded<T>(promise: Promise<T>, ms = this.settings.cacheTimeoutMs): Promise<T> {
     let timer: NodeJS.Timeout;
+    let immediate: NodeJS.Immediate | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CacheTimeout(`no answer in ${ms} ms`)), ms);
+      timer = setTimeout(() => {
+        immediate = setImmediate(() => reject(new CacheTimeout(`no answer in ${ms} ms`)));
+      }, ms);
     });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([promise, timeout]).finally(() => {
+      clearTimeout(timer);
+      if (immediate) clearImmediate(immediate);
+    });
   }
 }
 
