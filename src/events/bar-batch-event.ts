@@ -22,6 +22,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** How many bars a decoded message carries: the length of a batch event's array, else 1. */
+export function barsIn(value: unknown): number {
+  return isObject(value) && Array.isArray(value.market_data)
+    ? Math.max(value.market_data.length, 1)
+    : 1;
+}
+
 /** The single-bar events of a decoded message; a batch breaking the batch rules is refused whole. */
 export function expandEvent(value: unknown): ExpandedEvent {
   if (!isObject(value) || !Array.isArray(value.market_data)) {

@@ -14,6 +14,16 @@ describe('MessageBatcher', () => {
       expect(batcher.size).toBe(2);
     });
 
+    it('should fill a batch by weight, and hand out a heavier item than max alone', async () => {
+      const batcher = new MessageBatcher<number>((n) => n);
+      [3, 4, 2, 9, 1].forEach((n) => batcher.push(n));
+
+      expect(await batcher.take(8, 10_000)).toEqual([3, 4]);
+      expect(await batcher.take(8, 10_000)).toEqual([2]);
+      expect(await batcher.take(8, 10_000)).toEqual([9]);
+      expect(await batcher.take(8, 10_000)).toEqual([1]);
+    });
+
     it('should hand out leftovers of a full batch at once (they have waited)', async () => {
       const batcher = new MessageBatcher<number>();
       [1, 2, 3, 4, 5].forEach((n) => batcher.push(n));

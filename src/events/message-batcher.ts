@@ -1,14 +1,20 @@
 /**
- * A queue that hands out batches: up to `max` items, waiting for the first
- * one, then at most `waitMs` after it arrived for the batch to fill. Items
+ * A queue that hands out batches: up to `max` in weight (items count 1
+ * each unless `weightOf` says otherwise, e.g. the bars of a batch event),
+ * waiting for the first one, then at most `waitMs` after it arrived for the
+ * batch to fill. A batch holds at least one item, whatever its weight. Items
  * left over from a full batch are handed out at once (they have waited).
  */
 export class MessageBatcher<T> {
   private items: T[] = [];
+  /** The weight of `items`. */
+  private weight = 0;
   /** When the oldest queued item arrived; 0 when the queue holds leftovers. */
   private oldestAt = 0;
   private wake: (() => void) | undefined;
   private closed = false;
+
+  constructor(private readonly weightOf: (item: T) => number = () => 1) {}
 
   get size(): number {
     return this.items.length;
@@ -21,6 +27,7 @@ export class MessageBatcher<T> {
   push(item: T): void {
     if (this.items.length === 0) this.oldestAt = Date.now();
     this.items.push(item);
+    this.weight += this.weightOf(item);
     this.signal();
   }
 
@@ -31,12 +38,21 @@ export class MessageBatcher<T> {
       await this.waitForSignal();
     }
     const deadline = this.oldestAt + waitMs;
-    while (!this.closed && this.items.length < max) {
+    while (!this.closed && this.weight < max) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       await this.waitForSignal(left);
     }
-    const batch = this.items.splice(0, max);
+    let count = 0;
+    let weight = 0;
+    while (count < this.items.length) {
+      const next = this.weightOf(this.items[count]);
+      if (count > 0 && weight + next > max) break;
+      weight += next;
+      count++;
+    }
+    this.weight -= weight;
+    const batch = this.items.splice(0, count);
     this.oldestAt = 0;
     return batch;
   }
@@ -45,6 +61,7 @@ export class MessageBatcher<T> {
   close(): T[] {
     this.closed = true;
     this.signal();
+    this.weight = 0;
     return this.items.splice(0);
   }
 

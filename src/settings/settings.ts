@@ -69,8 +69,10 @@ export interface EventSettings {
   readonly natsMaxDeliver: number;
   /** How long JetStream waits for an ack before redelivering. */
   readonly natsAckWaitMs: number;
-  /** Most events stored by one commit. */
+  /** Most events stored by one commit (a batch event counts its bars). */
   readonly batchMax: number;
+  /** NATS messages pulled ahead of the lanes; 0: EVENT_BATCH_MAX x (EVENT_WRITE_CONCURRENCY + 1). */
+  readonly natsPullAhead: number;
   /** How long a batch waits to fill after its first event. */
   readonly batchWaitMs: number;
   /**
@@ -250,6 +252,7 @@ function loadEventSettings(env: Env, embedded: boolean): EventSettings {
     natsMaxDeliver: integer(env, 'NATS_MAX_DELIVER', 0, 0, 1_000_000),
     natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', 60_000, 1_000, 3_600_000),
     batchMax: integer(env, 'EVENT_BATCH_MAX', 5_000, 1, 50_000),
+    natsPullAhead: integer(env, 'NATS_PULL_AHEAD', 0, 0, 1_000_000),
     batchWaitMs: integer(env, 'EVENT_BATCH_WAIT_MS', 50, 0, 60_000),
     writeConcurrency: embedded ? 1 : integer(env, 'EVENT_WRITE_CONCURRENCY', 2, 1, 16),
     retryBaseMs,
