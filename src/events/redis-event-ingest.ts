@@ -7,6 +7,7 @@ import { deadLetterBody } from './dead-letter';
 import { EventBatchSettler, SettleTarget } from './event-batch-settler';
 import { REDIS_CHANNELS } from './event-subjects';
 import { EventsRedis } from './events-redis';
+import { barsIn } from './bar-batch-event';
 import { MessageBatcher } from './message-batcher';
 
 interface Accepted {
@@ -24,7 +25,8 @@ interface Accepted {
 @Injectable()
 export class RedisEventIngest {
   private readonly logger = new Logger('RedisEvents');
-  private readonly queue = new MessageBatcher<Accepted>();
+  // By bars, as the JetStream lanes: a batch event counts its bars toward EVENT_BATCH_MAX.
+  private readonly queue = new MessageBatcher<Accepted>((a) => barsIn(a.value));
   private readonly settler: EventBatchSettler<Accepted>;
   private running: Promise<void> | undefined;
 
