@@ -1,10 +1,20 @@
 -- Market data and metadata tables. One file serves both engines: TimescaleDB
 -- when the extension can be created, native range partitioning otherwise.
+-- Text columns carry their length limits as CHECK constraints: TimescaleDB
+-- warns against varchar(n) on hypertables (it is text with a length check
+-- anyway). Databases created before that have varchar(n) with the same
+-- limits; nothing reads the difference.
 
 -- migrate:up
 DO $$
 BEGIN
-  CREATE EXTENSION IF NOT EXISTS timescaledb;
+  -- The service sets mds.timescaledb after checking that the server preloads
+  -- TimescaleDB (src/database/timescale-support.ts): where it is installed
+  -- but not preloaded, CREATE EXTENSION ends the session with a FATAL that
+  -- this EXCEPTION block cannot catch.
+  IF current_setting('mds.timescaledb', true) = 'on' THEN
+    CREATE EXTENSION IF NOT EXISTS timescaledb;
+  END IF;
 EXCEPTION WHEN OTHERS THEN
   RAISE NOTICE 'TimescaleDB unavailable (%); using native partitioning', SQLERRM;
 END

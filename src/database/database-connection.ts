@@ -5,7 +5,8 @@ import { Settings } from '../settings/settings';
 import { EmbeddedEngine } from './embedded-engine';
 import { METADATA_ENTITIES } from './entities';
 import { MigrationRunner } from './migration-runner';
-import { isUnavailable } from './pg-errors';
+import { guardPoolErrors, isUnavailable } from './pg-errors';
+import { probeTimescaleSupport } from './timescale-support';
 
 export type StorageEngine = 'timescaledb' | 'postgresql';
 
@@ -99,10 +100,11 @@ export class DatabaseConnection {
       await dataSource.initialize();
       const pool = (dataSource.driver as unknown as { master: Pool }).master;
       const logger = new Logger('Database');
-      // An idle connection dropped by the server must not crash the process.
-      pool.on('error', (error) => logger.warn(`idle connection lost: ${error.message}`));
+      guardPoolErrors(pool, (message) => logger.warn(message));
 
-      await new MigrationRunner(pool).up();
+      const timescale = await probeTimescaleSupport(pool, Boolean(embedded));
+      if (!timescale.use && timescale.warning) logger.warn(timescale.warning);
+      await new MigrationRunner(pool, undefined, timescale.use).up();
       const info = await detectEngine(pool, Boolean(embedded));
       const connection = new DatabaseConnection(dataSource, pool, info, embedded);
       connection.logger.log(

@@ -2,6 +2,7 @@ import { Pool } from 'pg';
 import { loadSettings } from '../settings/settings';
 import { EmbeddedEngine } from './embedded-engine';
 import { MigrationRunner } from './migration-runner';
+import { guardPoolErrors } from './pg-errors';
 
 /** `npm run migrate:down`: reverts the newest applied migration on the configured database. */
 async function migrateDown(): Promise<void> {
@@ -11,6 +12,7 @@ async function migrateDown(): Promise<void> {
     connectionString: settings.databaseUrl ?? embedded!.connectionString,
     max: 1,
   });
+  guardPoolErrors(pool, (message) => process.stderr.write(`${message}\n`));
   try {
     const reverted = await new MigrationRunner(pool).down();
     process.stdout.write(reverted ? `reverted ${reverted}\n` : 'nothing to revert\n');

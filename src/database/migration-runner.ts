@@ -45,9 +45,14 @@ export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 export class MigrationRunner {
   private readonly logger = new Logger('Migrations');
 
+  /**
+   * `useTimescale`: whether the migrations may create and use TimescaleDB
+   * (probeTimescaleSupport decides before they run; down migrations ignore it).
+   */
   constructor(
     private readonly pool: Pool,
     private readonly migrations: Migration[] = readMigrations(),
+    private readonly useTimescale = false,
   ) {}
 
   async up(): Promise<string[]> {
@@ -84,7 +89,12 @@ export class MigrationRunner {
     ) => Promise<T>,
   ): Promise<T> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
     try {
+      // Read by the first migration: it creates the extension only when told to.
+      await client.query(`SELECT set_config('mds.timescaledb', $1, false)`, [
+        this.useTimescale ? 'on' : 'off',
+      ]);
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {
         await client.query(
@@ -102,15 +112,23 @@ export class MigrationRunner {
             await client.query(record, params);
             await client.query('COMMIT');
           } catch (error) {
-            await client.query('ROLLBACK');
+            // A session ended by the server cannot roll back: the original error is the one to see.
+            await client.query('ROLLBACK').catch(() => undefined);
             throw error;
           }
         });
       } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+        await client
+          .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+          // Ending the session frees the lock as well.
+          .catch((error: Error) => (broken = error));
       }
+    } catch (error) {
+      broken = error as Error;
+      throw error;
     } finally {
-      client.release();
+      // A session that failed goes, not back to the pool.
+      client.release(broken);
     }
   }
 }

@@ -1,3 +1,4 @@
+import type { Pool, PoolClient } from 'pg';
 import { DatabaseUnavailableError } from '../common/errors';
 
 /** SQLSTATE classes and driver codes that mean "the database is not there right now". */
@@ -37,4 +38,23 @@ export async function translatePgErrors<T>(work: () => Promise<T>): Promise<T> {
     if (isUnavailable(error)) throw new DatabaseUnavailableError(error);
     throw error;
   }
+}
+
+/**
+ * A connection that dies (the server restarts, a FATAL, a network cut) must
+ * never kill the process: pg emits 'error' on the pool for an idle client
+ * and on the client itself while it is checked out, and an 'error' without
+ * a listener is thrown. The statement in flight fails on its own; these
+ * listeners only keep the event from crashing the process.
+ */
+export function guardPoolErrors(pool: Pool, warn: (message: string) => void): void {
+  pool.on('error', (error) => warn(`idle connection lost: ${error.message}`));
+  // On every checkout, not on 'connect': connections opened before this call
+  // (TypeORM's own at initialize) are guarded too.
+  const guarded = new WeakSet<PoolClient>();
+  pool.on('acquire', (client) => {
+    if (guarded.has(client)) return;
+    guarded.add(client);
+    client.on('error', (error) => warn(`connection lost: ${error.message}`));
+  });
 }
