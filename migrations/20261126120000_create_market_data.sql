@@ -24,8 +24,8 @@ DO $$
 DECLARE
   columns text := $cols$
     "timestamp"   timestamptz      NOT NULL,
-    instrument_id varchar(20)      NOT NULL,
-    timeframe     varchar(16)      NOT NULL, -- the spec says 10; FIFTEEN_MINUTES needs 15
+    instrument_id text             NOT NULL CHECK (char_length(instrument_id) <= 20),
+    timeframe     text             NOT NULL CHECK (char_length(timeframe) <= 16), -- the spec says 10; FIFTEEN_MINUTES needs 15
     open_price    double precision NOT NULL,
     high_price    double precision NOT NULL,
     low_price     double precision NOT NULL,
@@ -34,15 +34,15 @@ DECLARE
     dollar_volume double precision,
     trade_count   integer,
     quality_score double precision NOT NULL DEFAULT 1.0,
-    source        varchar(50),
+    source        text             CHECK (char_length(source) <= 50),
     created_at    timestamptz      NOT NULL DEFAULT now(),
     -- The only index: it enforces the upsert key and serves every query.
     CONSTRAINT market_data_ts_series_key UNIQUE (instrument_id, timeframe, "timestamp")
   $cols$;
   metadata_columns text := $cols$
     "timestamp"       timestamptz NOT NULL,
-    instrument_id     varchar(20) NOT NULL,
-    timeframe         varchar(16) NOT NULL,
+    instrument_id     text        NOT NULL CHECK (char_length(instrument_id) <= 20),
+    timeframe         text        NOT NULL CHECK (char_length(timeframe) <= 16),
     record_count      integer,
     storage_size_mb   double precision,
     compression_ratio double precision,
@@ -61,7 +61,8 @@ BEGIN
       timescaledb.compress_segmentby = 'instrument_id, timeframe',
       timescaledb.compress_orderby = '"timestamp"'
     );
-    PERFORM add_compression_policy('market_data_ts', INTERVAL '24 hours', if_not_exists => true);
+    -- No TimescaleDB policy: the service's compression task owns compression
+    -- (one owner per job; it follows each series' compression level).
 
     EXECUTE format('CREATE TABLE storage_metadata_ts (%s)', metadata_columns);
     PERFORM create_hypertable('storage_metadata_ts', by_range('timestamp', INTERVAL '30 days'),

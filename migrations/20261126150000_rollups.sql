@@ -67,21 +67,9 @@ BEGIN
     $view$, level.name, level.source, level.width);
   END LOOP;
 
-  -- TimescaleDB's own refresh policies, for servers with background workers;
-  -- the service's rollup refresh task does the same work everywhere (the
-  -- embedded engine has no workers). start_offset NULL: late bars of any
-  -- age are materialized; end_offset one bucket: the bucket in progress
-  -- stays real-time.
-  FOR level IN
-    SELECT * FROM (VALUES ('market_data_5m', '5 minutes', '1 minute'),
-                          ('market_data_15m', '15 minutes', '5 minutes'),
-                          ('market_data_1h', '1 hour', '15 minutes'),
-                          ('market_data_1d', '1 day', '1 hour')) AS l(name, width, every)
-  LOOP
-    PERFORM add_continuous_aggregate_policy(level.name::regclass,
-      start_offset => NULL, end_offset => level.width::interval,
-      schedule_interval => level.every::interval, if_not_exists => true);
-  END LOOP;
+  -- No TimescaleDB refresh policy: the service's rollup refresh task owns the
+  -- refresh on every engine (one owner per job; see the migration
+  -- 20261201120000_service_owns_background_jobs.sql).
 END
 $$;
 

@@ -2,33 +2,34 @@
 -- microsecond. TimescaleDB: hypertables compressed per instrument (the
 -- service's TickCompressionJob compresses chunks older than 24 hours; the
 -- embedded engine has no background workers). Plain PostgreSQL: monthly
--- range partitions created ahead of the data by the repositories.
+-- range partitions created ahead of the data by the repositories. Length
+-- limits are CHECK constraints on text (see the first migration).
 
 -- migrate:up
 DO $$
 DECLARE
   trade_columns text := $cols$
     "timestamp"   timestamptz      NOT NULL,
-    instrument_id varchar(20)      NOT NULL,
+    instrument_id text             NOT NULL CHECK (char_length(instrument_id) <= 20),
     -- The producer's trade id, or a key derived from the print (see docs/trades-and-quotes.md).
-    trade_id      varchar(64)      COLLATE "C" NOT NULL,
+    trade_id      text             COLLATE "C" NOT NULL CHECK (char_length(trade_id) <= 64),
     price         double precision NOT NULL,
     size          double precision NOT NULL,
     conditions    text[],
     quality_score double precision NOT NULL DEFAULT 1.0,
-    source        varchar(50),
+    source        text             CHECK (char_length(source) <= 50),
     -- The only index: the upsert key, and (instrument, time, key) order for keyset pages.
     CONSTRAINT market_trades_ts_key UNIQUE (instrument_id, "timestamp", trade_id)
   $cols$;
   quote_columns text := $cols$
     "timestamp"   timestamptz      NOT NULL,
-    instrument_id varchar(20)      NOT NULL,
+    instrument_id text             NOT NULL CHECK (char_length(instrument_id) <= 20),
     bid           double precision NOT NULL,
     ask           double precision NOT NULL,
     bid_size      double precision NOT NULL,
     ask_size      double precision NOT NULL,
     -- '' when the producer names none: one quote per instrument, venue and microsecond.
-    source        varchar(50)      COLLATE "C" NOT NULL DEFAULT '',
+    source        text             COLLATE "C" NOT NULL DEFAULT '' CHECK (char_length(source) <= 50),
     CONSTRAINT market_quotes_ts_key UNIQUE (instrument_id, "timestamp", source)
   $cols$;
 BEGIN

@@ -107,9 +107,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap, BeforeAppli
       return;
     }
     if (report.status === 'failed') {
-      this.logger.warn(
-        `${entry.task.name} failed, retried in ${entry.intervalMs} ms: ${report.reason}`,
-      );
+      this.logger.warn(`${entry.task.name} is retried in ${entry.intervalMs} ms`);
     } else if (report.status === 'done') {
       this.logger.log(`${entry.task.name}: ${JSON.stringify(report.result)}`);
     }
@@ -137,6 +135,8 @@ export class MaintenanceScheduler implements OnApplicationBootstrap, BeforeAppli
     } catch (error) {
       // Without the database nothing can run: the caller gets a 503, the timer tries again.
       if (error instanceof DatabaseUnavailableError) throw error;
+      // Logged here, whoever asked: an on-demand run's failure is an operator's concern too.
+      this.logger.warn(`${task.name} failed: ${(error as Error).message}`);
       return {
         name: task.name,
         status: 'failed',

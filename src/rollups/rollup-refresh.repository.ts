@@ -5,47 +5,94 @@ import { withLockedSession } from '../database/locked-session';
 import { DATABASE_CONNECTION } from '../database/market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
 import { RollupLevel } from '../database/rollups.repository';
+import { TIMEFRAME_MS } from '../common/market-data.types';
 
 /** Any constant shared by every instance (migrations hold 7_340_112_211, compression ..212). */
 const ROLLUP_REFRESH_LOCK_KEY = 7_340_112_231;
+
+/** What a level needs before `until`: the changed ranges and where its refresh must start. */
+export interface PendingRefresh {
+  /** Invalidated ranges before `until`: written since the last refresh, or left by it. */
+  readonly ranges: number;
+  /**
+   * Start of the refresh window, on a bucket boundary: the oldest changed
+   * bucket, or the watermark when buckets past it are due; null for the
+   * beginning of time (nothing materialized yet). Undefined: up to date.
+   */
+  readonly fromMs: number | null | undefined;
+}
+
+/** The lowest timestamptz, in TimescaleDB's internal microseconds (4714-11-24 BC). */
+const MIN_TIME_MICROS = '-210866803200000000';
 
 /** The statements of one refresh run, on the connection that holds the task's lock. */
 export class RollupRefreshSession {
   constructor(private readonly sql: Pool | PoolClient) {}
 
   /**
-   * Materializes every bucket of `level` that ends by `untilMs` and is not
-   * materialized yet or was invalidated by a write since (TimescaleDB
-   * re-materializes only those); the window starts at the beginning of
-   * time, so a late bar of any age is picked up.
+   * Materializes the buckets of `level` from `fromMs` (null: the beginning
+   * of time) to `untilMs`; TimescaleDB re-materializes only the invalidated
+   * ones in that window.
    */
-  async refresh(level: RollupLevel, untilMs: number): Promise<void> {
+  async refresh(level: RollupLevel, fromMs: number | null, untilMs: number): Promise<void> {
     await translatePgErrors(() =>
       this.sql.query(
-        `CALL refresh_continuous_aggregate($1::regclass, NULL::timestamptz, $2::timestamptz)`,
-        [level.view, new Date(untilMs).toISOString()],
+        `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)`,
+        [
+          level.view,
+          fromMs === null ? null : new Date(fromMs).toISOString(),
+          new Date(untilMs).toISOString(),
+        ],
       ),
     );
   }
 
-  /** Invalidated ranges waiting for this level: written since its last refresh, or left by it. */
-  async countPendingRanges(level: RollupLevel): Promise<number> {
+  /**
+   * The changed ranges of `level` before `untilMs`, from TimescaleDB's
+   * invalidation logs (writes to the table it is built from, and ranges a
+   * refresh left), and its watermark: a refresh then covers only what
+   * changed or is newly due, never the whole history.
+   */
+  async pending(level: RollupLevel, untilMs: number): Promise<PendingRefresh> {
     const { rows } = await translatePgErrors(() =>
-      this.sql.query<{ pending: string }>(
-        `SELECT (SELECT count(*) FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log
-                  WHERE hypertable_id = c.raw_hypertable_id)
-              + (SELECT count(*) FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log i
-                  WHERE i.materialization_id = c.mat_hypertable_id
-                    -- Below the watermark: what is past it is computed at query time anyway.
-                    AND i.lowest_modified_value < _timescaledb_functions.cagg_watermark(c.mat_hypertable_id)
-                    AND i.greatest_modified_value >= _timescaledb_functions.to_unix_microseconds(TIMESTAMPTZ '1900-01-01T00:00:00Z'))
-                AS pending
-           FROM _timescaledb_catalog.continuous_agg c
-          WHERE c.user_view_schema = current_schema() AND c.user_view_name = $1`,
-        [level.view],
+      this.sql.query<{ ranges: string; lowest: string | null; watermark: string }>(
+        `WITH agg AS (
+           SELECT raw_hypertable_id, mat_hypertable_id FROM _timescaledb_catalog.continuous_agg
+            WHERE user_view_schema = current_schema() AND user_view_name = $1),
+         changed AS (
+           SELECT h.lowest_modified_value AS lowest
+             FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log h, agg
+            WHERE h.hypertable_id = agg.raw_hypertable_id
+              AND h.lowest_modified_value < _timescaledb_functions.to_unix_microseconds($2)
+           UNION ALL
+           SELECT m.lowest_modified_value
+             FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log m, agg
+            WHERE m.materialization_id = agg.mat_hypertable_id
+              AND m.lowest_modified_value < _timescaledb_functions.to_unix_microseconds($2)
+              -- What a refresh leaves below the first timestamp is no range of data.
+              AND m.greatest_modified_value >= ${MIN_TIME_MICROS})
+         SELECT (SELECT count(*) FROM changed) AS ranges,
+                (SELECT min(lowest) FROM changed)::text AS lowest,
+                _timescaledb_functions.cagg_watermark(agg.mat_hypertable_id)::text AS watermark
+           FROM agg`,
+        [level.view, new Date(untilMs).toISOString()],
       ),
     );
-    return Number(rows[0]?.pending ?? 0);
+    const row = rows[0];
+    if (!row) throw new Error(`${level.view} is not a continuous aggregate`);
+    const ranges = Number(row.ranges);
+    const untilMicros = BigInt(untilMs) * 1000n;
+    const watermark = BigInt(row.watermark);
+    const starts = [
+      ...(row.lowest === null ? [] : [BigInt(row.lowest)]),
+      ...(watermark < untilMicros ? [watermark] : []),
+    ];
+    if (starts.length === 0) return { ranges, fromMs: undefined };
+    const lowest = starts.reduce((a, b) => (a < b ? a : b));
+    if (lowest <= BigInt(MIN_TIME_MICROS)) return { ranges, fromMs: null };
+    // Down to the level's bucket: TimescaleDB refreshes only whole buckets inside the window.
+    const step = TIMEFRAME_MS[level.timeframe];
+    return { ranges, fromMs: Math.floor(Number(lowest / 1000n) / step) * step };
   }
 }
 

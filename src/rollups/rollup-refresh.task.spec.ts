@@ -23,7 +23,7 @@ function repositoryMock(
 function sessionMock(): jest.Mocked<RollupRefreshSession> {
   return {
     refresh: jest.fn().mockResolvedValue(undefined),
-    countPendingRanges: jest.fn().mockResolvedValue(2),
+    pending: jest.fn().mockResolvedValue({ ranges: 2, fromMs: Date.parse('2025-06-01T00:00:00Z') }),
   } as unknown as jest.Mocked<RollupRefreshSession>;
 }
 
@@ -59,11 +59,12 @@ describe('RollupRefreshTask', () => {
 
       const report = await task.run(new Date('2025-06-21T10:07:30Z'));
 
-      expect(session.refresh.mock.calls.map(([l, until]) => [l.view, until])).toEqual([
-        ['market_data_5m', Date.parse('2025-06-21T10:00:00Z')],
-        ['market_data_15m', Date.parse('2025-06-21T09:45:00Z')],
-        ['market_data_1h', Date.parse('2025-06-21T09:00:00Z')],
-        ['market_data_1d', Date.parse('2025-06-20T00:00:00Z')],
+      const from = Date.parse('2025-06-01T00:00:00Z');
+      expect(session.refresh.mock.calls.map(([l, ...window]) => [l.view, ...window])).toEqual([
+        ['market_data_5m', from, Date.parse('2025-06-21T10:00:00Z')],
+        ['market_data_15m', from, Date.parse('2025-06-21T09:45:00Z')],
+        ['market_data_1h', from, Date.parse('2025-06-21T09:00:00Z')],
+        ['market_data_1d', from, Date.parse('2025-06-20T00:00:00Z')],
       ]);
       expect(report).toEqual({
         ran: true,
@@ -72,6 +73,26 @@ describe('RollupRefreshTask', () => {
         ),
       });
       expect(task.name).toBe('rollup_refresh');
+    });
+
+    it('should not call a refresh for a level already up to date', async () => {
+      const session = sessionMock();
+      session.pending
+        .mockResolvedValueOnce({ ranges: 0, fromMs: undefined })
+        .mockResolvedValue({ ranges: 0, fromMs: null });
+      const task = new RollupRefreshTask(repositoryMock(true, session));
+
+      const report = (await task.run(new Date('2025-06-21T10:07:30Z'))) as {
+        levels: Record<string, unknown>[];
+      };
+
+      expect(session.refresh.mock.calls.map(([l, from]) => [l.view, from])).toEqual([
+        ['market_data_15m', null],
+        ['market_data_1h', null],
+        ['market_data_1d', null],
+      ]);
+      expect(report.levels[0]).not.toHaveProperty('refreshed_from');
+      expect(report.levels[1]).toHaveProperty('refreshed_from', null);
     });
 
     it('should say why it did not run on plain PostgreSQL', async () => {

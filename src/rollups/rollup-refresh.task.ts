@@ -15,6 +15,8 @@ export interface RefreshedLevel {
   readonly view: string;
   /** Invalidated ranges waiting before the refresh (0: it only moved the window on). */
   readonly pending_ranges: number;
+  /** Start of the window refreshed (null: the beginning of time; absent: already up to date). */
+  readonly refreshed_from?: string | null;
   /** Every bucket ending by then is materialized. */
   readonly refreshed_until: string;
   readonly took_ms: number;
@@ -75,13 +77,17 @@ export class RollupRefreshTask implements MaintenanceTask {
     for (const level of ROLLUP_LEVELS) {
       const started = performance.now();
       const until = refreshUntil(level, nowMs);
-      const pending = await session.countPendingRanges(level);
+      const pending = await session.pending(level, until);
+      // Only the changed window; nothing at all when the level is up to date.
       // A failure stops the run: the levels above are built from this one.
-      await session.refresh(level, until);
+      if (pending.fromMs !== undefined) await session.refresh(level, pending.fromMs, until);
       done.push({
         timeframe: level.timeframe,
         view: level.view,
-        pending_ranges: pending,
+        pending_ranges: pending.ranges,
+        ...(pending.fromMs === undefined
+          ? {}
+          : { refreshed_from: pending.fromMs === null ? null : formatInstant(pending.fromMs) }),
         refreshed_until: formatInstant(until),
         took_ms: Math.round(performance.now() - started),
       });
