@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { BarPoint, makeBars } from './support/bars';
-import { ENGINES } from './support/test-database';
+import { capabilitiesOf, ENGINES, reportedEngine } from './support/test-database';
 import { JsonResponse, request, startTestApp, TestApp } from './support/test-app';
 
 /** End-to-end tests of the REST contract (DESIGN 3) over HTTP, on both engines. */
@@ -1016,13 +1016,13 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
       expect(res.body.database).toEqual(
         expect.objectContaining({
           up: true,
-          engine: engine === 'embedded' ? 'timescaledb' : 'postgresql',
+          engine: reportedEngine(engine),
           embedded: engine === 'embedded',
           server_version: expect.any(String),
           latency_ms: expect.any(Number),
         }),
       );
-      if (engine === 'embedded')
+      if (capabilitiesOf(engine).timescale)
         expect(res.body.database.timescaledb_version).toEqual(expect.any(String));
       else expect(res.body.database.timescaledb_version).toBeNull();
       expectNoLeak(res.text);

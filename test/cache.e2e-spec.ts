@@ -4,7 +4,7 @@ import { createApp } from '../src/app.factory';
 import { createCacheCodec, unpackText } from '../src/cache/cache-codec';
 import { BarPoint, makeBars } from './support/bars';
 import { TcpProxy } from './support/tcp-proxy';
-import { ENGINES, TestEngine } from './support/test-database';
+import { capabilitiesOf, ENGINES, TestEngine } from './support/test-database';
 import { metricValue } from './support/metrics-text';
 import { JsonResponse, request, startTestApp, TestApp } from './support/test-app';
 
@@ -243,7 +243,7 @@ async function listening(app: Awaited<ReturnType<typeof createApp>>): Promise<In
 }
 
 /**
- * Another instance beside `first`, on the same Redis. On PostgreSQL it also
+ * Another instance beside `first`, on the same Redis. On a server engine it also
  * shares the database, as replicas do. The embedded engine serves a single
  * session, so there it has a database of its own.
  */
@@ -252,7 +252,7 @@ async function secondInstance(
   first: TestApp,
   env: Record<string, string>,
 ): Promise<Instance> {
-  if (engine === 'postgresql') return listening(await createApp(first.db.settings));
+  if (!capabilitiesOf(engine).embedded) return listening(await createApp(first.db.settings));
   const other = await startTestApp(engine, env);
   return { baseUrl: other.baseUrl, close: () => other.close() };
 }
@@ -527,14 +527,14 @@ describe.each(ENGINES)('cache on %s', (engine) => {
         trade_id: 'T2',
       };
       await storeTrades(a.baseUrl, [first]);
-      if (engine === 'embedded') await storeTrades(b.baseUrl, [first]);
+      if (capabilitiesOf(engine).embedded) await storeTrades(b.baseUrl, [first]);
       await request(a.baseUrl, 'GET', tradesPath);
       await request(a.baseUrl, 'GET', latestPath);
       const repeat = await request(a.baseUrl, 'GET', tradesPath);
       expect(repeat.body).toMatchObject({ cache_hit: true, total_count: 1 });
 
       await storeTrades(b.baseUrl, [second]);
-      if (engine === 'embedded') await storeTrades(a.baseUrl, [second]);
+      if (capabilitiesOf(engine).embedded) await storeTrades(a.baseUrl, [second]);
 
       const after = await request(a.baseUrl, 'GET', tradesPath);
       expect(after.body).toMatchObject({ cache_hit: false, total_count: 2 });
@@ -548,7 +548,7 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       const instrument = 'KEPT.FIRST';
       const bars = makeBars(START, 60, MINUTE, 31);
       await store(a.baseUrl, instrument, bars);
-      if (engine === 'embedded') await store(b.baseUrl, instrument, bars);
+      if (capabilitiesOf(engine).embedded) await store(b.baseUrl, instrument, bars);
       // Redis lost its keys: the instrument's generation reads as the first one.
       await redis.del(`gen:${instrument}`);
       await query(a.baseUrl, instrument);
@@ -556,7 +556,7 @@ describe.each(ENGINES)('cache on %s', (engine) => {
 
       const changed = withHigh(bars[59], 500);
       await store(b.baseUrl, instrument, [changed]);
-      if (engine === 'embedded') await store(a.baseUrl, instrument, [changed]);
+      if (capabilitiesOf(engine).embedded) await store(a.baseUrl, instrument, [changed]);
       // ... and loses them again after that write: the first generation is back.
       await redis.flushdb();
 
@@ -598,9 +598,9 @@ describe.each(ENGINES)('cache on %s', (engine) => {
     it('should not answer from the cache after another instance wrote the instrument (stores and deletes through B, reads through A)', async () => {
       const instrument = 'TWO.INSTANCES';
       const bars = makeBars(START, 60, MINUTE, 23);
-      // On PostgreSQL both instances share the database; the embedded engine gets the same data twice.
+      // On a server both instances share the database; the embedded engine gets the same data twice.
       await store(a.baseUrl, instrument, bars);
-      if (engine === 'embedded') await store(b.baseUrl, instrument, bars);
+      if (capabilitiesOf(engine).embedded) await store(b.baseUrl, instrument, bars);
       await query(a.baseUrl, instrument);
       await query(a.baseUrl, instrument, 'FIVE_MINUTES');
       await latest(a.baseUrl, instrument);
@@ -614,7 +614,7 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       const derived = await query(a.baseUrl, instrument, 'FIVE_MINUTES');
       expect(range.body.cache_hit).toBe(false);
       expect(derived.body.cache_hit).toBe(false);
-      if (engine === 'postgresql') {
+      if (!capabilitiesOf(engine).embedded) {
         const current = replaced(bars, changed);
         expect(range.body.data_points).toEqual(current);
         expect(derived.body.data_points).toMatchObject(aggregate(current, FIVE_MINUTES));
@@ -625,7 +625,7 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       expect(await remove(b.baseUrl, instrument, at(START_MS + 30 * MINUTE), END)).toBe(30);
       const afterDelete = await query(a.baseUrl, instrument);
       expect(afterDelete.body.cache_hit).toBe(false);
-      if (engine === 'postgresql') {
+      if (!capabilitiesOf(engine).embedded) {
         expect(afterDelete.body.total_count).toBe(30);
         expect((await latest(a.baseUrl, instrument)).body).toEqual(bars[29]);
       }
@@ -782,7 +782,7 @@ describe.each(ENGINES)('cache on %s', (engine) => {
       }
     });
 
-    if (engine === 'postgresql') {
+    if (!capabilitiesOf(engine).embedded) {
       describe('with a second instance on the same database and Redis', () => {
         let reader: Instance;
 

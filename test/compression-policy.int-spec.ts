@@ -16,11 +16,11 @@ import { DatabaseConnection } from '../src/database/database-connection';
 import { MarketDataRepository } from '../src/database/market-data.repository';
 import { readMigrations } from '../src/database/migration-runner';
 import { makeBarRows } from './support/bar-rows';
-import { createTestDatabase, TestDatabase } from './support/test-database';
+import { createTestDatabase, TestDatabase, TIMESCALE_ENGINES } from './support/test-database';
 
 /**
  * The compression policy job against real databases: TimescaleDB (the
- * embedded engine) compresses by configuration; plain PostgreSQL has nothing
+ * embedded engine and the server) compresses by configuration; plain PostgreSQL has nothing
  * to compress.
  */
 
@@ -47,7 +47,7 @@ interface ChunkState {
   compressed: boolean;
 }
 
-describe('CompressionPolicyJob on embedded (TimescaleDB)', () => {
+describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (engine) => {
   let db: TestDatabase;
   let connection: DatabaseConnection;
   let marketData: MarketDataRepository;
@@ -88,7 +88,7 @@ describe('CompressionPolicyJob on embedded (TimescaleDB)', () => {
 
   beforeAll(async () => {
     Logger.overrideLogger(['error']);
-    db = await createTestDatabase('embedded');
+    db = await createTestDatabase(engine);
     connection = await DatabaseConnection.open(db.settings);
     marketData = new MarketDataRepository(connection);
     configurations = new ConfigurationService(new ConfigurationRepository(connection.dataSource));

@@ -18,7 +18,7 @@ import {
 } from './support/events';
 import { metricValue } from './support/metrics-text';
 import { request, startTestApp, TestApp } from './support/test-app';
-import { ENGINES } from './support/test-database';
+import { capabilitiesOf, ENGINES } from './support/test-database';
 
 /**
  * NATS JetStream input and output end to end (DESIGN 5), against the real
@@ -52,14 +52,14 @@ interface DeadLetter {
 }
 
 describe.each(ENGINES)('JetStream events on %s', (engine) => {
-  /** 50,000 on PostgreSQL; fewer on the embedded engine (one connection, slower). */
-  const PER_INSTRUMENT = engine === 'postgresql' ? 2_500 : 250;
+  /** 50,000 on a server; fewer on the embedded engine (one connection, slower). */
+  const { embedded, timescale } = capabilitiesOf(engine);
+  const PER_INSTRUMENT = embedded ? 250 : 2_500;
   const INSTRUMENTS = Array.from({ length: 20 }, (_, i) => `EV${i}`);
   const TOTAL = PER_INSTRUMENT * INSTRUMENTS.length;
-  const LOCATION =
-    engine === 'postgresql'
-      ? /^market_data_ts_y2024m01$/
-      : /^_timescaledb_internal\._hyper_\d+_\d+_chunk$/;
+  const LOCATION = timescale
+    ? /^_timescaledb_internal\._hyper_\d+_\d+_chunk$/
+    : /^market_data_ts_y2024m01$/;
 
   let names: EventNames;
   let harness: TestApp;

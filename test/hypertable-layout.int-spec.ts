@@ -4,7 +4,13 @@ import { DatabaseConnection } from '../src/database/database-connection';
 import { applyHypertableLayout } from '../src/database/hypertable-layout';
 import { BarRow, MarketDataRepository } from '../src/database/market-data.repository';
 import { makeBarRows } from './support/bar-rows';
-import { createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
+import {
+  capabilitiesOf,
+  createTestDatabase,
+  ENGINES,
+  TestDatabase,
+  TIMESCALE_ENGINES,
+} from './support/test-database';
 
 const MINUTE = 60_000;
 
@@ -51,7 +57,7 @@ describe.each(ENGINES)('Hypertable layout on %s', (engine) => {
     return rows;
   }
 
-  if (engine === 'postgresql') {
+  if (!capabilitiesOf(engine).timescale) {
     it('should leave plain PostgreSQL alone', async () => {
       await expect(
         applyHypertableLayout(connection.pool, { chunkIntervalHours: 24, spacePartitions: 16 }),
@@ -101,13 +107,13 @@ describe.each(ENGINES)('Hypertable layout on %s', (engine) => {
   });
 });
 
-describe('Compression of realistic bars on embedded (TimescaleDB)', () => {
+describe.each(TIMESCALE_ENGINES)('Compression of realistic bars on %s (TimescaleDB)', (engine) => {
   let db: TestDatabase;
   let connection: DatabaseConnection;
 
   beforeAll(async () => {
     Logger.overrideLogger(['error']);
-    db = await createTestDatabase('embedded');
+    db = await createTestDatabase(engine);
     connection = await DatabaseConnection.open(db.settings);
   });
 

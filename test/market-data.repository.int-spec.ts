@@ -11,7 +11,7 @@ import {
 import { DatabaseConnection } from '../src/database/database-connection';
 import { BarRow, MarketDataRepository, TimeRange } from '../src/database/market-data.repository';
 import { makeBarRows } from './support/bar-rows';
-import { createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
+import { capabilitiesOf, createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -273,7 +273,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       await expect(readAll(key)).resolves.toEqual(rows.map(expectedPoint));
       await expect(countRows('UP.BULK')).resolves.toBe(1_200);
       const copied = sql.some((s) => s.startsWith('COPY market_data_ts'));
-      expect(copied).toBe(engine === 'postgresql');
+      expect(copied).toBe(!capabilitiesOf(engine).embedded);
     });
 
     it('should merge a batch of 500 or more that partly collides with stored rows', async () => {
@@ -293,7 +293,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
         `SELECT DISTINCT source FROM market_data_ts WHERE instrument_id = 'UP.BULKMIX'`,
       );
       expect(sources).toEqual([{ source: 'second' }]);
-      if (engine === 'postgresql') {
+      if (!capabilitiesOf(engine).embedded) {
         expect(sql.some((s) => s.startsWith('COPY '))).toBe(true);
         expect(sql.some((s) => s.includes('ON CONFLICT'))).toBe(true);
       }
@@ -315,7 +315,8 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       await expect(countRows('UP.RACE')).resolves.toBe(700);
     });
 
-    if (engine === 'postgresql') {
+    // A second session writing meanwhile: only a server has one.
+    if (!capabilitiesOf(engine).embedded) {
       it('should fall back to the merge when its COPY collides with a row committed meanwhile', async () => {
         const key = series('UP.COLLIDE');
         const batch = makeBarRows('2025-01-14T00:00:00Z', 600, MINUTE, 13);
@@ -368,7 +369,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
 
       await expect(readAll(key)).resolves.toEqual(batch.map(expectedPoint));
       await expect(countRows('UP.OTHERWRITER')).resolves.toBe(700);
-      if (engine === 'postgresql') {
+      if (!capabilitiesOf(engine).embedded) {
         // COPY first, refused by the unique key, then the merge of the same data.
         const copyFirst = sql.findIndex((s) => s.startsWith('COPY market_data_ts'));
         const merge = sql.findIndex((s) => s.includes('ON CONFLICT'));
@@ -393,7 +394,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
 
       await expect(readAll(key)).resolves.toEqual(stored.map(expectedPoint));
       await expect(countRows('UP.REPLAY')).resolves.toBe(1_200);
-      if (engine === 'postgresql') {
+      if (!capabilitiesOf(engine).embedded) {
         expect(sql.some((s) => s.startsWith('COPY market_data_ts'))).toBe(false);
         expect(sql.some((s) => s.startsWith('COPY market_data_staging'))).toBe(true);
       }
@@ -1131,7 +1132,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       await expect(repository.measureCompressionRatio(key)).resolves.toBe(0);
     });
 
-    if (engine === 'postgresql') {
+    if (!capabilitiesOf(engine).timescale) {
       it('should stay 0 on plain PostgreSQL, which has no compression', async () => {
         await expect(repository.measureCompressionRatio(key)).resolves.toBe(0);
         expect(connection.info.engine).toBe('postgresql');

@@ -64,7 +64,7 @@ function promtoolCheck(text: string): { status: number | null; output: string } 
 }
 
 describe.each(ENGINES)('metrics on %s', (engine) => {
-  const instrument = `METRICS.${engine === 'embedded' ? 'E' : 'P'}`;
+  const instrument = `METRICS.${engine.slice(0, 3).toUpperCase()}`;
   let redis: Redis;
   let t: TestApp;
   let before: string;

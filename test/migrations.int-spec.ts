@@ -6,7 +6,7 @@ import { partitionName } from '../src/database/market-data-partitions';
 import { MarketDataRepository } from '../src/database/market-data.repository';
 import { MigrationRunner, readMigrations } from '../src/database/migration-runner';
 import { makeBarRows } from './support/bar-rows';
-import { createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
+import { capabilitiesOf, createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
 
 const TABLES = [
   'market_data_ts',
@@ -43,7 +43,7 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
     db = await createTestDatabase(engine);
     // Opening the connection applies every pending migration.
     connection = await DatabaseConnection.open(db.settings);
-    runner = new MigrationRunner(connection.pool);
+    runner = new MigrationRunner(connection.pool, undefined, connection.info.embedded);
   });
 
   afterAll(async () => {
@@ -63,7 +63,7 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
     await expect(existingTables(connection.pool)).resolves.toEqual([...TABLES].sort());
   });
 
-  if (engine === 'postgresql') {
+  if (!capabilitiesOf(engine).timescale) {
     it('should make market_data_ts a range-partitioned table without TimescaleDB', async () => {
       const { rows } = await connection.pool.query<{ strategy: string; key: string }>(
         `SELECT p.partstrat AS strategy, pg_get_partkeydef(p.partrelid) AS key
@@ -178,7 +178,7 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
     expect(JSON.parse(page.pointsJson)).toEqual(
       rows.map((r) => ({ timestamp: new Date(r.timestampMs).toISOString(), close: r.close })),
     );
-    if (engine === 'embedded') {
+    if (capabilitiesOf(engine).timescale) {
       const { rows: hypertables } = await connection.pool.query<{ name: string }>(
         `SELECT hypertable_name AS name FROM timescaledb_information.hypertables
           WHERE hypertable_name = 'market_data_ts'`,
@@ -188,14 +188,18 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
   });
 
   it('should roll back a failing migration, record nothing and release the lock', async () => {
-    const broken = new MigrationRunner(connection.pool, [
-      {
-        version: '99990101000000',
-        name: 'broken',
-        up: 'CREATE TABLE mig_broken (x int); SELECT 1 / 0;',
-        down: 'DROP TABLE IF EXISTS mig_broken;',
-      },
-    ]);
+    const broken = new MigrationRunner(
+      connection.pool,
+      [
+        {
+          version: '99990101000000',
+          name: 'broken',
+          up: 'CREATE TABLE mig_broken (x int); SELECT 1 / 0;',
+          down: 'DROP TABLE IF EXISTS mig_broken;',
+        },
+      ],
+      connection.info.embedded,
+    );
 
     await expect(broken.up()).rejects.toThrow(/division by zero/);
 
@@ -208,13 +212,14 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
     await expect(runner.up()).resolves.toEqual([]);
   });
 
-  if (engine === 'postgresql') {
+  // Two sessions at once: only a server has them.
+  if (!capabilitiesOf(engine).embedded) {
     describe('with two runners started together on a fresh database', () => {
       let fresh: TestDatabase;
       const pools: Pool[] = [];
 
       beforeAll(async () => {
-        fresh = await createTestDatabase('postgresql');
+        fresh = await createTestDatabase(engine);
         for (let i = 0; i < 2; i++) {
           pools.push(new Pool({ connectionString: fresh.settings.databaseUrl, max: 2 }));
         }

@@ -8,7 +8,7 @@ import {
 import { RollupsRepository } from '../src/database/rollups.repository';
 import { NO_ROLLUPS_REASON, RollupRefreshTask } from '../src/rollups/rollup-refresh.task';
 import { BarPoint, makeBars } from './support/bars';
-import { ENGINES } from './support/test-database';
+import { capabilitiesOf, ENGINES } from './support/test-database';
 import { request, startTestApp, TestApp } from './support/test-app';
 
 /**
@@ -76,7 +76,7 @@ function bar(timestamp: string, overrides: Partial<BarPoint> = {}): BarPoint {
 }
 
 describe.each(ENGINES)('Rollups on %s', (engine) => {
-  const timescale = engine === 'embedded';
+  const { timescale } = capabilitiesOf(engine);
   let t: TestApp;
   let marketData: MarketDataRepository;
   let rollups: RollupsRepository;
@@ -279,12 +279,38 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
     }
     await expectAnswersEqualRaw();
 
-    await task.run(new Date('2025-03-07T00:00:00Z'));
+    const report = await task.run(new Date('2025-03-07T00:00:00Z'));
     if (timescale) {
       expect(await viewHour('2025-03-04T10:00:00Z')).toMatchObject({ high: 250.75 });
       expect(await viewHour('2025-03-03T00:00:00Z')).toBeUndefined();
+      // The window starts at the oldest change (the deleted first hour), not at the beginning of time.
+      expect((report.levels as object[])[0]).toMatchObject({
+        view: 'market_data_5m',
+        refreshed_from: '2025-03-03T00:00:00.000Z',
+        refreshed_until: '2025-03-06T23:55:00.000Z',
+      });
     }
     await expectAnswersEqualRaw();
+  });
+
+  it('should refresh nothing when nothing changed since the last refresh', async () => {
+    const report = await task.run(new Date('2025-03-07T00:00:00Z'));
+
+    if (!timescale) return;
+    expect(report.levels).toHaveLength(4);
+    for (const level of report.levels as object[]) {
+      expect(level).toMatchObject({ pending_ranges: 0 });
+      expect(level).not.toHaveProperty('refreshed_from');
+    }
+  });
+
+  it('should leave no TimescaleDB job on the tables: the service owns refresh and compression', async () => {
+    if (!timescale) return;
+    const { rows } = await db.pool.query<{ proc_name: string }>(
+      `SELECT proc_name FROM timescaledb_information.jobs WHERE proc_schema <> '_timescaledb_functions'
+          OR proc_name LIKE 'policy_%'`,
+    );
+    expect(rows).toEqual([]);
   });
 
   it('should stay equal with upserts and deletes into compressed chunks', async () => {

@@ -1,6 +1,6 @@
 import { auditBatches, runWriter, SentBatch } from './support/ingest-load';
 import { killService, ServiceProcess, startServiceProcess } from './support/service-process';
-import { createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
+import { capabilitiesOf, createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
 
 /**
  * The real service as a child process (src/main.ts) under steady REST ingest:
@@ -87,7 +87,7 @@ describe.each(ENGINES)('REST ingest across a crash of the service on %s', (engin
       runWriter(base, `TERM${i}`, 100, steady, () => stop, { stopOnConnectionFailure: true }),
     );
     await until('steady writes', () => acked(steady) >= 10);
-    const bigSize = engine === 'embedded' ? 10_000 : 50_000;
+    const bigSize = capabilitiesOf(engine).embedded ? 10_000 : 50_000;
     // How long two large stores take side by side on this machine, under this load.
     const probe: SentBatch[] = [];
     let probes = 0;

@@ -1,4 +1,4 @@
-import { ENGINES } from './support/test-database';
+import { ENGINES, reportedEngine } from './support/test-database';
 import { request, startTestApp, TestApp } from './support/test-app';
 
 describe.each(ENGINES)('smoke on %s', (engine) => {
@@ -13,6 +13,6 @@ describe.each(ENGINES)('smoke on %s', (engine) => {
   it('should report healthy', async () => {
     const res = await request(t.baseUrl, 'GET', '/api/v1/storage/health');
     expect(res.status).toBe(200);
-    expect(res.body.database.engine).toBe(engine === 'embedded' ? 'timescaledb' : 'postgresql');
+    expect(res.body.database.engine).toBe(reportedEngine(engine));
   });
 });

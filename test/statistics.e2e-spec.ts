@@ -6,7 +6,12 @@ import { StorageStatisticsDto } from '../src/statistics/dto/statistics-response.
 import { StatisticsService } from '../src/statistics/statistics.service';
 import { makeBars } from './support/bars';
 import { request, startTestApp, TestApp } from './support/test-app';
-import { createTestDatabase, ENGINES } from './support/test-database';
+import {
+  capabilitiesOf,
+  createTestDatabase,
+  ENGINES,
+  reportedEngine,
+} from './support/test-database';
 
 const STATISTICS = '/api/v1/storage/statistics';
 
@@ -53,7 +58,7 @@ describe.each(ENGINES)('statistics API on %s', (engine) => {
 
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({
-        engine: engine === 'embedded' ? 'timescaledb' : 'postgresql',
+        engine: reportedEngine(engine),
         total_records: 0,
         series: [],
         today: { query_count: 0 },
@@ -61,7 +66,7 @@ describe.each(ENGINES)('statistics API on %s', (engine) => {
       expect(Date.now() - Date.parse(res.body.measured_at)).toBeLessThan(60_000);
       expect(res.body.today.date).toBe(res.body.measured_at.slice(0, 10));
       expect(res.body.compression_note).toBe(
-        engine === 'embedded'
+        capabilitiesOf(engine).timescale
           ? 'no chunk is compressed yet; the ratio covers compressed chunks only'
           : 'plain PostgreSQL has no compression',
       );

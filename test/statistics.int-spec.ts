@@ -8,7 +8,13 @@ import { StorageStatisticsDto } from '../src/statistics/dto/statistics-response.
 import { StatisticsRepository } from '../src/statistics/statistics.repository';
 import { StatisticsService } from '../src/statistics/statistics.service';
 import { makeBarRows } from './support/bar-rows';
-import { createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
+import {
+  capabilitiesOf,
+  createTestDatabase,
+  ENGINES,
+  reportedEngine,
+  TestDatabase,
+} from './support/test-database';
 
 const GIB = 1024 ** 3;
 const MEASUREMENT_LOCK_KEY = 7_340_112_213;
@@ -103,7 +109,7 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
   /** The table's size as the engine reports it. */
   async function directTableBytes(): Promise<number> {
     const [row] = await sql<{ bytes: string }>(
-      engine === 'embedded'
+      capabilitiesOf(engine).timescale
         ? `SELECT hypertable_size('market_data_ts') AS bytes`
         : `SELECT sum(pg_total_relation_size(inhrelid)) AS bytes
              FROM pg_inherits WHERE inhparent = 'market_data_ts'::regclass`,
@@ -212,7 +218,7 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
       const { measured_at, total_records } = await todayRow();
       expect(body).toMatchObject({
         measured_at: measured_at.toISOString(),
-        engine: engine === 'embedded' ? 'timescaledb' : 'postgresql',
+        engine: reportedEngine(engine),
         total_records: Number(total_records),
       });
       expect(body.series.map((s) => [s.instrument_id, s.record_count])).toEqual(
@@ -222,7 +228,7 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
   });
 
   describe('compression', () => {
-    if (engine === 'embedded') {
+    if (capabilitiesOf(engine).timescale) {
       it('should report the compression of the compressed chunks, overall and per series', async () => {
         await sql(
           `SELECT compress_chunk(c) FROM show_chunks('market_data_ts', older_than => TIMESTAMPTZ '2025-03-04T00:00:00Z') c`,
@@ -329,7 +335,8 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
     });
   });
 
-  if (engine === 'postgresql') {
+  // Another session holding the lock: only a server has more than one.
+  if (!capabilitiesOf(engine).embedded) {
     describe('withMeasurementLock', () => {
       let other: Client;
 

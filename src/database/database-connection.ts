@@ -6,7 +6,6 @@ import { EmbeddedEngine } from './embedded-engine';
 import { METADATA_ENTITIES } from './entities';
 import { MigrationRunner } from './migration-runner';
 import { guardPoolErrors, isUnavailable } from './pg-errors';
-import { probeTimescaleSupport } from './timescale-support';
 
 export type StorageEngine = 'timescaledb' | 'postgresql';
 
@@ -102,9 +101,7 @@ export class DatabaseConnection {
       const logger = new Logger('Database');
       guardPoolErrors(pool, (message) => logger.warn(message));
 
-      const timescale = await probeTimescaleSupport(pool, Boolean(embedded));
-      if (!timescale.use && timescale.warning) logger.warn(timescale.warning);
-      await new MigrationRunner(pool, undefined, timescale.use).up();
+      await new MigrationRunner(pool, undefined, Boolean(embedded)).up();
       const info = await detectEngine(pool, Boolean(embedded));
       const connection = new DatabaseConnection(dataSource, pool, info, embedded);
       connection.logger.log(

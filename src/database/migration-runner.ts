@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
+import { probeTimescaleSupport } from './timescale-support';
 
 /** migrations/ at the project root, from src/ (ts-node) and dist/ alike. */
 export const MIGRATIONS_DIR = resolve(__dirname, '..', '..', 'migrations');
@@ -45,18 +46,21 @@ export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 export class MigrationRunner {
   private readonly logger = new Logger('Migrations');
 
-  /**
-   * `useTimescale`: whether the migrations may create and use TimescaleDB
-   * (probeTimescaleSupport decides before they run; down migrations ignore it).
-   */
+  /** `embedded`: the embedded engine, which loads TimescaleDB itself (probeTimescaleSupport). */
   constructor(
     private readonly pool: Pool,
     private readonly migrations: Migration[] = readMigrations(),
-    private readonly useTimescale = false,
+    private readonly embedded = false,
   ) {}
 
+  /**
+   * Decides first whether the migrations may create TimescaleDB (one
+   * warning line where it is installed but unusable), then applies them.
+   */
   async up(): Promise<string[]> {
-    return this.underLock(async (applied, run) => {
+    const timescale = await probeTimescaleSupport(this.pool, this.embedded);
+    if (!timescale.use && timescale.warning) this.logger.warn(timescale.warning);
+    return this.underLock(timescale.use, async (applied, run) => {
       const done: string[] = [];
       for (const migration of this.migrations) {
         if (applied.has(migration.version)) continue;
@@ -73,7 +77,7 @@ export class MigrationRunner {
 
   /** Reverts the newest applied migration. */
   async down(): Promise<string | undefined> {
-    return this.underLock(async (applied, run) => {
+    return this.underLock(false, async (applied, run) => {
       const newest = [...this.migrations].reverse().find((m) => applied.has(m.version));
       if (!newest) return undefined;
       await run(newest.down, 'DELETE FROM schema_migrations WHERE version = $1', [newest.version]);
@@ -83,6 +87,7 @@ export class MigrationRunner {
   }
 
   private async underLock<T>(
+    useTimescale: boolean,
     work: (
       applied: Set<string>,
       run: (sql: string, record: string, params: string[]) => Promise<void>,
@@ -93,7 +98,7 @@ export class MigrationRunner {
     try {
       // Read by the first migration: it creates the extension only when told to.
       await client.query(`SELECT set_config('mds.timescaledb', $1, false)`, [
-        this.useTimescale ? 'on' : 'off',
+        useTimescale ? 'on' : 'off',
       ]);
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
       try {

@@ -37,6 +37,11 @@ export interface EngineCapabilities {
 export function capabilitiesOf(engine: TestEngine): EngineCapabilities {
   return { timescale: engine !== 'postgresql', embedded: engine === 'embedded' };
 }
+/** The selected engines with TimescaleDB (compression, chunks, rollups). */
+export const TIMESCALE_ENGINES: readonly TestEngine[] = ENGINES.filter(
+  (engine) => capabilitiesOf(engine).timescale,
+);
+
 /** The engine name the service reports for a test engine (health, statistics). */
 export function reportedEngine(engine: TestEngine): 'timescaledb' | 'postgresql' {
   return capabilitiesOf(engine).timescale ? 'timescaledb' : 'postgresql';
