@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
+import { isUnavailable } from './pg-errors';
 import { probeTimescaleSupport } from './timescale-support';
 
 /** migrations/ at the project root, from src/ (ts-node) and dist/ alike. */
@@ -118,7 +119,7 @@ export class MigrationRunner {
             await client.query('COMMIT');
           } catch (error) {
             // A session ended by the server cannot roll back: the original error is the one to see.
-            await client.query('ROLLBACK').catch(() => undefined);
+            await client.query('ROLLBACK').catch((lost: Error) => (broken = lost));
             throw error;
           }
         });
@@ -129,10 +130,10 @@ export class MigrationRunner {
           .catch((error: Error) => (broken = error));
       }
     } catch (error) {
-      broken = error as Error;
+      if (isUnavailable(error)) broken = error as Error;
       throw error;
     } finally {
-      // A session that failed goes, not back to the pool.
+      // A session that broke (lost, or it could not roll back or unlock) goes, not back to the pool.
       client.release(broken);
     }
   }

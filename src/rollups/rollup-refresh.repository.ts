@@ -48,17 +48,31 @@ export class RollupRefreshSession {
   }
 
   /**
-   * The changed ranges of `level` before `untilMs`, from TimescaleDB's
-   * invalidation logs (writes to the table it is built from, and ranges a
-   * refresh left), and its watermark: a refresh then covers only what
-   * changed or is newly due, never the whole history.
+   * What `level` needs before `untilMs`, from TimescaleDB's catalog: the
+   * ranges invalidated by writes below its invalidation threshold (in the
+   * invalidation logs), and whether the table it is built from has rows
+   * between that threshold and `untilMs` (new data, never logged). A
+   * refresh then covers only that window; none is due when both are empty.
    */
   async pending(level: RollupLevel, untilMs: number): Promise<PendingRefresh> {
+    const until = new Date(untilMs).toISOString();
     const { rows } = await translatePgErrors(() =>
-      this.sql.query<{ ranges: string; lowest: string | null; watermark: string }>(
+      this.sql.query<{
+        ranges: string;
+        lowest: string | null;
+        threshold: string | null;
+        source: string;
+        time_column: string;
+        first_chunk: string | null;
+      }>(
         `WITH agg AS (
-           SELECT raw_hypertable_id, mat_hypertable_id FROM _timescaledb_catalog.continuous_agg
-            WHERE user_view_schema = current_schema() AND user_view_name = $1),
+           SELECT c.raw_hypertable_id, c.mat_hypertable_id,
+                  -- Absent until the first refresh: nothing is materialized yet.
+                  coalesce(t.watermark, ${MIN_TIME_MICROS}) AS threshold
+             FROM _timescaledb_catalog.continuous_agg c
+             LEFT JOIN _timescaledb_catalog.continuous_aggs_invalidation_threshold t
+               ON t.hypertable_id = c.raw_hypertable_id
+            WHERE c.user_view_schema = current_schema() AND c.user_view_name = $1),
          changed AS (
            SELECT h.lowest_modified_value AS lowest
              FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log h, agg
@@ -69,31 +83,68 @@ export class RollupRefreshSession {
              FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log m, agg
             WHERE m.materialization_id = agg.mat_hypertable_id
               AND m.lowest_modified_value < _timescaledb_functions.to_unix_microseconds($2)
+              -- From the threshold on, the range is new data (checked below), not a change.
+              AND (m.lowest_modified_value < agg.threshold OR agg.threshold = ${MIN_TIME_MICROS})
               -- What a refresh leaves below the first timestamp is no range of data.
               AND m.greatest_modified_value >= ${MIN_TIME_MICROS})
          SELECT (SELECT count(*) FROM changed) AS ranges,
                 (SELECT min(lowest) FROM changed)::text AS lowest,
-                _timescaledb_functions.cagg_watermark(agg.mat_hypertable_id)::text AS watermark
-           FROM agg`,
-        [level.view, new Date(untilMs).toISOString()],
+                nullif(agg.threshold, ${MIN_TIME_MICROS})::text AS threshold,
+                format('%I.%I', h.schema_name, h.table_name) AS source,
+                d.column_name AS time_column,
+                (SELECT min(s.range_start) FROM _timescaledb_catalog.dimension_slice s
+                  WHERE s.dimension_id = d.id)::text AS first_chunk
+           FROM agg
+           JOIN _timescaledb_catalog.hypertable h ON h.id = agg.raw_hypertable_id
+           JOIN _timescaledb_catalog.dimension d
+             ON d.hypertable_id = h.id AND d.interval_length IS NOT NULL`,
+        [level.view, until],
       ),
     );
     const row = rows[0];
     if (!row) throw new Error(`${level.view} is not a continuous aggregate`);
     const ranges = Number(row.ranges);
-    const untilMicros = BigInt(untilMs) * 1000n;
-    const watermark = BigInt(row.watermark);
-    const starts = [
-      ...(row.lowest === null ? [] : [BigInt(row.lowest)]),
-      ...(watermark < untilMicros ? [watermark] : []),
-    ];
+    const starts: bigint[] = row.lowest === null ? [] : [BigInt(row.lowest)];
+    if (row.threshold === null) {
+      starts.push(BigInt(MIN_TIME_MICROS));
+    } else if (await this.hasRowsBetween(row, BigInt(row.threshold), until)) {
+      starts.push(BigInt(row.threshold));
+    }
     if (starts.length === 0) return { ranges, fromMs: undefined };
     const lowest = starts.reduce((a, b) => (a < b ? a : b));
     if (lowest <= BigInt(MIN_TIME_MICROS)) return { ranges, fromMs: null };
+    // Before the source's first chunk (dropped by retention): TimescaleDB's batched refresh
+    // skips a window part without chunks unless the window is open at its start.
+    if (row.first_chunk === null || lowest < BigInt(row.first_chunk)) {
+      return { ranges, fromMs: null };
+    }
     // Down to the level's bucket: TimescaleDB refreshes only whole buckets inside the window.
     const step = TIMEFRAME_MS[level.timeframe];
     return { ranges, fromMs: Math.floor(Number(lowest / 1000n) / step) * step };
   }
+
+  /** Rows of the level's source from `fromMicros` to `until`: only chunks of that range are read. */
+  private async hasRowsBetween(
+    source: { source: string; time_column: string },
+    fromMicros: bigint,
+    until: string,
+  ): Promise<boolean> {
+    // Identifiers from TimescaleDB's catalog, quoted by format() above and here.
+    const { rows } = await translatePgErrors(() =>
+      this.sql.query<{ found: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM ${source.source}
+                         WHERE ${quoteIdent(source.time_column)} >= _timescaledb_functions.to_timestamp($1::bigint)
+                           AND ${quoteIdent(source.time_column)} < $2::timestamptz) AS found`,
+        [fromMicros.toString(), until],
+      ),
+    );
+    return rows[0]?.found === true;
+  }
+}
+
+/** A catalog name as an SQL identifier. */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** Refresh of the continuous aggregates for the rollup refresh task. */
