@@ -71,11 +71,9 @@ describe.each(ENGINES)('a full maintenance run under load on %s', (engine) => {
     // Let the load start before the run.
     while ((acknowledged.get('LOAD.D') ?? 0) < 120) await new Promise((r) => setTimeout(r, 20));
 
-    const run = await request<{ tasks: { name: string; status: string; reason?: string }[] }>(
-      t.baseUrl,
-      'POST',
-      '/api/v1/storage/maintenance/run',
-    );
+    const run = await request<{
+      tasks: { name: string; status: string; reason?: string; result: Record<string, unknown> }[];
+    }>(t.baseUrl, 'POST', '/api/v1/storage/maintenance/run');
     stop = true;
     await Promise.all([...writers, ...readers]);
 
@@ -86,12 +84,7 @@ describe.each(ENGINES)('a full maintenance run under load on %s', (engine) => {
       ['partitions', 'done', undefined],
       ['rollup_refresh', 'done', undefined],
     ]);
-    const results = Object.fromEntries(
-      (run.body.tasks as { name: string; result: Record<string, unknown> }[]).map((task) => [
-        task.name,
-        task.result,
-      ]),
-    );
+    const results = Object.fromEntries(run.body.tasks.map((task) => [task.name, task.result]));
     expect(results.rollup_refresh).toMatchObject({ ran: timescale });
     if (timescale) {
       expect(results.compression).toMatchObject({ ran: true, failed_chunks: [] });
