@@ -358,9 +358,9 @@ export async function runMaintenanceBench(): Promise<void> {
 
     const withRollups = (afterSecond.barBytes + rollupBytes(afterSecond)) / stored;
     recordBudget({
-      name: `compressed bytes per bar, rollups included, ${stored.toLocaleString('en')} 1-minute bars, TimescaleDB server`,
-      target: `<= ${CLICKHOUSE_BYTES_PER_BAR} (ClickHouse, peers run of 2026-12-01)`,
-      measured: withRollups.toFixed(1),
+      name: `bytes per bar, rollups included, ${stored.toLocaleString('en')} 1-minute bars, TimescaleDB (ClickHouse: ${CLICKHOUSE_BYTES_PER_BAR})`,
+      target: `<= ${CLICKHOUSE_BYTES_PER_BAR} B`,
+      measured: `${withRollups.toFixed(1)} B`,
       pass: withRollups <= CLICKHOUSE_BYTES_PER_BAR,
     });
   } finally {
