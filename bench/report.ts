@@ -84,6 +84,7 @@ const TITLES: Record<string, string> = {
   query: 'Query under load',
   compression: 'Compression (TimescaleDB)',
   scale: 'Scale curve',
+  maintenance: 'Maintenance and bytes per bar with the rollups (TimescaleDB server)',
 };
 
 const HEADER = `# Benchmarks

@@ -5,6 +5,7 @@ import { runEventsBench } from './events';
 import { runNatsFloorBench } from './nats-floor';
 import { runIngestBench } from './ingest';
 import { runLayoutBench } from './layout';
+import { runMaintenanceBench } from './maintenance';
 import { runQueryBench } from './query';
 import { runRollupsBench } from './rollups';
 import { reportPaths, writeReport } from './report';
@@ -22,6 +23,7 @@ export const PARTS: Record<string, () => Promise<void>> = {
   scale: runScaleBench,
   layout: runLayoutBench,
   rollups: runRollupsBench,
+  maintenance: runMaintenanceBench,
   trades: runTradesBench,
 };
 

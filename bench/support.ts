@@ -21,19 +21,28 @@ export function bySize<T>(values: Record<BenchSize, T>): T {
   return values[benchSize()];
 }
 
-/** A fresh database for one bench run; dropped by the returned function. */
-export async function createBenchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/** The TimescaleDB server (../shared/timescaledb/install.sh) for the parts that need one. */
+export const TIMESCALEDB_ADMIN_URL =
+  process.env.BENCH_TIMESCALEDB_URL ?? 'postgres://postgres@127.0.0.1:5433/postgres';
+
+/**
+ * A fresh database for one bench run, on the plain PostgreSQL unless
+ * `adminUrl` names another server; dropped by the returned function.
+ */
+export async function createBenchDatabase(
+  adminUrl: string = POSTGRES_ADMIN_URL,
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `mds_bench_${process.pid}_${Date.now()}`;
-  const admin = new Client({ connectionString: POSTGRES_ADMIN_URL });
+  const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  const url = new URL(POSTGRES_ADMIN_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: async () => {
-      const c = new Client({ connectionString: POSTGRES_ADMIN_URL });
+      const c = new Client({ connectionString: adminUrl });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();

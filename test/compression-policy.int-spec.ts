@@ -272,6 +272,8 @@ describe('CompressionPolicyJob on postgresql', () => {
       reason: NO_COMPRESSION_REASON,
       compressed_chunks: [],
       skipped: 0,
+      compressed_rollup_chunks: [],
+      skipped_rollup_chunks: 0,
       failed_chunks: [],
     });
   });

@@ -338,6 +338,8 @@ describe.each(ENGINES)('configuration API on %s', (engine) => {
           reason: NO_COMPRESSION_REASON,
           compressed_chunks: [],
           skipped: 0,
+          compressed_rollup_chunks: [],
+          skipped_rollup_chunks: 0,
           failed_chunks: [],
         });
       }

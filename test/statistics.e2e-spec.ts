@@ -100,6 +100,32 @@ describe.each(ENGINES)('statistics API on %s', (engine) => {
       expect(res.body.series[1].last_updated).toBe('2025-06-21T02:29:00.000Z');
     });
 
+    it("should report the rollups' size beside the bars' once refreshed, 0 on plain PostgreSQL", async () => {
+      const run = await request(
+        t.baseUrl,
+        'POST',
+        '/api/v1/storage/maintenance/run?task=rollup_refresh',
+      );
+      expect(run.status).toBe(200);
+      await refreshNow();
+
+      const res = await readStatistics();
+
+      expect(res.status).toBe(200);
+      if (!capabilitiesOf(engine).timescale) {
+        expect(res.body.rollups_size_gb).toBe(0);
+        return;
+      }
+      const [direct] = await sql<{ total: string; rollups: string }>(
+        `SELECT hypertable_size('market_data_ts') AS total,
+                hypertable_size('market_data_5m') + hypertable_size('market_data_15m')
+                  + hypertable_size('market_data_1h') + hypertable_size('market_data_1d') AS rollups`,
+      );
+      expect(res.body.rollups_size_gb).toBeGreaterThan(0);
+      expect(res.body.rollups_size_gb * 2 ** 30).toBe(Number(direct.rollups));
+      expect(res.body.total_size_gb * 2 ** 30).toBe(Number(direct.total));
+    });
+
     it('should count the answered queries once they are flushed', async () => {
       await refreshNow();
       const before = (await readStatistics()).body.today;
@@ -156,6 +182,7 @@ describe.each(ENGINES)('statistics API on %s', (engine) => {
             date: today,
             total_records: current.total_records,
             total_size_gb: current.total_size_gb,
+            rollups_size_gb: current.rollups_size_gb,
             compression_ratio: current.compression_ratio,
             query_count: current.today.query_count,
             avg_query_time_ms: current.today.avg_query_time_ms,
@@ -203,8 +230,13 @@ describe.each(ENGINES)('statistics API on %s', (engine) => {
       expect(Object.keys(res.body.paths)).toEqual(
         expect.arrayContaining([STATISTICS, `${STATISTICS}/history`]),
       );
-      expect(res.body.components.schemas.StorageStatisticsDto.properties).toHaveProperty(
-        'compression_note',
+      const properties = res.body.components.schemas.StorageStatisticsDto.properties;
+      expect(properties).toHaveProperty('compression_note');
+      expect(properties.rollups_size_gb).toMatchObject({ type: 'number' });
+      // What total_size_gb covers, and what it leaves to rollups_size_gb.
+      expect(properties.total_size_gb.description).toMatch(/market_data_ts.*rollups_size_gb/);
+      expect(res.body.components.schemas.StatisticsDayDto.properties.rollups_size_gb).toMatchObject(
+        { nullable: true },
       );
     });
   });

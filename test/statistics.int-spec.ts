@@ -4,6 +4,8 @@ import { QueryCache } from '../src/cache/query-cache.service';
 import { SeriesKey, TimeFrame } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { BarRow, MarketDataRepository } from '../src/database/market-data.repository';
+import { RollupRefreshRepository } from '../src/rollups/rollup-refresh.repository';
+import { RollupRefreshTask } from '../src/rollups/rollup-refresh.task';
 import { StorageStatisticsDto } from '../src/statistics/dto/statistics-response.dto';
 import { StatisticsRepository } from '../src/statistics/statistics.repository';
 import { StatisticsService } from '../src/statistics/statistics.service';
@@ -57,6 +59,7 @@ interface StatisticsRow {
   date: string;
   total_records: string;
   total_size_gb: number;
+  rollups_size_gb: number;
   compression_ratio: number;
   query_count: number;
   avg_query_time_ms: number;
@@ -117,9 +120,24 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
     return Number(row.bytes);
   }
 
+  /**
+   * The rollups' size straight from their materialized hypertables (the
+   * repository sizes the views); plain PostgreSQL has none.
+   */
+  async function directRollupsBytes(): Promise<number> {
+    if (!capabilitiesOf(engine).timescale) return 0;
+    const [row] = await sql<{ bytes: string }>(
+      `SELECT sum(hypertable_size(format('%I.%I', h.schema_name, h.table_name)::regclass)) AS bytes
+         FROM _timescaledb_catalog.continuous_agg a
+         JOIN _timescaledb_catalog.hypertable h ON h.id = a.mat_hypertable_id
+        WHERE a.user_view_name IN ('market_data_5m', 'market_data_15m', 'market_data_1h', 'market_data_1d')`,
+    );
+    return Number(row.bytes);
+  }
+
   async function todayRow(): Promise<StatisticsRow> {
     const rows = await sql<StatisticsRow>(
-      `SELECT date, total_records, total_size_gb, compression_ratio, query_count,
+      `SELECT date, total_records, total_size_gb, rollups_size_gb, compression_ratio, query_count,
               avg_query_time_ms, cache_hit_ratio, measured_at
          FROM storage_statistics WHERE date = (now() AT TIME ZONE 'UTC')::date`,
     );
@@ -139,6 +157,13 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
   /** Sizes then hold still: no background vacuum adds a map fork between two readings. */
   async function settle(): Promise<void> {
     await connection.pool.query('VACUUM ANALYZE market_data_ts');
+    if (!capabilitiesOf(engine).timescale) return;
+    const tables = await sql<{ table: string }>(
+      `SELECT format('%I.%I', h.schema_name, h.table_name) AS table
+         FROM _timescaledb_catalog.continuous_agg a
+         JOIN _timescaledb_catalog.hypertable h ON h.id = a.mat_hypertable_id`,
+    );
+    for (const { table } of tables) await connection.pool.query(`VACUUM ANALYZE ${table}`);
   }
 
   describe('refreshNow', () => {
@@ -172,6 +197,7 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
       const [{ n }] = await sql<{ n: string }>('SELECT count(*) AS n FROM market_data_ts');
       expect(row.total_records).toBe(n);
       expect(row.total_size_gb * GIB).toBe(await directTableBytes());
+      expect(row.rollups_size_gb * GIB).toBe(await directRollupsBytes());
       expect(Date.now() - row.measured_at.getTime()).toBeLessThan(60_000);
     });
 
@@ -224,6 +250,52 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
       expect(body.series.map((s) => [s.instrument_id, s.record_count])).toEqual(
         direct.map((s) => [s.instrument_id, s.record_count]),
       );
+    });
+  });
+
+  describe('rollups', () => {
+    it("should record the rollups' size beside the bars', refreshed and then compressed (0 on plain PostgreSQL)", async () => {
+      const refresh = new RollupRefreshTask(new RollupRefreshRepository(connection));
+      await refresh.run(new Date('2025-03-10T00:00:00Z'));
+      await settle();
+
+      await service.refreshNow();
+
+      const refreshed = await todayRow();
+      expect(refreshed.rollups_size_gb * GIB).toBe(await directRollupsBytes());
+      expect(refreshed.total_size_gb * GIB).toBe(await directTableBytes());
+      const body = JSON.parse(await service.current()) as StorageStatisticsDto;
+      expect(body.rollups_size_gb).toBe(refreshed.rollups_size_gb);
+      expect(body.total_size_gb).toBe(refreshed.total_size_gb);
+      if (!capabilitiesOf(engine).timescale) {
+        expect(refreshed.rollups_size_gb).toBe(0);
+        return;
+      }
+      expect(refreshed.rollups_size_gb).toBeGreaterThan(0);
+
+      // Compressed rollup chunks count too (hypertable_size takes in the compressed chunks).
+      const compressed = await sql<{ chunk: string }>(
+        `SELECT compress_chunk(c, if_not_compressed => true)::text AS chunk
+           FROM unnest(ARRAY['market_data_5m', 'market_data_15m', 'market_data_1h', 'market_data_1d']) v,
+                LATERAL show_chunks(v::regclass) c`,
+      );
+      expect(compressed.length).toBeGreaterThanOrEqual(4);
+      await settle();
+
+      await service.refreshNow();
+
+      const after = await todayRow();
+      expect(after.rollups_size_gb * GIB).toBe(await directRollupsBytes());
+      // The compressed parts are in it (on data this small they need about as much as the rows did).
+      const [stats] = await sql<{ after: string }>(
+        `SELECT sum(s.after_compression_total_bytes) AS after
+           FROM _timescaledb_catalog.continuous_agg a
+           JOIN _timescaledb_catalog.hypertable h ON h.id = a.mat_hypertable_id,
+                LATERAL chunk_compression_stats(format('%I.%I', h.schema_name, h.table_name)::regclass) s
+          WHERE s.compression_status = 'Compressed'`,
+      );
+      expect(Number(stats.after)).toBeGreaterThan(0);
+      expect(after.rollups_size_gb * GIB).toBeGreaterThan(Number(stats.after));
     });
   });
 

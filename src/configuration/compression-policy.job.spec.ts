@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DatabaseUnavailableError } from '../common/errors';
-import { CompressionLevel } from '../common/market-data.types';
+import { CompressionLevel, TimeFrame } from '../common/market-data.types';
+import { ROLLUP_LEVELS } from '../database/rollups.repository';
 import { loadSettings, Settings } from '../settings/settings';
 import {
   CompressionPolicyJob,
@@ -8,7 +9,12 @@ import {
   LOCKED_REASON,
   NO_COMPRESSION_REASON,
 } from './compression-policy.job';
-import { CompressionRepository, CompressionSession, OpenChunk } from './compression.repository';
+import {
+  CompressionRepository,
+  CompressionSession,
+  OpenChunk,
+  OpenRollupChunk,
+} from './compression.repository';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -36,12 +42,25 @@ function chunkEnded(ageMs: number, levels: readonly CompressionLevel[]): FakeChu
   };
 }
 
+/** A chunk of the rollup of `timeframe` whose range ended `ageMs` before NOW. */
+function rollupChunkEnded(timeframe: TimeFrame, ageMs: number): OpenRollupChunk {
+  const rangeEndMs = NOW - ageMs;
+  return {
+    level: ROLLUP_LEVELS.find((l) => l.timeframe === timeframe)!,
+    name: `_timescaledb_internal._hyper_5_${++chunkCounter}_chunk`,
+    rangeStartMs: rangeEndMs - 7 * DAY,
+    rangeEndMs,
+    partial: false,
+  };
+}
+
 /** A session over fake chunks: answers as the SQL would, records what it compressed. */
-function fakeSession(chunks: readonly FakeChunk[]) {
+function fakeSession(chunks: readonly FakeChunk[], rollupChunks: readonly OpenRollupChunk[] = []) {
   const compressed: string[] = [];
   const asked: string[] = [];
   const session = {
     findOpenChunks: jest.fn(async () => chunks.map((c) => c.chunk)),
+    findOpenRollupChunks: jest.fn(async () => [...rollupChunks]),
     holdsSeriesAt: jest.fn(async (chunk: OpenChunk, levels: readonly CompressionLevel[]) => {
       asked.push(chunk.name);
       const held = chunks.find((c) => c.chunk.name === chunk.name)!.levels;
@@ -114,6 +133,8 @@ describe('CompressionPolicyJob', () => {
           },
         ],
         skipped: 3,
+        compressed_rollup_chunks: [],
+        skipped_rollup_chunks: 0,
         failed_chunks: [],
       });
       expect(compressed).toEqual([highOnly.chunk.name, lowOld.chunk.name]);
@@ -183,6 +204,8 @@ describe('CompressionPolicyJob', () => {
         reason: NO_COMPRESSION_REASON,
         compressed_chunks: [],
         skipped: 0,
+        compressed_rollup_chunks: [],
+        skipped_rollup_chunks: 0,
         failed_chunks: [],
       });
       expect(repository.withJobLock).not.toHaveBeenCalled();
@@ -196,6 +219,8 @@ describe('CompressionPolicyJob', () => {
         reason: LOCKED_REASON,
         compressed_chunks: [],
         skipped: 0,
+        compressed_rollup_chunks: [],
+        skipped_rollup_chunks: 0,
         failed_chunks: [],
       });
     });
@@ -244,6 +269,63 @@ describe('CompressionPolicyJob', () => {
         skipped: 1,
       });
       expect(compressed).toEqual([first.chunk.name]);
+    });
+
+    it('should compress the rollup chunks after the bars, once ended 24 hours and past the refresh window', async () => {
+      const bars = chunkEnded(3 * DAY, [MEDIUM]);
+      const fiveOld = rollupChunkEnded(TimeFrame.FIVE_MINUTES, DAY);
+      const fiveYoung = rollupChunkEnded(TimeFrame.FIVE_MINUTES, DAY - 1);
+      const hourOld = rollupChunkEnded(TimeFrame.ONE_HOUR, 2 * DAY);
+      // NOW is 12:00: the daily refresh reaches 2025-06-29T00:00, 36 hours back.
+      const dayInWindow = rollupChunkEnded(TimeFrame.ONE_DAY, 36 * HOUR - 1);
+      const dayPast = rollupChunkEnded(TimeFrame.ONE_DAY, 36 * HOUR);
+      const { session, compressed } = fakeSession(
+        [bars],
+        [fiveOld, fiveYoung, hourOld, dayInWindow, dayPast],
+      );
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      const report = await job.run(NOW);
+
+      expect(report).toEqual({
+        ran: true,
+        compressed_chunks: [expect.objectContaining({ chunk: bars.chunk.name })],
+        skipped: 0,
+        compressed_rollup_chunks: [
+          {
+            timeframe: 'FIVE_MINUTES',
+            view: 'market_data_5m',
+            chunk: fiveOld.name,
+            range_start: '2025-06-22T12:00:00.000Z',
+            range_end: '2025-06-29T12:00:00.000Z',
+          },
+          expect.objectContaining({ timeframe: 'ONE_HOUR', chunk: hourOld.name }),
+          expect.objectContaining({
+            timeframe: 'ONE_DAY',
+            view: 'market_data_1d',
+            chunk: dayPast.name,
+            range_end: '2025-06-29T00:00:00.000Z',
+          }),
+        ],
+        skipped_rollup_chunks: 2,
+        failed_chunks: [],
+      });
+      expect(compressed).toEqual([bars.chunk.name, fiveOld.name, hourOld.name, dayPast.name]);
+    });
+
+    it('should report a rollup chunk that failed to compress with its timeframe and go on', async () => {
+      const first = rollupChunkEnded(TimeFrame.FIFTEEN_MINUTES, 3 * DAY);
+      const second = rollupChunkEnded(TimeFrame.FIFTEEN_MINUTES, 2 * DAY);
+      const { session } = fakeSession([], [first, second]);
+      session.compress.mockImplementationOnce(() => Promise.reject(new Error('deadlock detected')));
+      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+
+      await expect(job.run(NOW)).resolves.toMatchObject({
+        compressed_rollup_chunks: [{ chunk: second.name, timeframe: 'FIFTEEN_MINUTES' }],
+        failed_chunks: [
+          { chunk: first.name, message: 'deadlock detected', timeframe: 'FIFTEEN_MINUTES' },
+        ],
+      });
     });
 
     it('should give a call made during a run that run, and run again afterwards', async () => {

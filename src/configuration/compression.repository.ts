@@ -5,6 +5,7 @@ import { DatabaseConnection } from '../database/database-connection';
 import { withLockedSession } from '../database/locked-session';
 import { DATABASE_CONNECTION } from '../database/market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
+import { ROLLUP_LEVELS, RollupLevel } from '../database/rollups.repository';
 import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from './compression-level';
 
 /** Any constant shared by every instance (the migration runner holds 7_340_112_211). */
@@ -18,6 +19,12 @@ export interface OpenChunk {
   readonly rangeEndMs: number;
   /** Compressed, then written to: rows wait outside the compressed part. */
   readonly partial: boolean;
+}
+
+/** A chunk of a rollup's materialized hypertable not (or no longer wholly) compressed. */
+export interface OpenRollupChunk extends OpenChunk {
+  /** The level (continuous aggregate) the chunk holds buckets of. */
+  readonly level: RollupLevel;
 }
 
 /** The statements of one compression run, on the connection that holds the job's lock. */
@@ -41,6 +48,44 @@ export class CompressionSession {
       ),
     );
     return rows.map((r) => ({
+      name: r.name,
+      rangeStartMs: r.range_start.getTime(),
+      rangeEndMs: r.range_end.getTime(),
+      partial: r.partial,
+    }));
+  }
+
+  /**
+   * The chunks of the rollups' materialized hypertables (the continuous
+   * aggregates of ROLLUP_LEVELS) with rows outside compression, finest
+   * level first, oldest first within a level. A refresh into a compressed
+   * chunk leaves it partial, like a write into a chunk of bars.
+   */
+  async findOpenRollupChunks(): Promise<OpenRollupChunk[]> {
+    const { rows } = await translatePgErrors(() =>
+      this.sql.query<{
+        view: string;
+        name: string;
+        range_start: Date;
+        range_end: Date;
+        partial: boolean;
+      }>(
+        `SELECT a.user_view_name AS view, format('%I.%I', c.chunk_schema, c.chunk_name) AS name,
+                c.range_start, c.range_end, s.status & 8 <> 0 AS partial
+           FROM _timescaledb_catalog.continuous_agg a
+           JOIN _timescaledb_catalog.hypertable h ON h.id = a.mat_hypertable_id
+           JOIN timescaledb_information.chunks c
+             ON c.hypertable_schema = h.schema_name AND c.hypertable_name = h.table_name
+           JOIN _timescaledb_catalog.chunk s
+             ON s.schema_name = c.chunk_schema AND s.table_name = c.chunk_name
+          WHERE a.user_view_schema = current_schema() AND a.user_view_name = ANY ($1::text[])
+            AND (NOT c.is_compressed OR s.status & 8 <> 0)
+          ORDER BY array_position($1::text[], a.user_view_name::text), c.range_start`,
+        [ROLLUP_LEVELS.map((l) => l.view)],
+      ),
+    );
+    return rows.map((r) => ({
+      level: ROLLUP_LEVELS.find((l) => l.view === r.view)!,
       name: r.name,
       rangeStartMs: r.range_start.getTime(),
       rangeEndMs: r.range_end.getTime(),
@@ -90,7 +135,7 @@ export class CompressionSession {
   }
 }
 
-/** TimescaleDB chunk compression for the compression policy job. */
+/** TimescaleDB chunk compression (bars and rollups) for the compression policy job. */
 @Injectable()
 export class CompressionRepository {
   constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {}

@@ -6,6 +6,7 @@ import { DatabaseConnection, StorageEngine } from '../database/database-connecti
 import { StorageStatisticsEntity } from '../database/entities';
 import { DATABASE_CONNECTION } from '../database/market-data.repository';
 import { isUnavailable, translatePgErrors } from '../database/pg-errors';
+import { ROLLUP_LEVELS } from '../database/rollups.repository';
 
 /** Shared by every instance: one measures at a time (migrations use ...211, partitions ...212). */
 const MEASUREMENT_LOCK_KEY = 7_340_112_213;
@@ -34,6 +35,8 @@ export interface SeriesCount {
 export interface TableSize {
   /** market_data_ts with its indexes, compressed chunks and TOAST. */
   readonly totalBytes: number;
+  /** The rollups' materialized hypertables, the same way; 0 on plain PostgreSQL. */
+  readonly rollupsBytes: number;
   /** 1 - compressed/uncompressed bytes over the compressed chunks; 0 if none (or no compression). */
   readonly compressionRatio: number;
 }
@@ -48,7 +51,10 @@ export interface StorageMeasurement {
   /** The UTC day of measuredAt, 'YYYY-MM-DD'. */
   readonly date: string;
   readonly totalRecords: number;
+  /** market_data_ts alone. */
   readonly totalSizeGb: number;
+  /** The four rollups (continuous aggregates); 0 on plain PostgreSQL. */
+  readonly rollupsSizeGb: number;
   readonly compressionRatio: number;
   readonly series: readonly SeriesMeasurement[];
 }
@@ -95,14 +101,22 @@ const COUNT_SERIES_SQL: Readonly<Record<StorageEngine, string>> = {
      ORDER BY s.instrument_id, s.timeframe`,
 };
 
+/** The rollups' views as an SQL array literal: constant names, never from a request. */
+const ROLLUP_VIEWS_SQL = `ARRAY[${ROLLUP_LEVELS.map((l) => `'${l.view}'`).join(', ')}]::text[]`;
+
 const TABLE_SIZE_SQL: Readonly<Record<StorageEngine, string>> = {
-  // The parent holds no rows; its partitions (and their indexes) hold them all.
+  // The parent holds no rows; its partitions (and their indexes) hold them all. No rollups.
   postgresql: `
     SELECT coalesce(sum(pg_total_relation_size(relid)), 0) AS total_bytes,
-           0::float8 AS compression_ratio
+           0 AS rollups_bytes, 0::float8 AS compression_ratio
       FROM pg_partition_tree('market_data_ts')`,
+  // hypertable_size of a continuous aggregate is its materialized hypertable's (chunks, indexes, compressed chunks).
   timescaledb: `
     SELECT hypertable_size('market_data_ts') AS total_bytes,
+           (SELECT coalesce(sum(hypertable_size(format('%I.%I', a.user_view_schema, a.user_view_name)::regclass)), 0)
+              FROM _timescaledb_catalog.continuous_agg a
+             WHERE a.user_view_schema = current_schema()
+               AND a.user_view_name = ANY (${ROLLUP_VIEWS_SQL})) AS rollups_bytes,
            coalesce((SELECT 1 - sum(after_compression_total_bytes)::float8
                                 / nullif(sum(before_compression_total_bytes), 0)
                        FROM hypertable_compression_stats('market_data_ts')), 0) AS compression_ratio`,
@@ -151,11 +165,14 @@ class PgMeasurementSession implements MeasurementSession {
   }
 
   async measureTableSize(): Promise<TableSize> {
-    const { rows } = await this.client.query<{ total_bytes: string; compression_ratio: number }>(
-      TABLE_SIZE_SQL[this.engine],
-    );
+    const { rows } = await this.client.query<{
+      total_bytes: string;
+      rollups_bytes: string;
+      compression_ratio: number;
+    }>(TABLE_SIZE_SQL[this.engine]);
     return {
       totalBytes: Number(rows[0].total_bytes),
+      rollupsBytes: Number(rows[0].rollups_bytes),
       compressionRatio: rows[0].compression_ratio,
     };
   }
@@ -167,15 +184,23 @@ class PgMeasurementSession implements MeasurementSession {
       // Only the measured columns: the query counters are the flushes' own (addQueryFigures).
       await this.client.query(
         `INSERT INTO storage_statistics AS s
-           (date, total_records, total_size_gb, compression_ratio, measured_at,
+           (date, total_records, total_size_gb, rollups_size_gb, compression_ratio, measured_at,
             query_count, avg_query_time_ms, cache_hit_ratio)
-         VALUES ($1, $2, $3, $4, $5, 0, 0, 0)
+         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0)
          ON CONFLICT (date) DO UPDATE SET
            total_records = EXCLUDED.total_records,
            total_size_gb = EXCLUDED.total_size_gb,
+           rollups_size_gb = EXCLUDED.rollups_size_gb,
            compression_ratio = EXCLUDED.compression_ratio,
            measured_at = EXCLUDED.measured_at`,
-        [m.date, String(m.totalRecords), m.totalSizeGb, m.compressionRatio, measuredAt],
+        [
+          m.date,
+          String(m.totalRecords),
+          m.totalSizeGb,
+          m.rollupsSizeGb,
+          m.compressionRatio,
+          measuredAt,
+        ],
       );
       if (m.series.length > 0) {
         await this.client.query(
@@ -214,6 +239,7 @@ interface MeasurementRow {
   date: string;
   total_records: string | null;
   total_size_gb: number | null;
+  rollups_size_gb: number | null;
   compression_ratio: number | null;
   measured_at: Date;
 }
@@ -230,8 +256,8 @@ interface SeriesRow {
 
 /**
  * storage_statistics and storage_metadata_ts: measurements of market_data_ts
- * (TimescaleDB's size functions, or the partitions' sizes on plain
- * PostgreSQL) and the service's query counters.
+ * and of the rollups beside it (TimescaleDB's size functions, or the
+ * partitions' sizes on plain PostgreSQL) and the service's query counters.
  */
 @Injectable()
 export class StatisticsRepository {
@@ -313,7 +339,7 @@ export class StatisticsRepository {
   async findLatestMeasurement(): Promise<StorageMeasurement | null> {
     return translatePgErrors(async () => {
       const { rows } = await this.db.pool.query<MeasurementRow>(
-        `SELECT date, total_records, total_size_gb, compression_ratio, measured_at
+        `SELECT date, total_records, total_size_gb, rollups_size_gb, compression_ratio, measured_at
            FROM storage_statistics WHERE measured_at IS NOT NULL
           ORDER BY measured_at DESC LIMIT 1`,
       );
@@ -331,6 +357,8 @@ export class StatisticsRepository {
         date: row.date,
         totalRecords: Number(row.total_records ?? 0),
         totalSizeGb: row.total_size_gb ?? 0,
+        // A day measured before the rollups were (migration 20261201120000): none counted.
+        rollupsSizeGb: row.rollups_size_gb ?? 0,
         compressionRatio: row.compression_ratio ?? 0,
         series: series.map((s) => ({
           instrumentId: s.instrument_id,

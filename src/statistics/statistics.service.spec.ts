@@ -47,6 +47,7 @@ class FakeStatistics {
     seriesCount({ instrumentId: 'MSFT', recordCount: 100, dataQuality: 1 }),
   ];
   totalBytes = 4 * MIB;
+  rollupsBytes = 2 * MIB;
   latest: StorageMeasurement | null = null;
 
   readonly engine = 'timescaledb' as const;
@@ -68,7 +69,11 @@ class FakeStatistics {
       databaseTime: async () => MEASURED_AT,
       msSinceLastMeasurement: async () => this.msSinceLastMeasurement,
       countSeries: async () => this.series,
-      measureTableSize: async () => ({ totalBytes: this.totalBytes, compressionRatio: 0.5 }),
+      measureTableSize: async () => ({
+        totalBytes: this.totalBytes,
+        rollupsBytes: this.rollupsBytes,
+        compressionRatio: 0.5,
+      }),
       saveMeasurement: async (m) => {
         this.saved.push(m);
         this.latest = m;
@@ -177,6 +182,7 @@ describe('StatisticsService', () => {
           date: '2026-11-26',
           totalRecords: 400,
           totalSizeGb: 4 / 1024,
+          rollupsSizeGb: 2 / 1024,
           compressionRatio: 0.5,
           series: [
             { ...repository.series[0], storageSizeMb: 3 },
@@ -330,6 +336,7 @@ describe('StatisticsService', () => {
         engine: 'timescaledb',
         total_records: 400,
         total_size_gb: 4 / 1024,
+        rollups_size_gb: 2 / 1024,
         compression_ratio: 0.5,
         compression_note: '1 - compressed/uncompressed bytes over the compressed chunks only',
         today: {
@@ -375,13 +382,18 @@ describe('StatisticsService', () => {
         date: '2026-11-26',
         totalRecords: 5,
         totalSizeGb: 0.5,
+        rollupsSizeGb: 0.25,
         compressionRatio: 0,
         series: [],
       };
 
       const body = JSON.parse(await service.current());
 
-      expect(body).toMatchObject({ measured_at: '2026-11-26T00:00:01.000Z', total_records: 5 });
+      expect(body).toMatchObject({
+        measured_at: '2026-11-26T00:00:01.000Z',
+        total_records: 5,
+        rollups_size_gb: 0.25,
+      });
       expect(repository.saved).toEqual([]);
     });
 
@@ -391,6 +403,7 @@ describe('StatisticsService', () => {
         date: '2026-11-25',
         totalRecords: 5,
         totalSizeGb: 0.5,
+        rollupsSizeGb: 0.25,
         compressionRatio: 0,
         series: [],
       };
@@ -409,6 +422,7 @@ describe('StatisticsService', () => {
           date: '2026-11-25',
           totalRecords: '9007199254740',
           totalSizeGb: 1.5,
+          rollupsSizeGb: 0.25,
           compressionRatio: 0.7,
           queryCount: 10,
           avgQueryTimeMs: 2.5,
@@ -421,6 +435,7 @@ describe('StatisticsService', () => {
           date: '2026-11-26',
           totalRecords: null,
           totalSizeGb: null,
+          rollupsSizeGb: null,
           compressionRatio: null,
           queryCount: 3,
           avgQueryTimeMs: 1,
@@ -438,6 +453,7 @@ describe('StatisticsService', () => {
             date: '2026-11-25',
             total_records: 9_007_199_254_740,
             total_size_gb: 1.5,
+            rollups_size_gb: 0.25,
             compression_ratio: 0.7,
             query_count: 10,
             avg_query_time_ms: 2.5,
@@ -448,6 +464,7 @@ describe('StatisticsService', () => {
             date: '2026-11-26',
             total_records: null,
             total_size_gb: null,
+            rollups_size_gb: null,
             compression_ratio: null,
             query_count: 3,
             avg_query_time_ms: 1,

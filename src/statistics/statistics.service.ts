@@ -174,8 +174,9 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /**
-   * Counts, sizes and compression of market_data_ts, saved as today's
-   * storage_statistics row and one storage_metadata_ts row per series. A
+   * Counts, sizes and compression of market_data_ts, and the rollups'
+   * size, saved as today's storage_statistics row and one
+   * storage_metadata_ts row per series. A
    * series' storage_size_mb is its share by rows of the table's total size:
    * PostgreSQL sizes tables and chunks, not the rows of one series.
    */
@@ -189,6 +190,7 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
       date: measuredAt.toISOString().slice(0, 10),
       totalRecords,
       totalSizeGb: size.totalBytes / GIB,
+      rollupsSizeGb: size.rollupsBytes / GIB,
       compressionRatio: size.compressionRatio,
       series: series.map((s) => ({
         ...s,

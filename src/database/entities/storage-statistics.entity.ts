@@ -15,8 +15,16 @@ export class StorageStatisticsEntity {
   @Column({ name: 'total_records', type: 'bigint', nullable: true })
   totalRecords: string | null;
 
+  /** market_data_ts alone (the bars), in GiB. */
   @Column({ name: 'total_size_gb', type: 'double precision', nullable: true })
   totalSizeGb: number | null;
+
+  /**
+   * The rollups (continuous aggregates) beside it, in GiB; 0 on plain
+   * PostgreSQL, null for a day measured before they were.
+   */
+  @Column({ name: 'rollups_size_gb', type: 'double precision', nullable: true })
+  rollupsSizeGb: number | null;
 
   @Column({ name: 'compression_ratio', type: 'double precision', nullable: true })
   compressionRatio: number | null;

@@ -61,10 +61,21 @@ export class StorageStatisticsDto {
   total_records: number;
 
   @ApiProperty({
-    example: 0.0652,
-    description: 'market_data_ts with indexes and compressed chunks, in GiB (2^30 bytes)',
+    example: 0.0229,
+    description:
+      'The bars alone: market_data_ts with its indexes, compressed chunks and TOAST, in GiB (2^30 bytes). ' +
+      'Not included: the rollups (rollups_size_gb), trades, quotes and the metadata tables',
   })
   total_size_gb: number;
+
+  @ApiProperty({
+    example: 0.0133,
+    description:
+      'The four rollups behind derived timeframes (continuous aggregates market_data_5m, _15m, _1h, _1d: ' +
+      'materialized buckets with their indexes and compressed chunks), in GiB; 0 on plain PostgreSQL (no rollups). ' +
+      'Bars and rollups together: total_size_gb + rollups_size_gb',
+  })
+  rollups_size_gb: number;
 
   @ApiProperty({ example: 0.77 })
   compression_ratio: number;
@@ -89,8 +100,19 @@ export class StatisticsDayDto {
   @ApiProperty({ example: 864000, nullable: true, description: 'null: not measured that day' })
   total_records: number | null;
 
-  @ApiProperty({ example: 0.0652, nullable: true })
+  @ApiProperty({
+    example: 0.0229,
+    nullable: true,
+    description: 'The bars alone (market_data_ts), as in the current statistics',
+  })
   total_size_gb: number | null;
+
+  @ApiProperty({
+    example: 0.0133,
+    nullable: true,
+    description: 'The rollups; null: not measured that day (before the rollups were measured)',
+  })
+  rollups_size_gb: number | null;
 
   @ApiProperty({ example: 0.77, nullable: true })
   compression_ratio: number | null;
@@ -143,6 +165,7 @@ export function toStorageStatisticsDto(
     engine,
     total_records: measurement.totalRecords,
     total_size_gb: measurement.totalSizeGb,
+    rollups_size_gb: measurement.rollupsSizeGb,
     compression_ratio: measurement.compressionRatio,
     compression_note: compressionNote(engine, measurement.compressionRatio),
     today: {
@@ -168,6 +191,7 @@ export function toStatisticsDayDto(day: StorageStatisticsEntity): StatisticsDayD
     date: day.date,
     total_records: day.totalRecords === null ? null : Number(day.totalRecords),
     total_size_gb: day.totalSizeGb,
+    rollups_size_gb: day.rollupsSizeGb,
     compression_ratio: day.compressionRatio,
     query_count: day.queryCount ?? 0,
     avg_query_time_ms: day.avgQueryTimeMs ?? 0,
