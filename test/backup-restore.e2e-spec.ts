@@ -159,31 +159,19 @@ async function databaseDigest(url: string, timescale: boolean): Promise<Digest> 
   });
 }
 
-/** The UTC days of the test's minutes (BK1, BK2 and BK4), whole buckets of every rollup. */
-const ROLLUP_WINDOWS = [
-  ['2025-01-31T00:00:00Z', '2025-02-02T00:00:00Z'],
-  ['2025-03-10T00:00:00Z', '2025-03-11T00:00:00Z'],
-];
-
 /**
- * Materializes every rollup, finest first (each is built from the one
- * below), over the days of the test's minutes. Straight through TimescaleDB
- * and only over those days: the service's rollup_refresh task starts its
- * first refresh at the beginning of time, and TimescaleDB 2.28 on this
- * server takes time in proportion to the window (about 10 s per 90 days at
- * 5 minutes), even with no rows in it (not this suite's subject).
+ * The service's compression, then its rollup refresh (each rollup built from
+ * the one below), through POST /api/v1/storage/maintenance/run; both done.
  */
-async function refreshRollups(url: string): Promise<void> {
-  await withClient(url, async (client) => {
-    for (const view of ROLLUPS) {
-      for (const [from, to] of ROLLUP_WINDOWS) {
-        await client.query(
-          `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)`,
-          [view, from, to],
-        );
-      }
-    }
-  });
+async function maintain(baseUrl: string): Promise<{ result: Record<string, unknown> }[]> {
+  const reports: { result: Record<string, unknown> }[] = [];
+  for (const task of ['compression', 'rollup_refresh']) {
+    const res = await request(baseUrl, 'POST', `${BASE}/maintenance/run?task=${task}`);
+    expect({ task, status: res.status }).toEqual({ task, status: 200 });
+    expect(res.body.tasks).toEqual([expect.objectContaining({ name: task, status: 'done' })]);
+    reports.push(res.body.tasks[0]);
+  }
+  return reports;
 }
 
 /** Relations in the public schema plus a timescaledb extension: 0 for a target left untouched. */
@@ -315,14 +303,11 @@ describeServers('backup and restore on %s', (engine) => {
       );
       expect(configured.status).toBe(201);
     }
-    // On TimescaleDB: compress what the configurations allow, materialize the rollups.
-    const compression = await post('/maintenance/run?task=compression', undefined);
-    expect(compression.tasks).toEqual([
-      expect.objectContaining({ name: 'compression', status: 'done' }),
-    ]);
+    // On TimescaleDB: compress what the configurations allow, then materialize the rollups.
+    const [compression, refresh] = await maintain(original.baseUrl);
     if (timescale) {
-      expect(compression.tasks[0].result).toMatchObject({ ran: true, failed_chunks: [] });
-      await refreshRollups(original.db.settings.databaseUrl!);
+      expect(compression.result).toMatchObject({ ran: true, failed_chunks: [] });
+      expect(refresh.result).toMatchObject({ ran: true });
     }
     // The statistics tables get rows too.
     expect((await request(original.baseUrl, 'GET', `${BASE}/statistics`)).status).toBe(200);
@@ -419,7 +404,7 @@ describeServers('backup and restore on %s', (engine) => {
     }
 
     // The restored database takes writes (TimescaleDB left restore mode): a
-    // corrected bar in a compressed chunk, then compression and the rollups run.
+    // corrected bar in a compressed chunk, then compression and the rollup refresh run.
     const corrected = { ...makeBars('2025-01-31T10:00:00Z', 1, 60_000, 9)[0], volume: 5 };
     const stored = await request(restoredBase, 'POST', `${BASE}/store`, {
       instrument_id: 'BK1',
@@ -427,13 +412,10 @@ describeServers('backup and restore on %s', (engine) => {
       data_points: [corrected],
     });
     expect(stored.body).toMatchObject({ stored_count: 1, failed_count: 0 });
-    const run = await request(restoredBase, 'POST', `${BASE}/maintenance/run?task=compression`);
-    expect(run.body.tasks).toEqual([
-      expect.objectContaining({ name: 'compression', status: 'done' }),
-    ]);
+    const [recompression, refresh] = await maintain(restoredBase);
     if (timescale) {
-      expect(run.body.tasks[0].result).toMatchObject({ failed_chunks: [] });
-      await refreshRollups(restoredUrl);
+      expect(recompression.result).toMatchObject({ ran: true, failed_chunks: [] });
+      expect(refresh.result).toMatchObject({ ran: true });
     }
     const minute = await request(
       restoredBase,
