@@ -160,12 +160,13 @@ async function databaseDigest(url: string, timescale: boolean): Promise<Digest> 
 }
 
 /**
- * The service's compression, then its rollup refresh (each rollup built from
- * the one below), through POST /api/v1/storage/maintenance/run; both done.
+ * The service's rollup refresh (each rollup built from the one below), then
+ * its compression (bars and rollups), through
+ * POST /api/v1/storage/maintenance/run; both done.
  */
 async function maintain(baseUrl: string): Promise<{ result: Record<string, unknown> }[]> {
   const reports: { result: Record<string, unknown> }[] = [];
-  for (const task of ['compression', 'rollup_refresh']) {
+  for (const task of ['rollup_refresh', 'compression']) {
     const res = await request(baseUrl, 'POST', `${BASE}/maintenance/run?task=${task}`);
     expect({ task, status: res.status }).toEqual({ task, status: 200 });
     expect(res.body.tasks).toEqual([expect.objectContaining({ name: task, status: 'done' })]);
@@ -186,10 +187,13 @@ async function publicRelations(url: string): Promise<number> {
   });
 }
 
-/** The compressed and uncompressed chunks of market_data_ts in a digest. */
-function chunkStates(digest: Digest): { compressed: number; uncompressed: number } {
+/** The compressed and uncompressed chunks of the hypertables whose names start so, in a digest. */
+function chunkStates(
+  digest: Digest,
+  hypertable: string,
+): { compressed: number; uncompressed: number } {
   const chunks = (digest.chunks as { hypertable_name: string; is_compressed: boolean }[]).filter(
-    (chunk) => chunk.hypertable_name === 'market_data_ts',
+    (chunk) => chunk.hypertable_name.startsWith(hypertable),
   );
   const compressed = chunks.filter((chunk) => chunk.is_compressed).length;
   return { compressed, uncompressed: chunks.length - compressed };
@@ -303,11 +307,13 @@ describeServers('backup and restore on %s', (engine) => {
       );
       expect(configured.status).toBe(201);
     }
-    // On TimescaleDB: compress what the configurations allow, then materialize the rollups.
-    const [compression, refresh] = await maintain(original.baseUrl);
+    // On TimescaleDB: materialize the rollups, then compress what the
+    // configurations allow and the rollups' chunks.
+    const [refresh, compression] = await maintain(original.baseUrl);
     if (timescale) {
-      expect(compression.result).toMatchObject({ ran: true, failed_chunks: [] });
       expect(refresh.result).toMatchObject({ ran: true });
+      expect(compression.result).toMatchObject({ ran: true, failed_chunks: [] });
+      expect(compression.result.compressed_rollup_chunks).not.toEqual([]);
     }
     // The statistics tables get rows too.
     expect((await request(original.baseUrl, 'GET', `${BASE}/statistics`)).status).toBe(200);
@@ -328,10 +334,14 @@ describeServers('backup and restore on %s', (engine) => {
     expect((originalDigest.storage_configurations as { rows: number }).rows).toBe(2);
     expect((originalDigest.market_trades_ts as { rows: number }).rows).toBe(3);
     if (timescale) {
-      // Compressed chunks (BK1-3) and one kept uncompressed (BK4, NONE); rollups materialized.
-      const states = chunkStates(originalDigest);
+      // Compressed chunks (BK1-3) and one kept uncompressed (BK4, NONE);
+      // rollups materialized, some of their chunks compressed.
+      const states = chunkStates(originalDigest, 'market_data_ts');
       expect(states.compressed).toBeGreaterThanOrEqual(2);
       expect(states.uncompressed).toBe(1);
+      expect(chunkStates(originalDigest, '_materialized_hypertable_').compressed).toBeGreaterThan(
+        0,
+      );
       for (const view of ROLLUPS) {
         const rollup = originalDigest[view] as { materialized: { rows: number } };
         expect({ view, materialized: rollup.materialized.rows > 0 }).toEqual({
@@ -404,7 +414,7 @@ describeServers('backup and restore on %s', (engine) => {
     }
 
     // The restored database takes writes (TimescaleDB left restore mode): a
-    // corrected bar in a compressed chunk, then compression and the rollup refresh run.
+    // corrected bar in a compressed chunk, then the rollup refresh and compression run.
     const corrected = { ...makeBars('2025-01-31T10:00:00Z', 1, 60_000, 9)[0], volume: 5 };
     const stored = await request(restoredBase, 'POST', `${BASE}/store`, {
       instrument_id: 'BK1',
@@ -412,10 +422,10 @@ describeServers('backup and restore on %s', (engine) => {
       data_points: [corrected],
     });
     expect(stored.body).toMatchObject({ stored_count: 1, failed_count: 0 });
-    const [recompression, refresh] = await maintain(restoredBase);
+    const [refresh, recompression] = await maintain(restoredBase);
     if (timescale) {
-      expect(recompression.result).toMatchObject({ ran: true, failed_chunks: [] });
       expect(refresh.result).toMatchObject({ ran: true });
+      expect(recompression.result).toMatchObject({ ran: true, failed_chunks: [] });
     }
     const minute = await request(
       restoredBase,
