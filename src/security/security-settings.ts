@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Env, integer, InvalidSettingError } from '../settings/settings';
+import { Env, integer, InvalidSettingError } from '../settings/setting-values';
 
 /** What an API key may do; admin implies write, write does not imply admin. */
 export type ApiScope = 'read' | 'write' | 'admin';
