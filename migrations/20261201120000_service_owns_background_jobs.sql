@@ -7,9 +7,12 @@
 --
 -- The rollups are compressed too, once their range is old (the compression
 -- task), segmented by instrument like the bars. Their chunks get intervals
--- that give each instrument about 2,000 buckets a chunk (TimescaleDB's
--- default, ten times the bars' chunk, left 70 days of every level
--- uncompressed). Chunks that exist keep their interval.
+-- short enough that all but the newest chunk of each level compress within
+-- a month (TimescaleDB's default, ten times the bars' chunk, left 70 days of
+-- every level uncompressed): measured on 20 instruments x 30 days, the
+-- rollups took 11.5 bytes a bar compressed this way, 17.2 with chunks of
+-- about 2,000 buckets an instrument (7, 21, 84, 2016 days), 53.7 not
+-- compressed. Chunks that exist keep their interval.
 --
 -- storage_statistics records the rollups' size beside the bars'.
 
@@ -23,9 +26,9 @@ BEGIN
   END IF;
   FOR level IN
     SELECT * FROM (VALUES ('market_data_5m', '7 days'),
-                          ('market_data_15m', '21 days'),
-                          ('market_data_1h', '84 days'),
-                          ('market_data_1d', '2016 days')) AS l(name, chunk)
+                          ('market_data_15m', '7 days'),
+                          ('market_data_1h', '28 days'),
+                          ('market_data_1d', '364 days')) AS l(name, chunk)
   LOOP
     PERFORM remove_continuous_aggregate_policy(level.name::regclass, if_exists => true);
     PERFORM set_chunk_time_interval(level.name::regclass, level.chunk::interval);
