@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Pool } from 'pg';
-
-const PARTITION_LOCK_KEY = 7_340_112_212;
+import { ADVISORY_LOCKS } from './advisory-locks';
 
 /** How long a replica trusts its list of partitions before reading it again (another may drop one). */
 const KNOWN_TTL_MS = 60_000;
@@ -166,7 +165,7 @@ export class MarketDataPartitions {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.partitions]);
       await work((text, values) => client.query(text, values));
       await client.query('COMMIT');
     } catch (error) {

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
+import { ADVISORY_LOCKS } from './advisory-locks';
 import { isUnavailable } from './pg-errors';
 import { probeTimescaleSupport } from './timescale-support';
 
@@ -9,7 +10,6 @@ import { probeTimescaleSupport } from './timescale-support';
 export const MIGRATIONS_DIR = resolve(__dirname, '..', '..', 'migrations');
 
 /** Any constant shared by every instance: concurrent starts queue on it. */
-const MIGRATION_LOCK_KEY = 7_340_112_211;
 
 export interface Migration {
   readonly version: string;
@@ -101,7 +101,7 @@ export class MigrationRunner {
       await client.query(`SELECT set_config('mds.timescaledb', $1, false)`, [
         useTimescale ? 'on' : 'off',
       ]);
-      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
       try {
         await client.query(
           `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -125,7 +125,7 @@ export class MigrationRunner {
         });
       } finally {
         await client
-          .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+          .query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations])
           // Ending the session frees the lock as well.
           .catch((error: Error) => (broken = error));
       }

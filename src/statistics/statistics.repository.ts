@@ -1,15 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { Between, Repository } from 'typeorm';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { COMPRESSED_CHUNKS_SQL } from '../database/compressed-chunks.sql';
 import { DatabaseConnection, StorageEngine } from '../database/database-connection';
 import { StorageStatisticsEntity } from '../database/entities';
 import { DATABASE_CONNECTION } from '../database/market-data.repository';
 import { isUnavailable, translatePgErrors } from '../database/pg-errors';
 import { ROLLUP_LEVELS } from '../database/rollups.repository';
-
-/** Shared by every instance: one measures at a time (migrations use ...211, partitions ...212). */
-const MEASUREMENT_LOCK_KEY = 7_340_112_213;
 
 /** Answered queries of a batch or of a day; the count weighs the two averages when they merge. */
 export interface QueryFigures {
@@ -285,11 +283,11 @@ export class StatisticsRepository {
       let discard: Error | undefined;
       try {
         if (wait) {
-          await client.query('SELECT pg_advisory_lock($1)', [MEASUREMENT_LOCK_KEY]);
+          await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.statisticsMeasurement]);
         } else {
           const { rows } = await client.query<{ locked: boolean }>(
             'SELECT pg_try_advisory_lock($1) AS locked',
-            [MEASUREMENT_LOCK_KEY],
+            [ADVISORY_LOCKS.statisticsMeasurement],
           );
           if (!rows[0].locked) return undefined;
         }
@@ -298,7 +296,7 @@ export class StatisticsRepository {
         } finally {
           // A lock that cannot be released goes away with its connection.
           await client
-            .query('SELECT pg_advisory_unlock($1)', [MEASUREMENT_LOCK_KEY])
+            .query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.statisticsMeasurement])
             .catch((error: Error) => (discard = error));
         }
       } catch (error) {
