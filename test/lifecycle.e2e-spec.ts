@@ -3,7 +3,7 @@ import { Client, Pool } from 'pg';
 import { NO_COMPRESSION_REASON } from '../src/configuration/compression-policy.job';
 import { MAINTENANCE_TASK_LOCK_CLASS } from '../src/database/advisory-locks';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { DATABASE_CONNECTION } from '../src/database/market-data.repository';
+import { DATABASE_CONNECTION } from '../src/database/database.tokens';
 import { BarPoint, makeBars } from './support/bars';
 import { capabilitiesOf, ENGINES } from './support/test-database';
 import { request, startTestApp, TestApp } from './support/test-app';

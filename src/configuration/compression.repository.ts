@@ -4,7 +4,7 @@ import { CompressionLevel } from '../common/market-data.types';
 import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { DatabaseConnection } from '../database/database-connection';
 import { withLockedSession } from '../database/locked-session';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { ROLLUP_LEVELS, RollupLevel } from '../database/rollups.repository';
 import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from './compression-level';

@@ -9,10 +9,9 @@ import { CopyColumn, CopyEncoder } from './copy-encoding';
 import { DatabaseConnection } from './database-connection';
 import { KnownNewest } from './known-newest';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
+import { DATABASE_CONNECTION } from './database.tokens';
 import { isUnavailable, translatePgErrors } from './pg-errors';
 import { fieldColumnsSql, pointObjectSql, pointsArraySql } from './points-json.sql';
-
-export const DATABASE_CONNECTION = Symbol('DATABASE_CONNECTION');
 
 /** One bar as written: validated, prices finite, volume an exact decimal string. */
 export interface BarRow {

@@ -3,7 +3,8 @@ import { PoolClient } from 'pg';
 import { DatabaseUnavailableError } from '../common/errors';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION, Page, PointsPage, TimeRange } from './market-data.repository';
+import { DATABASE_CONNECTION } from './database.tokens';
+import { Page, PointsPage, TimeRange } from './market-data.repository';
 import { isUnavailable, translatePgErrors } from './pg-errors';
 import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
 

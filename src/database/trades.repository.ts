@@ -9,7 +9,8 @@ import {
   ISO_US_SQL,
 } from './bulk-sql';
 import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION, Page, PointsPage, TimeRange } from './market-data.repository';
+import { DATABASE_CONNECTION } from './database.tokens';
+import { Page, PointsPage, TimeRange } from './market-data.repository';
 import { translatePgErrors } from './pg-errors';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTableMaintenance } from './tick-tables';
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Client } from 'pg';
 import { MAINTENANCE_TASK_LOCK_CLASS } from '../database/advisory-locks';
 import { DatabaseConnection } from '../database/database-connection';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';

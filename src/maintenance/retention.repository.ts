@@ -3,7 +3,7 @@ import { PoolClient } from 'pg';
 import { SeriesKey } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
 import { MarketDataPartitions } from '../database/market-data-partitions';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 
 /** A series with a retention of its own (storage_configurations.retention_days). */

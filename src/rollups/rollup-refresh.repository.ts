@@ -3,7 +3,7 @@ import { Pool, PoolClient } from 'pg';
 import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { DatabaseConnection } from '../database/database-connection';
 import { withLockedSession } from '../database/locked-session';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { RollupLevel } from '../database/rollups.repository';
 import { TIMEFRAME_MS } from '../common/market-data.types';

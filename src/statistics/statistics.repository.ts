@@ -5,7 +5,7 @@ import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { COMPRESSED_CHUNKS_SQL } from '../database/compressed-chunks.sql';
 import { DatabaseConnection, StorageEngine } from '../database/database-connection';
 import { StorageStatisticsEntity } from '../database/entities';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { isUnavailable, translatePgErrors } from '../database/pg-errors';
 import { ROLLUP_LEVELS } from '../database/rollups.repository';
 
