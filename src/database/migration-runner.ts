@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { ADVISORY_LOCKS } from './advisory-locks';
-import { isUnavailable } from './pg-errors';
+import { inTransaction, markBroken, withClient } from './sessions';
 import { probeTimescaleSupport } from './timescale-support';
 
 /** migrations/ at the project root, from src/ (ts-node) and dist/ alike. */
@@ -94,9 +94,8 @@ export class MigrationRunner {
       run: (sql: string, record: string, params: string[]) => Promise<void>,
     ) => Promise<T>,
   ): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
+    // A session that broke (lost, or it could not roll back or unlock) goes, not back to the pool.
+    return withClient(this.pool, async (client) => {
       // Read by the first migration: it creates the extension only when told to.
       await client.query(`SELECT set_config('mds.timescaledb', $1, false)`, [
         useTimescale ? 'on' : 'off',
@@ -111,30 +110,18 @@ export class MigrationRunner {
           'SELECT version FROM schema_migrations',
         );
         const applied = new Set(rows.map((r) => r.version));
-        return await work(applied, async (sql, record, params) => {
-          await client.query('BEGIN');
-          try {
+        return await work(applied, (sql, record, params) =>
+          inTransaction(client, async () => {
             await client.query(sql);
             await client.query(record, params);
-            await client.query('COMMIT');
-          } catch (error) {
-            // A session ended by the server cannot roll back: the original error is the one to see.
-            await client.query('ROLLBACK').catch((lost: Error) => (broken = lost));
-            throw error;
-          }
-        });
+          }),
+        );
       } finally {
         await client
           .query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations])
           // Ending the session frees the lock as well.
-          .catch((error: Error) => (broken = error));
+          .catch((error: unknown) => markBroken(client, error));
       }
-    } catch (error) {
-      if (isUnavailable(error)) broken = error as Error;
-      throw error;
-    } finally {
-      // A session that broke (lost, or it could not roll back or unlock) goes, not back to the pool.
-      client.release(broken);
-    }
+    });
   }
 }

@@ -6,7 +6,8 @@ import { COMPRESSED_CHUNKS_SQL } from '../database/compressed-chunks.sql';
 import { DatabaseConnection, StorageEngine } from '../database/database-connection';
 import { StorageStatisticsEntity } from '../database/entities';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
-import { isUnavailable, translatePgErrors } from '../database/pg-errors';
+import { translatePgErrors } from '../database/pg-errors';
+import { inTransaction, markBroken, withClient } from '../database/sessions';
 import { ROLLUP_LEVELS } from '../database/rollups.repository';
 
 /** Answered queries of a batch or of a day; the count weighs the two averages when they merge. */
@@ -177,10 +178,9 @@ class PgMeasurementSession implements MeasurementSession {
 
   async saveMeasurement(m: StorageMeasurement): Promise<void> {
     const measuredAt = m.measuredAt.toISOString();
-    await this.client.query('BEGIN');
-    try {
+    await inTransaction(this.client, async (client) => {
       // Only the measured columns: the query counters are the flushes' own (addQueryFigures).
-      await this.client.query(
+      await client.query(
         `INSERT INTO storage_statistics AS s
            (date, total_records, total_size_gb, rollups_size_gb, compression_ratio, measured_at,
             query_count, avg_query_time_ms, cache_hit_ratio)
@@ -201,7 +201,7 @@ class PgMeasurementSession implements MeasurementSession {
         ],
       );
       if (m.series.length > 0) {
-        await this.client.query(
+        await client.query(
           `INSERT INTO storage_metadata_ts ("timestamp", instrument_id, timeframe, record_count,
                                             storage_size_mb, compression_ratio, last_updated, data_quality)
            SELECT $1, i, t, rc, mb, cr, lu, dq
@@ -225,11 +225,7 @@ class PgMeasurementSession implements MeasurementSession {
           ],
         );
       }
-      await this.client.query('COMMIT');
-    } catch (error) {
-      await this.client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    });
   }
 }
 
@@ -278,10 +274,8 @@ export class StatisticsRepository {
     wait: boolean,
     work: (session: MeasurementSession) => Promise<T>,
   ): Promise<T | undefined> {
-    return translatePgErrors(async () => {
-      const client = await this.db.pool.connect();
-      let discard: Error | undefined;
-      try {
+    return translatePgErrors(() =>
+      withClient(this.db.pool, async (client) => {
         if (wait) {
           await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.statisticsMeasurement]);
         } else {
@@ -297,15 +291,10 @@ export class StatisticsRepository {
           // A lock that cannot be released goes away with its connection.
           await client
             .query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.statisticsMeasurement])
-            .catch((error: Error) => (discard = error));
+            .catch((error: unknown) => markBroken(client, error));
         }
-      } catch (error) {
-        if (isUnavailable(error)) discard = error as Error;
-        throw error;
-      } finally {
-        client.release(discard);
-      }
-    });
+      }),
+    );
   }
 
   /**
