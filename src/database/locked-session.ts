@@ -1,4 +1,5 @@
 import { Pool, PoolClient } from 'pg';
+import type { AdvisoryLockKey } from './advisory-locks';
 import { DatabaseConnection } from './database-connection';
 import { translatePgErrors } from './pg-errors';
 import { markBroken, withClient } from './sessions';
@@ -13,7 +14,7 @@ import { markBroken, withClient } from './sessions';
  */
 export async function withLockedSession<T>(
   db: DatabaseConnection,
-  lockKey: number,
+  lockKey: AdvisoryLockKey,
   work: (sql: Pool | PoolClient) => Promise<T>,
 ): Promise<T | undefined> {
   if (db.info.embedded) return work(db.pool);
@@ -24,7 +25,7 @@ export async function withLockedSession<T>(
 
 async function lockedWork<T>(
   client: PoolClient,
-  lockKey: number,
+  lockKey: AdvisoryLockKey,
   work: (sql: Pool | PoolClient) => Promise<T>,
 ): Promise<T | undefined> {
   const { rows } = await translatePgErrors(() =>

@@ -9,8 +9,6 @@ import { probeTimescaleSupport } from './timescale-support';
 /** migrations/ at the project root, from src/ (ts-node) and dist/ alike. */
 export const MIGRATIONS_DIR = resolve(__dirname, '..', '..', 'migrations');
 
-/** Any constant shared by every instance: concurrent starts queue on it. */
-
 export interface Migration {
   readonly version: string;
   readonly name: string;
