@@ -4,8 +4,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /**
- * Transaction and COPY plumbing shared by the trades and quotes repositories
- * (the bars repository keeps its own, tuned copy).
+ * COPY plumbing shared by the trades and quotes repositories (the bars
+ * repository keeps its own, tuned copy); their transactions go through
+ * sessions.ts.
  */
 
 /** Streams COPY text lines (each ending in \n) into `table (columns)`, 1,000 lines a chunk. */
