@@ -6,7 +6,7 @@ import { createApp } from '../src/app.factory';
 import { CompressionPolicyJob } from '../src/configuration/compression-policy.job';
 import { COMPRESSED_CHUNKS_SQL } from '../src/database/compressed-chunks.sql';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { DATABASE_CONNECTION } from '../src/database/market-data.repository';
+import { DATABASE_CONNECTION } from '../src/database/database.tokens';
 import { loadSettings } from '../src/settings/settings';
 import { BarPoint, makeBars } from '../test/support/bars';
 import {

@@ -1,5 +1,5 @@
 import { DatabaseConnection } from '../src/database/database-connection';
-import { DATABASE_CONNECTION } from '../src/database/market-data.repository';
+import { DATABASE_CONNECTION } from '../src/database/database.tokens';
 import { makeBars } from './support/bars';
 import { clientChecksum, SentPoint } from './support/client-checksum';
 import { ENGINES } from './support/test-database';

@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { Client, Pool } from 'pg';
 import { NO_COMPRESSION_REASON } from '../src/configuration/compression-policy.job';
+import { MAINTENANCE_TASK_LOCK_CLASS } from '../src/database/advisory-locks';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { DATABASE_CONNECTION } from '../src/database/market-data.repository';
+import { DATABASE_CONNECTION } from '../src/database/database.tokens';
 import { BarPoint, makeBars } from './support/bars';
 import { capabilitiesOf, ENGINES } from './support/test-database';
 import { request, startTestApp, TestApp } from './support/test-app';
@@ -307,7 +308,9 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
       const other = new Client({ connectionString: t.db.settings.databaseUrl });
       await other.connect();
       try {
-        await other.query(`SELECT pg_advisory_lock(734011, hashtext('retention'))`);
+        await other.query(`SELECT pg_advisory_lock($1, hashtext('retention'))`, [
+          MAINTENANCE_TASK_LOCK_CLASS,
+        ]);
         const res = await runMaintenance('?task=retention');
         expect(res.body.tasks).toEqual([
           expect.objectContaining({

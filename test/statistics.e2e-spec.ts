@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { createApp } from '../src/app.factory';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { DATABASE_CONNECTION } from '../src/database/market-data.repository';
+import { DATABASE_CONNECTION } from '../src/database/database.tokens';
 import { StorageStatisticsDto } from '../src/statistics/dto/statistics-response.dto';
 import { StatisticsService } from '../src/statistics/statistics.service';
 import { makeBars } from './support/bars';

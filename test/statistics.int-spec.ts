@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import { QueryCache } from '../src/cache/query-cache.service';
 import { SeriesKey, TimeFrame } from '../src/common/market-data.types';
+import { ADVISORY_LOCKS } from '../src/database/advisory-locks';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { BarRow, MarketDataRepository } from '../src/database/market-data.repository';
 import { RollupRefreshRepository } from '../src/rollups/rollup-refresh.repository';
@@ -19,7 +20,6 @@ import {
 } from './support/test-database';
 
 const GIB = 1024 ** 3;
-const MEASUREMENT_LOCK_KEY = 7_340_112_213;
 
 const MINUTES: SeriesKey = { instrumentId: 'STAT.A', timeframe: TimeFrame.ONE_MINUTE };
 const HOURS: SeriesKey = { instrumentId: 'STAT.B', timeframe: TimeFrame.ONE_HOUR };
@@ -415,7 +415,7 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
       beforeEach(async () => {
         other = new Client({ connectionString: db.settings.databaseUrl });
         await other.connect();
-        await other.query('SELECT pg_advisory_lock($1)', [MEASUREMENT_LOCK_KEY]);
+        await other.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.statisticsMeasurement]);
       });
 
       afterEach(async () => {
@@ -431,7 +431,7 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
       it('should wait for the lock when told to, then do the work', async () => {
         const waiting = repository.withMeasurementLock(true, async () => 'measured');
         await new Promise((resolve) => setTimeout(resolve, 200));
-        await other.query('SELECT pg_advisory_unlock($1)', [MEASUREMENT_LOCK_KEY]);
+        await other.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.statisticsMeasurement]);
 
         await expect(waiting).resolves.toBe('measured');
         // Released afterwards: the next attempt gets it at once.

@@ -1,15 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Pool, PoolClient } from 'pg';
 import { CompressionLevel } from '../common/market-data.types';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { DatabaseConnection } from '../database/database-connection';
 import { withLockedSession } from '../database/locked-session';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { ROLLUP_LEVELS, RollupLevel } from '../database/rollups.repository';
 import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from './compression-level';
-
-/** Any constant shared by every instance (the migration runner holds 7_340_112_211). */
-const COMPRESSION_JOB_LOCK_KEY = 7_340_112_212;
 
 /** A chunk of market_data_ts not (or no longer wholly) compressed. */
 export interface OpenChunk {
@@ -150,7 +148,7 @@ export class CompressionRepository {
    * at a time compresses; undefined when another one holds it (withLockedSession).
    */
   withJobLock<T>(work: (session: CompressionSession) => Promise<T>): Promise<T | undefined> {
-    return withLockedSession(this.db, COMPRESSION_JOB_LOCK_KEY, (sql) =>
+    return withLockedSession(this.db, ADVISORY_LOCKS.compressionJob, (sql) =>
       work(new CompressionSession(sql)),
     );
   }

@@ -1,39 +1,13 @@
-import { Pool, PoolClient } from 'pg';
+import { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isUnavailable } from './pg-errors';
 
 /**
- * Transaction and COPY plumbing shared by the trades and quotes repositories
- * (the bars repository keeps its own, tuned copy).
+ * COPY plumbing shared by the trades and quotes repositories (the bars
+ * repository keeps its own, tuned copy); their transactions go through
+ * sessions.ts.
  */
-
-/** Runs `work` in one transaction on one pooled connection. */
-export async function inTransaction<T>(
-  pool: Pool,
-  work: (client: PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  // A connection dying while checked out emits 'error' on the client; unheard, it would crash the process.
-  const onError = (error: Error) => (broken = error);
-  client.on('error', onError);
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    // A connection that failed mid-transaction is discarded, not returned to the pool.
-    if (isUnavailable(error)) broken = error as Error;
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
-  }
-}
 
 /** Streams COPY text lines (each ending in \n) into `table (columns)`, 1,000 lines a chunk. */
 export async function copyLines(

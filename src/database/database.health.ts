@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION } from './market-data.repository';
+import { DATABASE_CONNECTION } from './database.tokens';
 
 const PING_TIMEOUT_MS = 2_000;
 

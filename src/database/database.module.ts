@@ -12,7 +12,8 @@ import { DataSource } from 'typeorm';
 import { MetricsService } from '../metrics/metrics.service';
 import { DatabaseConnection } from './database-connection';
 import { DatabaseHealthIndicator } from './database.health';
-import { DATABASE_CONNECTION, MarketDataRepository } from './market-data.repository';
+import { DATABASE_CONNECTION } from './database.tokens';
+import { MarketDataRepository } from './market-data.repository';
 import { QuotesRepository } from './quotes.repository';
 import { TradesRepository } from './trades.repository';
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Pool } from 'pg';
+import { withTransaction } from './sessions';
 
 /** How market_data_ts is cut into chunks on TimescaleDB (LAYOUT_* settings). */
 export interface HypertableLayout {
@@ -77,20 +78,12 @@ export async function applyHypertableLayout(
 
 /** add_dimension refuses a hypertable with compression on: off, add, on again (the table is empty). */
 async function addSpaceDimension(pool: Pool, partitions: number): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     await client.query(`ALTER TABLE market_data_ts SET (timescaledb.compress = false)`);
     await client.query(
       `SELECT add_dimension('market_data_ts', by_hash('instrument_id', $1::int))`,
       [partitions],
     );
     await client.query(`ALTER TABLE market_data_ts SET (${COMPRESSION_OPTIONS})`);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

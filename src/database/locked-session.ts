@@ -1,6 +1,8 @@
 import { Pool, PoolClient } from 'pg';
+import type { AdvisoryLockKey } from './advisory-locks';
 import { DatabaseConnection } from './database-connection';
 import { translatePgErrors } from './pg-errors';
+import { markBroken, withClient } from './sessions';
 
 /**
  * Runs `work` on one pooled connection that holds the session advisory lock
@@ -12,31 +14,32 @@ import { translatePgErrors } from './pg-errors';
  */
 export async function withLockedSession<T>(
   db: DatabaseConnection,
-  lockKey: number,
+  lockKey: AdvisoryLockKey,
   work: (sql: Pool | PoolClient) => Promise<T>,
 ): Promise<T | undefined> {
   if (db.info.embedded) return work(db.pool);
-  const client = await translatePgErrors(() => db.pool.connect());
-  let failed: Error | undefined;
+  // Only getting the connection is translated here: `work` reports its own errors.
+  const pool = { connect: () => translatePgErrors(() => db.pool.connect()) };
+  return withClient(pool, (client) => lockedWork(client, lockKey, work));
+}
+
+async function lockedWork<T>(
+  client: PoolClient,
+  lockKey: AdvisoryLockKey,
+  work: (sql: Pool | PoolClient) => Promise<T>,
+): Promise<T | undefined> {
+  const { rows } = await translatePgErrors(() =>
+    client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [lockKey]),
+  );
+  if (!rows[0].locked) return undefined;
   try {
-    const { rows } = await translatePgErrors(() =>
-      client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [lockKey]),
-    );
-    if (!rows[0].locked) return undefined;
-    try {
-      await translatePgErrors(() => client.query('SET statement_timeout = 0'));
-      return await work(client);
-    } finally {
-      await client
-        .query('RESET statement_timeout')
-        .then(() => client.query('SELECT pg_advisory_unlock($1)', [lockKey]))
-        // Closing the session frees the lock as well.
-        .catch((error: Error) => (failed = error));
-    }
-  } catch (error) {
-    failed = error as Error;
-    throw error;
+    await translatePgErrors(() => client.query('SET statement_timeout = 0'));
+    return await work(client);
   } finally {
-    client.release(failed);
+    await client
+      .query('RESET statement_timeout')
+      .then(() => client.query('SELECT pg_advisory_unlock($1)', [lockKey]))
+      // Closing the session frees the lock as well.
+      .catch((error: unknown) => markBroken(client, error));
   }
 }

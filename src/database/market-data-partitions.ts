@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Pool } from 'pg';
-
-const PARTITION_LOCK_KEY = 7_340_112_212;
+import { ADVISORY_LOCKS } from './advisory-locks';
+import { withTransaction } from './sessions';
 
 /** How long a replica trusts its list of partitions before reading it again (another may drop one). */
 const KNOWN_TTL_MS = 60_000;
@@ -163,17 +163,9 @@ export class MarketDataPartitions {
       sql: (text: string, values?: unknown[]) => Promise<{ rowCount: number | null }>,
     ) => Promise<unknown>,
   ): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
+    await withTransaction(this.pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.partitions]);
       await work((text, values) => client.query(text, values));
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 }

@@ -9,10 +9,10 @@ import { CopyColumn, CopyEncoder } from './copy-encoding';
 import { DatabaseConnection } from './database-connection';
 import { KnownNewest } from './known-newest';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
-import { isUnavailable, translatePgErrors } from './pg-errors';
+import { DATABASE_CONNECTION } from './database.tokens';
+import { translatePgErrors } from './pg-errors';
+import { withClient, withTransaction } from './sessions';
 import { fieldColumnsSql, pointObjectSql, pointsArraySql } from './points-json.sql';
-
-export const DATABASE_CONNECTION = Symbol('DATABASE_CONNECTION');
 
 /** One bar as written: validated, prices finite, volume an exact decimal string. */
 export interface BarRow {
@@ -193,7 +193,7 @@ export class MarketDataRepository {
       // Before the transaction: a partition is created on a connection of its own.
       await this.partitions?.ensureFor(instantsOf(written));
       if (this.db.info.embedded || total < COPY_MIN_ROWS) {
-        await this.inTransaction(async (client) => {
+        await withTransaction(this.db.pool, async (client) => {
           await this.allowDmlOnCompressedChunks(client);
           await this.upsertSeriesFromArrays(client, written);
         });
@@ -223,12 +223,12 @@ export class MarketDataRepository {
     try {
       // A COPY is atomic by itself; TimescaleDB needs its per-transaction setting.
       if (this.db.info.engine === 'timescaledb') {
-        await this.inTransaction(async (client) => {
+        await withTransaction(this.db.pool, async (client) => {
           await this.allowDmlOnCompressedChunks(client);
           await copy(client);
         });
       } else {
-        await this.withClient(copy);
+        await withClient(this.db.pool, copy);
       }
       return true;
     } catch (error) {
@@ -250,7 +250,7 @@ export class MarketDataRepository {
     collided: readonly SeriesKey[] | undefined,
   ): Promise<number[]> {
     let prepared: PoolClient | undefined;
-    const newest = await this.inTransaction(async (client) => {
+    const newest = await withTransaction(this.db.pool, async (client) => {
       await this.allowDmlOnCompressedChunks(client);
       if (!this.stagingReady.has(client)) {
         await client.query(
@@ -539,7 +539,7 @@ export class MarketDataRepository {
     range: TimeRange,
   ): Promise<number> {
     return translatePgErrors(() =>
-      this.inTransaction(async (client) => {
+      withTransaction(this.db.pool, async (client) => {
         await this.allowDmlOnCompressedChunks(client);
         const result = await client.query(
           `DELETE FROM market_data_ts
@@ -598,38 +598,6 @@ export class MarketDataRepository {
     if (this.db.info.engine === 'timescaledb') {
       await client.query(`SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0`);
     }
-  }
-
-  /** A pooled connection for `work`; one that failed mid-way is discarded, not returned to the pool. */
-  private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.db.pool.connect();
-    let broken: Error | undefined;
-    // A connection dying while checked out emits 'error' on the client; unheard, it would crash the process.
-    const onError = (error: Error) => (broken = error);
-    client.on('error', onError);
-    try {
-      return await work(client);
-    } catch (error) {
-      if (isUnavailable(error)) broken = error as Error;
-      throw error;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
-  }
-
-  private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    return this.withClient(async (client) => {
-      await client.query('BEGIN');
-      try {
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    });
   }
 }
 

@@ -2,14 +2,12 @@ import { Logger } from '@nestjs/common';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
-import { isUnavailable } from './pg-errors';
+import { ADVISORY_LOCKS } from './advisory-locks';
+import { inTransaction, markBroken, withClient } from './sessions';
 import { probeTimescaleSupport } from './timescale-support';
 
 /** migrations/ at the project root, from src/ (ts-node) and dist/ alike. */
 export const MIGRATIONS_DIR = resolve(__dirname, '..', '..', 'migrations');
-
-/** Any constant shared by every instance: concurrent starts queue on it. */
-const MIGRATION_LOCK_KEY = 7_340_112_211;
 
 export interface Migration {
   readonly version: string;
@@ -94,14 +92,13 @@ export class MigrationRunner {
       run: (sql: string, record: string, params: string[]) => Promise<void>,
     ) => Promise<T>,
   ): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
+    // A session that broke (lost, or it could not roll back or unlock) goes, not back to the pool.
+    return withClient(this.pool, async (client) => {
       // Read by the first migration: it creates the extension only when told to.
       await client.query(`SELECT set_config('mds.timescaledb', $1, false)`, [
         useTimescale ? 'on' : 'off',
       ]);
-      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
       try {
         await client.query(
           `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -111,30 +108,18 @@ export class MigrationRunner {
           'SELECT version FROM schema_migrations',
         );
         const applied = new Set(rows.map((r) => r.version));
-        return await work(applied, async (sql, record, params) => {
-          await client.query('BEGIN');
-          try {
+        return await work(applied, (sql, record, params) =>
+          inTransaction(client, async () => {
             await client.query(sql);
             await client.query(record, params);
-            await client.query('COMMIT');
-          } catch (error) {
-            // A session ended by the server cannot roll back: the original error is the one to see.
-            await client.query('ROLLBACK').catch((lost: Error) => (broken = lost));
-            throw error;
-          }
-        });
+          }),
+        );
       } finally {
         await client
-          .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+          .query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations])
           // Ending the session frees the lock as well.
-          .catch((error: Error) => (broken = error));
+          .catch((error: unknown) => markBroken(client, error));
       }
-    } catch (error) {
-      if (isUnavailable(error)) broken = error as Error;
-      throw error;
-    } finally {
-      // A session that broke (lost, or it could not roll back or unlock) goes, not back to the pool.
-      client.release(broken);
-    }
+    });
   }
 }

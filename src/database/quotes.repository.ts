@@ -1,9 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
-import { allowDmlOnCompressedChunks, copyText, inTransaction, ISO_US_SQL } from './bulk-sql';
+import { allowDmlOnCompressedChunks, copyText, ISO_US_SQL } from './bulk-sql';
 import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION, TimeRange } from './market-data.repository';
+import { DATABASE_CONNECTION } from './database.tokens';
+import { TimeRange } from './market-data.repository';
 import { translatePgErrors } from './pg-errors';
+import { withTransaction } from './sessions';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTableMaintenance } from './tick-tables';
 import { quotedNames, selectList, toTickPage } from './trades.repository';
 
@@ -152,7 +154,7 @@ export class QuotesRepository {
   /** Deletes the quotes of an instrument in `range` (milliseconds); returns how many. */
   async deleteRange(instrumentId: string, range: TimeRange): Promise<number> {
     return translatePgErrors(() =>
-      inTransaction(this.db.pool, async (client) => {
+      withTransaction(this.db.pool, async (client) => {
         await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
         const result = await client.query(
           `DELETE FROM market_quotes_ts

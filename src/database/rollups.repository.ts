@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
-import { DatabaseUnavailableError } from '../common/errors';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION, Page, PointsPage, TimeRange } from './market-data.repository';
-import { isUnavailable, translatePgErrors } from './pg-errors';
+import { DATABASE_CONNECTION } from './database.tokens';
+import { Page, PointsPage, TimeRange } from './market-data.repository';
+import { translatePgErrors } from './pg-errors';
 import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
+import { withTransaction } from './sessions';
 
 /** One continuous aggregate of the ONE_MINUTE bars (migrations/20261126150000_rollups.sql). */
 export interface RollupLevel {
@@ -138,29 +139,10 @@ export class RollupsRepository {
   }
 
   /** Runs `work` in a read-only REPEATABLE READ transaction: every statement sees one snapshot. */
-  private async inSnapshot<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await translatePgErrors(() => this.db.pool.connect());
-    let broken: Error | undefined;
-    // A connection dying while checked out emits 'error' on the client; unheard, it would crash the process.
-    const onError = (error: Error) => (broken = error);
-    client.on('error', onError);
-    try {
-      return await translatePgErrors(async () => {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      });
-    } catch (error) {
-      if (isUnavailable(error) || error instanceof DatabaseUnavailableError) {
-        broken ??= error as Error;
-      }
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+  private inSnapshot<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return translatePgErrors(() =>
+      withTransaction(this.db.pool, work, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'),
+    );
   }
 
   /** View name -> catalog ids, read once; undefined when any level is missing. */

@@ -1,14 +1,10 @@
 import { PoolClient } from 'pg';
 import { formatInstantMicros } from '../common/time';
 import { DatabaseConnection } from './database-connection';
-import {
-  allowDmlOnCompressedChunks,
-  compressedChunksSql,
-  copyOrMerge,
-  inTransaction,
-} from './bulk-sql';
+import { allowDmlOnCompressedChunks, compressedChunksSql, copyOrMerge } from './bulk-sql';
 import { MarketDataPartitions } from './market-data-partitions';
 import { translatePgErrors } from './pg-errors';
+import { withTransaction } from './sessions';
 
 export type TickTable = 'market_trades_ts' | 'market_quotes_ts';
 
@@ -106,7 +102,7 @@ export class TickTableMaintenance {
       await this.ensurePartitions(
         written.flatMap((b) => write.pointsOf(b).map((p) => p.timestampUs)),
       );
-      await inTransaction(this.db.pool, async (client) => {
+      await withTransaction(this.db.pool, async (client) => {
         await allowDmlOnCompressedChunks(client, this.timescale);
         if (this.db.info.embedded || total < COPY_MIN_ROWS) {
           await write.fromArrays(client, written);

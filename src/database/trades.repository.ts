@@ -1,16 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
-import {
-  allowDmlOnCompressedChunks,
-  copyText,
-  inTransaction,
-  ISO_MS_SQL,
-  ISO_US_SQL,
-} from './bulk-sql';
+import { allowDmlOnCompressedChunks, copyText, ISO_MS_SQL, ISO_US_SQL } from './bulk-sql';
 import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION, Page, PointsPage, TimeRange } from './market-data.repository';
+import { DATABASE_CONNECTION } from './database.tokens';
+import { Page, PointsPage, TimeRange } from './market-data.repository';
 import { translatePgErrors } from './pg-errors';
+import { withTransaction } from './sessions';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTableMaintenance } from './tick-tables';
 
 /** One trade as written: validated, its key settled (trade_id or a derived key). */
@@ -296,7 +292,7 @@ export class TradesRepository {
   /** Deletes the trades of an instrument in `range` (milliseconds); returns how many. */
   async deleteRange(instrumentId: string, range: TimeRange): Promise<number> {
     return translatePgErrors(() =>
-      inTransaction(this.db.pool, async (client) => {
+      withTransaction(this.db.pool, async (client) => {
         await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
         const result = await client.query(
           `DELETE FROM market_trades_ts

@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { SeriesKey } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
-import { DATABASE_CONNECTION, TimeRange } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
+import { TimeRange } from '../database/market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
 
 /**

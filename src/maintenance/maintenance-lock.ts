@@ -1,13 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Client } from 'pg';
+import { MAINTENANCE_TASK_LOCK_CLASS } from '../database/advisory-locks';
 import { DatabaseConnection } from '../database/database-connection';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
-
-/** First key of the two-key advisory locks of maintenance tasks; the second is hashtext(name). */
-const MAINTENANCE_LOCK_CLASS = 734_011;
 
 /**
  * One replica at a time runs a given maintenance task: a session advisory
@@ -38,7 +36,7 @@ export class MaintenanceLock {
       const { rows } = await translatePgErrors(() =>
         client.query<{ locked: boolean }>(
           'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
-          [MAINTENANCE_LOCK_CLASS, name],
+          [MAINTENANCE_TASK_LOCK_CLASS, name],
         ),
       );
       // Ending the session below frees the lock.

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { DatabaseConnection } from '../database/database-connection';
 import { MarketDataPartitions } from '../database/market-data-partitions';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';

@@ -3,8 +3,9 @@ import { PoolClient } from 'pg';
 import { SeriesKey } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
 import { MarketDataPartitions } from '../database/market-data-partitions';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
+import { withTransaction } from '../database/sessions';
 
 /** A series with a retention of its own (storage_configurations.retention_days). */
 export interface ConfiguredRetention {
@@ -124,24 +125,15 @@ export class RetentionRepository {
     );
   }
 
-  private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.db.pool.connect();
-    try {
-      await client.query('BEGIN');
+  private inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.db.pool, async (client) => {
       // A retention delete may run longer than a request's statement timeout.
       if (!this.db.info.embedded) await client.query('SET LOCAL statement_timeout = 0');
       if (this.db.info.engine === 'timescaledb') {
         // Deleting from compressed chunks decompresses them; TimescaleDB caps that per transaction.
         await client.query('SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0');
       }
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      return work(client);
+    });
   }
 }

@@ -1,14 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Pool, PoolClient } from 'pg';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { DatabaseConnection } from '../database/database-connection';
 import { withLockedSession } from '../database/locked-session';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { RollupLevel } from '../database/rollups.repository';
 import { TIMEFRAME_MS } from '../common/market-data.types';
-
-/** Any constant shared by every instance (migrations hold 7_340_112_211, compression ..212). */
-const ROLLUP_REFRESH_LOCK_KEY = 7_340_112_231;
 
 /** What a level needs before `until`: the changed ranges and where its refresh must start. */
 export interface PendingRefresh {
@@ -175,7 +173,7 @@ export class RollupRefreshRepository {
    * at a time refreshes; undefined when another one holds it (withLockedSession).
    */
   withRefreshLock<T>(work: (session: RollupRefreshSession) => Promise<T>): Promise<T | undefined> {
-    return withLockedSession(this.db, ROLLUP_REFRESH_LOCK_KEY, (sql) =>
+    return withLockedSession(this.db, ADVISORY_LOCKS.rollupRefresh, (sql) =>
       work(new RollupRefreshSession(sql)),
     );
   }

@@ -1,15 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { Between, Repository } from 'typeorm';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { COMPRESSED_CHUNKS_SQL } from '../database/compressed-chunks.sql';
 import { DatabaseConnection, StorageEngine } from '../database/database-connection';
 import { StorageStatisticsEntity } from '../database/entities';
-import { DATABASE_CONNECTION } from '../database/market-data.repository';
-import { isUnavailable, translatePgErrors } from '../database/pg-errors';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
+import { translatePgErrors } from '../database/pg-errors';
+import { inTransaction, markBroken, withClient } from '../database/sessions';
 import { ROLLUP_LEVELS } from '../database/rollups.repository';
-
-/** Shared by every instance: one measures at a time (migrations use ...211, partitions ...212). */
-const MEASUREMENT_LOCK_KEY = 7_340_112_213;
 
 /** Answered queries of a batch or of a day; the count weighs the two averages when they merge. */
 export interface QueryFigures {
@@ -179,10 +178,9 @@ class PgMeasurementSession implements MeasurementSession {
 
   async saveMeasurement(m: StorageMeasurement): Promise<void> {
     const measuredAt = m.measuredAt.toISOString();
-    await this.client.query('BEGIN');
-    try {
+    await inTransaction(this.client, async (client) => {
       // Only the measured columns: the query counters are the flushes' own (addQueryFigures).
-      await this.client.query(
+      await client.query(
         `INSERT INTO storage_statistics AS s
            (date, total_records, total_size_gb, rollups_size_gb, compression_ratio, measured_at,
             query_count, avg_query_time_ms, cache_hit_ratio)
@@ -203,7 +201,7 @@ class PgMeasurementSession implements MeasurementSession {
         ],
       );
       if (m.series.length > 0) {
-        await this.client.query(
+        await client.query(
           `INSERT INTO storage_metadata_ts ("timestamp", instrument_id, timeframe, record_count,
                                             storage_size_mb, compression_ratio, last_updated, data_quality)
            SELECT $1, i, t, rc, mb, cr, lu, dq
@@ -227,11 +225,7 @@ class PgMeasurementSession implements MeasurementSession {
           ],
         );
       }
-      await this.client.query('COMMIT');
-    } catch (error) {
-      await this.client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    });
   }
 }
 
@@ -280,16 +274,14 @@ export class StatisticsRepository {
     wait: boolean,
     work: (session: MeasurementSession) => Promise<T>,
   ): Promise<T | undefined> {
-    return translatePgErrors(async () => {
-      const client = await this.db.pool.connect();
-      let discard: Error | undefined;
-      try {
+    return translatePgErrors(() =>
+      withClient(this.db.pool, async (client) => {
         if (wait) {
-          await client.query('SELECT pg_advisory_lock($1)', [MEASUREMENT_LOCK_KEY]);
+          await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.statisticsMeasurement]);
         } else {
           const { rows } = await client.query<{ locked: boolean }>(
             'SELECT pg_try_advisory_lock($1) AS locked',
-            [MEASUREMENT_LOCK_KEY],
+            [ADVISORY_LOCKS.statisticsMeasurement],
           );
           if (!rows[0].locked) return undefined;
         }
@@ -298,16 +290,11 @@ export class StatisticsRepository {
         } finally {
           // A lock that cannot be released goes away with its connection.
           await client
-            .query('SELECT pg_advisory_unlock($1)', [MEASUREMENT_LOCK_KEY])
-            .catch((error: Error) => (discard = error));
+            .query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.statisticsMeasurement])
+            .catch((error: unknown) => markBroken(client, error));
         }
-      } catch (error) {
-        if (isUnavailable(error)) discard = error as Error;
-        throw error;
-      } finally {
-        client.release(discard);
-      }
-    });
+      }),
+    );
   }
 
   /**
