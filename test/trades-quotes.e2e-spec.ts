@@ -365,6 +365,42 @@ describe.each(ENGINES)('trades and quotes over REST on %s', (engine) => {
       );
     });
 
+    it('should refuse a TRADE or QUOTE range above MAX_QUERY_RANGE_DAYS with the body OHLCV answers', async () => {
+      // 20 years: past the default cap of 3,660 days.
+      const range = { start_time: '2005-01-01T00:00:00Z', end_time: '2025-01-01T00:00:00Z' };
+      const bars = await query({ instrument_id: 'US.MICRO', timeframe: 'ONE_MINUTE', ...range });
+      const ticks = await Promise.all(
+        ['TRADE', 'TICK', 'QUOTE'].map((dataType) =>
+          query({ instrument_id: 'US.MICRO', data_type: dataType, ...range }),
+        ),
+      );
+      // The same rule holds for microsecond bounds: one microsecond past the cap is refused.
+      const justOver = await query({
+        instrument_id: 'US.MICRO',
+        data_type: 'TRADE',
+        start_time: '2015-01-01T00:00:00Z',
+        end_time: '2025-01-08T00:00:00.000001Z',
+      });
+      const justAt = await query({
+        instrument_id: 'US.MICRO',
+        data_type: 'TRADE',
+        start_time: '2015-01-01T00:00:00Z',
+        end_time: '2025-01-08T00:00:00Z',
+      });
+
+      expect(bars.status).toBe(400);
+      expect(bars.body).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'end_time must be at most 3660 days after start_time (MAX_QUERY_RANGE_DAYS)',
+        field: 'end_time',
+      });
+      for (const res of [...ticks, justOver]) {
+        expect({ status: res.status, body: res.body }).toEqual({ status: 400, body: bars.body });
+      }
+      expect(justAt.status).toBe(200);
+    });
+
     it('should join the prevailing quote of each trade when asked for (as-of, to the microsecond)', async () => {
       const quote = (ts: string, bid: number, source?: string) => ({
         timestamp: ts,
