@@ -12,6 +12,24 @@ import { translatePgErrors } from './pg-errors';
 
 export type TickTable = 'market_trades_ts' | 'market_quotes_ts';
 
+/**
+ * The `timeframe` under which storage_configurations holds an instrument's
+ * compression level for the table (trades and quotes have no timeframe; a
+ * TICK is a trade).
+ */
+export const TICK_CONFIGURATION_KEY = {
+  market_trades_ts: 'TRADE',
+  market_quotes_ts: 'QUOTE',
+} as const satisfies Record<TickTable, string>;
+
+/** A chunk of a tick table with rows outside compression. */
+export interface OpenTickChunk {
+  /** Schema-qualified name, e.g. _timescaledb_internal._hyper_3_7_chunk. */
+  readonly name: string;
+  readonly rangeStartMs: number;
+  readonly rangeEndMs: number;
+}
+
 /** Below this many rows a COPY costs more than it saves. */
 const COPY_MIN_ROWS = 500;
 
@@ -183,13 +201,22 @@ export class TickTableMaintenance {
 
   /**
    * Compresses every chunk whose range ended before `cutoffMs` and is not
-   * (wholly) compressed yet; returns their names. TimescaleDB only.
+   * (wholly) compressed yet, whatever the instruments' levels; returns their
+   * names. TimescaleDB only (benches and tests; the lifecycle job goes by
+   * configuration).
    */
   async compressChunksEndedBefore(cutoffMs: number): Promise<string[]> {
+    const chunks = await this.findOpenChunksEndedBy(cutoffMs);
+    for (const chunk of chunks) await this.compressChunk(chunk);
+    return chunks.map((c) => c.name);
+  }
+
+  /** Chunks with rows outside compression whose range ended by `cutoffMs`, oldest first. TimescaleDB only. */
+  async findOpenChunksEndedBy(cutoffMs: number): Promise<OpenTickChunk[]> {
     if (!this.timescale) return [];
     const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ name: string }>(
-        `SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS name
+      this.db.pool.query<{ name: string; range_start: Date; range_end: Date }>(
+        `SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS name, c.range_start, c.range_end
            FROM timescaledb_information.chunks c
            JOIN _timescaledb_catalog.chunk s
              ON s.schema_name = c.chunk_schema AND s.table_name = c.chunk_name
@@ -199,14 +226,55 @@ export class TickTableMaintenance {
         [this.table, new Date(cutoffMs).toISOString()],
       ),
     );
-    for (const { name } of rows) {
-      await translatePgErrors(() =>
-        this.db.pool.query(`SELECT compress_chunk($1::regclass, if_not_compressed => true)`, [
-          name,
-        ]),
-      );
-    }
-    return rows.map((r) => r.name);
+    return rows.map((r) => ({
+      name: r.name,
+      rangeStartMs: r.range_start.getTime(),
+      rangeEndMs: r.range_end.getTime(),
+    }));
+  }
+
+  /**
+   * Whether the chunk's range holds rows of an instrument whose compression
+   * level (storage_configurations under TICK_CONFIGURATION_KEY) is one of
+   * `storedLevels`; `includesDefault`: an instrument without a configuration
+   * counts as one of them.
+   */
+  async holdsInstrumentsAt(
+    chunk: OpenTickChunk,
+    storedLevels: readonly string[],
+    includesDefault: boolean,
+  ): Promise<boolean> {
+    const sql = includesDefault
+      ? `SELECT EXISTS (
+           SELECT 1 FROM ${this.table} d
+            WHERE d."timestamp" >= $1 AND d."timestamp" < $2
+              AND NOT EXISTS (SELECT 1 FROM storage_configurations c
+                               WHERE c.instrument_id = d.instrument_id AND c.timeframe = $4
+                                 AND c.compression_level <> ALL ($3::text[]))) AS found`
+      : `SELECT EXISTS (
+           SELECT 1 FROM storage_configurations c
+            WHERE c.timeframe = $4 AND c.compression_level = ANY ($3::text[])
+              AND EXISTS (SELECT 1 FROM ${this.table} d
+                           WHERE d.instrument_id = c.instrument_id
+                             AND d."timestamp" >= $1 AND d."timestamp" < $2)) AS found`;
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ found: boolean }>(sql, [
+        new Date(chunk.rangeStartMs).toISOString(),
+        new Date(chunk.rangeEndMs).toISOString(),
+        storedLevels,
+        TICK_CONFIGURATION_KEY[this.table],
+      ]),
+    );
+    return rows[0].found;
+  }
+
+  /** Compresses the chunk (recompresses a partial one). */
+  async compressChunk(chunk: OpenTickChunk): Promise<void> {
+    await translatePgErrors(() =>
+      this.db.pool.query(`SELECT compress_chunk($1::regclass, if_not_compressed => true)`, [
+        chunk.name,
+      ]),
+    );
   }
 
   /**

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { QueryCache } from '../cache/query-cache.service';
-import { InvalidRequestError } from '../common/errors';
 import { toRange } from '../common/instant-range';
-import { DataType, TickDataType } from '../common/market-data.types';
+import { DataType, StoredTickType, TickDataType } from '../common/market-data.types';
+import { ConfigurationService } from '../configuration/configuration.service';
 import { formatInstant } from '../common/time';
 import { InstrumentQuotes, QuotesRepository } from '../database/quotes.repository';
 import { InstrumentTrades, TradesRepository } from '../database/trades.repository';
@@ -51,6 +51,7 @@ export class TickStorageService {
     private readonly quotes: QuotesRepository,
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
+    private readonly configurations: ConfigurationService,
   ) {}
 
   async store(
@@ -58,13 +59,9 @@ export class TickStorageService {
     transport: Transport = 'rest',
   ): Promise<StorageResponseDto> {
     const started = performance.now();
-    if (request.compression) {
-      throw new InvalidRequestError(
-        'compression',
-        'applies to OHLCV series only (trades and quotes compress after 24 hours)',
-      );
-    }
     const instrumentId = request.instrument_id;
+    const storedType: StoredTickType =
+      request.data_type === DataType.QUOTE ? DataType.QUOTE : DataType.TRADE;
     let checked: CheckedPoints<unknown>;
     let compressionRatio = 0;
     if (request.data_type === DataType.QUOTE) {
@@ -85,10 +82,17 @@ export class TickStorageService {
         compressionRatio = await this.trades.maintenance.measureCompressionRatio(instrumentId);
       }
     }
+    if (request.compression) {
+      // The instrument's level for the tick lifecycle job (docs/trades-and-quotes.md).
+      await this.configurations.recordCompressionLevel(
+        { instrumentId, timeframe: storedType },
+        request.compression,
+      );
+    }
     const storageTimeMs = elapsedMs(started);
     this.metrics.storeCompleted(
       transport,
-      request.data_type === DataType.QUOTE ? DataType.QUOTE : DataType.TRADE,
+      storedType,
       checked.rows.length,
       checked.failedCount,
       storageTimeMs / 1000,
