@@ -7,7 +7,7 @@ import {
   copyOrMerge,
   inTransaction,
 } from './bulk-sql';
-import { MarketDataPartitions } from './market-data-partitions';
+import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
 import { translatePgErrors } from './pg-errors';
 
 export type TickTable = 'market_trades_ts' | 'market_quotes_ts';
@@ -89,6 +89,10 @@ export class TickTableMaintenance {
 
   get timescale(): boolean {
     return this.db.info.engine === 'timescaledb';
+  }
+
+  get tableName(): TickTable {
+    return this.table;
   }
 
   /**
@@ -197,6 +201,25 @@ export class TickTableMaintenance {
       ),
     );
     return rows[0]?.ratio ?? 0;
+  }
+
+  /**
+   * The chunk (TimescaleDB, from the row's tableoid) or monthly partition
+   * (plain PostgreSQL, from the timestamp: every partition is made before a
+   * write into it) holding the instrument's row at `timestampUs`; the table
+   * where no such row is found.
+   */
+  async findRowPlace(instrumentId: string, timestampUs: number): Promise<string> {
+    if (this.partitions)
+      return partitionName(monthStart(Math.floor(timestampUs / 1000)), this.table);
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ location: string }>(
+        `SELECT t.tableoid::regclass::text AS location FROM ${this.table} t
+          WHERE t.instrument_id = $1 AND t."timestamp" = $2 LIMIT 1`,
+        [instrumentId, isoUs(timestampUs)],
+      ),
+    );
+    return rows[0]?.location ?? this.table;
   }
 
   /**
