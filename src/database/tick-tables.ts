@@ -150,13 +150,13 @@ export class TickTableMaintenance {
     });
   }
 
-  /** Creates the monthly partitions [nowMs, nowMs + months] needs (plain PostgreSQL only). */
-  async preparePartitionsAhead(nowMs: number, months: number): Promise<void> {
+  /** Creates the monthly partitions [nowMs, nowMs + months] needs (plain PostgreSQL only); returns those it created. */
+  async preparePartitionsAhead(nowMs: number, months: number): Promise<string[]> {
     const ahead = new Date(nowMs);
     ahead.setUTCMonth(ahead.getUTCMonth() + months);
-    await translatePgErrors(async () => {
-      await this.partitions?.ensureCovering(nowMs, ahead.getTime());
-    });
+    return translatePgErrors(
+      async () => (await this.partitions?.ensureCovering(nowMs, ahead.getTime())) ?? [],
+    );
   }
 
   /** The partitions of the months holding these instants, and no others (plain PostgreSQL only). */
