@@ -84,7 +84,7 @@ describe.each(ON_POSTGRESQL)('partitions ahead on %s', (engine) => {
         ],
       }),
     ]);
-    expect(stored.map((r) => r.body.stored_count)).toEqual([1, 1]);
+    expect(stored.map((r) => r.body.stored_count as number)).toEqual([1, 1]);
     const { rows } = await pool.query<{ t: string; q: string }>(
       `SELECT (SELECT tableoid::regclass::text FROM market_trades_ts WHERE instrument_id = 'AHEAD') AS t,
               (SELECT tableoid::regclass::text FROM market_quotes_ts WHERE instrument_id = 'AHEAD') AS q`,
