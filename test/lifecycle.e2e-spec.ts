@@ -128,7 +128,11 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
     const [compression, retention, partitions, rollups] = res.body.tasks;
     if (!timescale) {
       expect(compression.result).toMatchObject({ ran: false, reason: NO_COMPRESSION_REASON });
-      expect(partitions.result).toEqual({ created_partitions: [], months_ahead: 3 });
+      expect(partitions.result).toEqual({
+        created_partitions: [],
+        months_ahead: 3,
+        tables: ['market_data_ts', 'market_trades_ts', 'market_quotes_ts'],
+      });
       expect(rollups.result).toMatchObject({ ran: false });
     } else {
       expect(compression.result).toMatchObject({ ran: true, compressed_chunks: [] });

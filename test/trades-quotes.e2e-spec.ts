@@ -1,7 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import { formatInstantMicros } from '../src/common/time';
 import { JsonResponse, request, startTestApp, TestApp } from './support/test-app';
-import { ENGINES } from './support/test-database';
+import { QuotesRepository } from '../src/database/quotes.repository';
+import { TickTableMaintenance } from '../src/database/tick-tables';
+import { TradesRepository } from '../src/database/trades.repository';
+import { TickLifecycleJob } from '../src/storage/tick-lifecycle.job';
+import { capabilitiesOf, ENGINES } from './support/test-database';
 import { random } from './support/trades';
 
 const BASE = '/api/v1/storage';
@@ -226,16 +230,6 @@ describe.each(ENGINES)('trades and quotes over REST on %s', (engine) => {
         [7, 'size'],
       ]);
     });
-
-    it('should answer 400 to a compression level sent with trades', async () => {
-      const res = await store({
-        instrument_id: 'NOCOMP',
-        data_type: 'TRADE',
-        compression: 'HIGH',
-        data_points: [{ timestamp: '2025-06-23T15:00:00Z', price: 1, size: 1 }],
-      });
-      expectError(res, 400, 'compression');
-    });
   });
 
   describe('POST /store with QUOTE', () => {
@@ -365,6 +359,42 @@ describe.each(ENGINES)('trades and quotes over REST on %s', (engine) => {
       );
     });
 
+    it('should refuse a TRADE or QUOTE range above MAX_QUERY_RANGE_DAYS with the body OHLCV answers', async () => {
+      // 20 years: past the default cap of 3,660 days.
+      const range = { start_time: '2005-01-01T00:00:00Z', end_time: '2025-01-01T00:00:00Z' };
+      const bars = await query({ instrument_id: 'US.MICRO', timeframe: 'ONE_MINUTE', ...range });
+      const ticks = await Promise.all(
+        ['TRADE', 'TICK', 'QUOTE'].map((dataType) =>
+          query({ instrument_id: 'US.MICRO', data_type: dataType, ...range }),
+        ),
+      );
+      // The same rule holds for microsecond bounds: one microsecond past the cap is refused.
+      const justOver = await query({
+        instrument_id: 'US.MICRO',
+        data_type: 'TRADE',
+        start_time: '2015-01-01T00:00:00Z',
+        end_time: '2025-01-08T00:00:00.000001Z',
+      });
+      const justAt = await query({
+        instrument_id: 'US.MICRO',
+        data_type: 'TRADE',
+        start_time: '2015-01-01T00:00:00Z',
+        end_time: '2025-01-08T00:00:00Z',
+      });
+
+      expect(bars.status).toBe(400);
+      expect(bars.body).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'end_time must be at most 3660 days after start_time (MAX_QUERY_RANGE_DAYS)',
+        field: 'end_time',
+      });
+      for (const res of [...ticks, justOver]) {
+        expect({ status: res.status, body: res.body }).toEqual({ status: 400, body: bars.body });
+      }
+      expect(justAt.status).toBe(200);
+    });
+
     it('should join the prevailing quote of each trade when asked for (as-of, to the microsecond)', async () => {
       const quote = (ts: string, bid: number, source?: string) => ({
         timestamp: ts,
@@ -484,6 +514,74 @@ describe.each(ENGINES)('trades and quotes over REST on %s', (engine) => {
       expect(res.body.deleted_count).toBe(20);
       expect((await trades('DEL')).body.total_count).toBe(0);
       expect((await latest('DEL', { data_type: 'QUOTE' })).status).toBe(200);
+    });
+  });
+
+  // Last: the lifecycle job compresses every old chunk, the other tests' days among them.
+  describe('POST /store with compression', () => {
+    it("should accept a spec-shaped store with compression for every tick type and keep a NONE instrument's chunks uncompressed", async () => {
+      // Three days, one instrument each: tick chunks are one day, shared by every instrument.
+      const stores = await Promise.all([
+        store({
+          instrument_id: 'TQ.NONE',
+          timeframe: 'ONE_MINUTE',
+          data_type: 'TRADE',
+          compression: 'NONE',
+          data_points: [{ timestamp: '2025-07-01T15:00:00.000001Z', price: 1, size: 1 }],
+        }),
+        store({
+          instrument_id: 'TQ.MEDIUM',
+          timeframe: 'ONE_MINUTE',
+          data_type: 'TICK',
+          compression: 'MEDIUM',
+          data_points: [{ timestamp: '2025-07-02T15:00:00.000001Z', price: 1, size: 1 }],
+        }),
+        store({
+          instrument_id: 'TQ.HIGH',
+          timeframe: 'ONE_MINUTE',
+          data_type: 'QUOTE',
+          compression: 'HIGH',
+          data_points: [
+            { timestamp: '2025-07-03T15:00:00Z', bid: 1, ask: 2, bid_size: 1, ask_size: 1 },
+          ],
+        }),
+      ]);
+      const levels = (await request(t.baseUrl, 'GET', `${BASE}/configurations`)).body
+        .configurations as {
+        instrument_id: string;
+        timeframe: string;
+        compression_level: string;
+      }[];
+      const report = await t.app.get(TickLifecycleJob).run();
+      const openDays = async (repo: { maintenance: TickTableMaintenance }) =>
+        (await repo.maintenance.findOpenChunksEndedBy(Date.parse('2100-01-01T00:00:00Z'))).map(
+          (c) => new Date(c.rangeStartMs).toISOString().slice(0, 10),
+        );
+      const openTradeDays = await openDays(t.app.get(TradesRepository));
+      const openQuoteDays = await openDays(t.app.get(QuotesRepository));
+
+      for (const res of stores) {
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({ stored_count: 1, failed_count: 0, errors: [] });
+      }
+      expect(
+        levels
+          .filter((c) => c.instrument_id.startsWith('TQ.'))
+          .map((c) => [c.instrument_id, c.timeframe, c.compression_level]),
+      ).toEqual([
+        ['TQ.HIGH', 'QUOTE', 'HIGH'],
+        ['TQ.MEDIUM', 'TRADE', 'MEDIUM'],
+        ['TQ.NONE', 'TRADE', 'NONE'],
+      ]);
+      if (capabilitiesOf(engine).timescale) {
+        // NONE: its day stays uncompressed; MEDIUM and HIGH, long past their delay, are compressed.
+        expect(openTradeDays).toContain('2025-07-01');
+        expect(openTradeDays).not.toContain('2025-07-02');
+        expect(openQuoteDays).not.toContain('2025-07-03');
+        expect(report.skippedChunks).toBeGreaterThanOrEqual(1);
+      } else {
+        expect(report.compressedChunks).toEqual([]);
+      }
     });
   });
 });

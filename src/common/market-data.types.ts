@@ -62,6 +62,18 @@ export interface SeriesKey {
   readonly timeframe: TimeFrame;
 }
 
+/** The data type trades and quotes are stored as (a TICK is a trade). */
+export type StoredTickType = DataType.TRADE | DataType.QUOTE;
+
+/**
+ * What storage_configurations is keyed by: a bar series, or an instrument's
+ * trades or quotes (their data type in the timeframe column).
+ */
+export interface ConfiguredSeries {
+  readonly instrumentId: string;
+  readonly timeframe: TimeFrame | StoredTickType;
+}
+
 /** The MarketDataPoint fields a query may project, in response order. */
 export const POINT_FIELDS = [
   'timestamp',

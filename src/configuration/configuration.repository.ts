@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, Repository } from 'typeorm';
-import { SeriesKey } from '../common/market-data.types';
+import { ConfiguredSeries, SeriesKey } from '../common/market-data.types';
 import { StorageConfigurationEntity } from '../database/entities';
 
 /** The values a PUT sets, as stored (the level lower-case). */
@@ -35,7 +35,7 @@ export class ConfigurationRepository {
    * level; an unchanged level leaves the row (and updated_at) alone, so
    * repeated stores do not rewrite it.
    */
-  async saveCompressionLevel(series: SeriesKey, level: string): Promise<void> {
+  async saveCompressionLevel(series: ConfiguredSeries, level: string): Promise<void> {
     await this.entities.query(
       `INSERT INTO storage_configurations AS c (instrument_id, timeframe, compression_level)
        VALUES ($1, $2, $3)

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { NotFoundError } from '../common/errors';
-import { CompressionLevel, SeriesKey } from '../common/market-data.types';
+import { CompressionLevel, ConfiguredSeries, SeriesKey } from '../common/market-data.types';
 import { translatePgErrors } from '../database/pg-errors';
 import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from './compression-level';
 import { ConfigurationRepository } from './configuration.repository';
@@ -17,8 +17,11 @@ import {
 export class ConfigurationService {
   constructor(private readonly configurations: ConfigurationRepository) {}
 
-  /** A store that names a compression level records it as the series' policy. */
-  async recordCompressionLevel(series: SeriesKey, level: CompressionLevel): Promise<void> {
+  /**
+   * A store that names a compression level records it as the series' policy
+   * (for trades and quotes: the instrument's, under TRADE or QUOTE).
+   */
+  async recordCompressionLevel(series: ConfiguredSeries, level: CompressionLevel): Promise<void> {
     await translatePgErrors(() =>
       this.configurations.saveCompressionLevel(series, toStoredLevel(level)),
     );

@@ -147,13 +147,13 @@ export class MarketDataRepository {
     if (db.info.engine === 'postgresql') this.partitions = MarketDataPartitions.for(db.pool);
   }
 
-  /** Creates the partitions the next months will need (plain PostgreSQL only). */
-  async preparePartitionsAhead(nowMs: number, months: number): Promise<void> {
+  /** Creates the partitions the next months will need (plain PostgreSQL only); returns those it created. */
+  async preparePartitionsAhead(nowMs: number, months: number): Promise<string[]> {
     const ahead = new Date(nowMs);
     ahead.setUTCMonth(ahead.getUTCMonth() + months);
-    await translatePgErrors(async () => {
-      await this.partitions?.ensureCovering(nowMs, ahead.getTime());
-    });
+    return translatePgErrors(
+      async () => (await this.partitions?.ensureCovering(nowMs, ahead.getTime())) ?? [],
+    );
   }
 
   /** Writes bars of one series in one transaction: upsertSeriesBars with one series. */

@@ -2,11 +2,29 @@ import { PoolClient } from 'pg';
 import { formatInstantMicros } from '../common/time';
 import { DatabaseConnection } from './database-connection';
 import { allowDmlOnCompressedChunks, compressedChunksSql, copyOrMerge } from './bulk-sql';
-import { MarketDataPartitions } from './market-data-partitions';
+import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
 import { translatePgErrors } from './pg-errors';
 import { withTransaction } from './sessions';
 
 export type TickTable = 'market_trades_ts' | 'market_quotes_ts';
+
+/**
+ * The `timeframe` under which storage_configurations holds an instrument's
+ * compression level for the table (trades and quotes have no timeframe; a
+ * TICK is a trade).
+ */
+export const TICK_CONFIGURATION_KEY = {
+  market_trades_ts: 'TRADE',
+  market_quotes_ts: 'QUOTE',
+} as const satisfies Record<TickTable, string>;
+
+/** A chunk of a tick table with rows outside compression. */
+export interface OpenTickChunk {
+  /** Schema-qualified name, e.g. _timescaledb_internal._hyper_3_7_chunk. */
+  readonly name: string;
+  readonly rangeStartMs: number;
+  readonly rangeEndMs: number;
+}
 
 /** Below this many rows a COPY costs more than it saves. */
 const COPY_MIN_ROWS = 500;
@@ -69,6 +87,10 @@ export class TickTableMaintenance {
     return this.db.info.engine === 'timescaledb';
   }
 
+  get tableName(): TickTable {
+    return this.table;
+  }
+
   /**
    * Writes the points of several instruments in ONE transaction; an existing
    * key is replaced. On a server, new rows take a plain COPY and existing ones
@@ -124,13 +146,13 @@ export class TickTableMaintenance {
     });
   }
 
-  /** Creates the monthly partitions [nowMs, nowMs + months] needs (plain PostgreSQL only). */
-  async preparePartitionsAhead(nowMs: number, months: number): Promise<void> {
+  /** Creates the monthly partitions [nowMs, nowMs + months] needs (plain PostgreSQL only); returns those it created. */
+  async preparePartitionsAhead(nowMs: number, months: number): Promise<string[]> {
     const ahead = new Date(nowMs);
     ahead.setUTCMonth(ahead.getUTCMonth() + months);
-    await translatePgErrors(async () => {
-      await this.partitions?.ensureCovering(nowMs, ahead.getTime());
-    });
+    return translatePgErrors(
+      async () => (await this.partitions?.ensureCovering(nowMs, ahead.getTime())) ?? [],
+    );
   }
 
   /** The partitions of the months holding these instants, and no others (plain PostgreSQL only). */
@@ -178,14 +200,42 @@ export class TickTableMaintenance {
   }
 
   /**
+   * The chunk (TimescaleDB, from the row's tableoid) or monthly partition
+   * (plain PostgreSQL, from the timestamp: every partition is made before a
+   * write into it) holding the instrument's row at `timestampUs`; the table
+   * where no such row is found.
+   */
+  async findRowPlace(instrumentId: string, timestampUs: number): Promise<string> {
+    if (this.partitions)
+      return partitionName(monthStart(Math.floor(timestampUs / 1000)), this.table);
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ location: string }>(
+        `SELECT t.tableoid::regclass::text AS location FROM ${this.table} t
+          WHERE t.instrument_id = $1 AND t."timestamp" = $2 LIMIT 1`,
+        [instrumentId, isoUs(timestampUs)],
+      ),
+    );
+    return rows[0]?.location ?? this.table;
+  }
+
+  /**
    * Compresses every chunk whose range ended before `cutoffMs` and is not
-   * (wholly) compressed yet; returns their names. TimescaleDB only.
+   * (wholly) compressed yet, whatever the instruments' levels; returns their
+   * names. TimescaleDB only (benches and tests; the lifecycle job goes by
+   * configuration).
    */
   async compressChunksEndedBefore(cutoffMs: number): Promise<string[]> {
+    const chunks = await this.findOpenChunksEndedBy(cutoffMs);
+    for (const chunk of chunks) await this.compressChunk(chunk);
+    return chunks.map((c) => c.name);
+  }
+
+  /** Chunks with rows outside compression whose range ended by `cutoffMs`, oldest first. TimescaleDB only. */
+  async findOpenChunksEndedBy(cutoffMs: number): Promise<OpenTickChunk[]> {
     if (!this.timescale) return [];
     const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ name: string }>(
-        `SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS name
+      this.db.pool.query<{ name: string; range_start: Date; range_end: Date }>(
+        `SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS name, c.range_start, c.range_end
            FROM timescaledb_information.chunks c
            JOIN _timescaledb_catalog.chunk s
              ON s.schema_name = c.chunk_schema AND s.table_name = c.chunk_name
@@ -195,14 +245,55 @@ export class TickTableMaintenance {
         [this.table, new Date(cutoffMs).toISOString()],
       ),
     );
-    for (const { name } of rows) {
-      await translatePgErrors(() =>
-        this.db.pool.query(`SELECT compress_chunk($1::regclass, if_not_compressed => true)`, [
-          name,
-        ]),
-      );
-    }
-    return rows.map((r) => r.name);
+    return rows.map((r) => ({
+      name: r.name,
+      rangeStartMs: r.range_start.getTime(),
+      rangeEndMs: r.range_end.getTime(),
+    }));
+  }
+
+  /**
+   * Whether the chunk's range holds rows of an instrument whose compression
+   * level (storage_configurations under TICK_CONFIGURATION_KEY) is one of
+   * `storedLevels`; `includesDefault`: an instrument without a configuration
+   * counts as one of them.
+   */
+  async holdsInstrumentsAt(
+    chunk: OpenTickChunk,
+    storedLevels: readonly string[],
+    includesDefault: boolean,
+  ): Promise<boolean> {
+    const sql = includesDefault
+      ? `SELECT EXISTS (
+           SELECT 1 FROM ${this.table} d
+            WHERE d."timestamp" >= $1 AND d."timestamp" < $2
+              AND NOT EXISTS (SELECT 1 FROM storage_configurations c
+                               WHERE c.instrument_id = d.instrument_id AND c.timeframe = $4
+                                 AND c.compression_level <> ALL ($3::text[]))) AS found`
+      : `SELECT EXISTS (
+           SELECT 1 FROM storage_configurations c
+            WHERE c.timeframe = $4 AND c.compression_level = ANY ($3::text[])
+              AND EXISTS (SELECT 1 FROM ${this.table} d
+                           WHERE d.instrument_id = c.instrument_id
+                             AND d."timestamp" >= $1 AND d."timestamp" < $2)) AS found`;
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ found: boolean }>(sql, [
+        new Date(chunk.rangeStartMs).toISOString(),
+        new Date(chunk.rangeEndMs).toISOString(),
+        storedLevels,
+        TICK_CONFIGURATION_KEY[this.table],
+      ]),
+    );
+    return rows[0].found;
+  }
+
+  /** Compresses the chunk (recompresses a partial one). */
+  async compressChunk(chunk: OpenTickChunk): Promise<void> {
+    await translatePgErrors(() =>
+      this.db.pool.query(`SELECT compress_chunk($1::regclass, if_not_compressed => true)`, [
+        chunk.name,
+      ]),
+    );
   }
 
   /**

@@ -1,24 +1,49 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { DataType, StoredTickType } from '../common/market-data.types';
+import { formatInstantMicros } from '../common/time';
 import { MarketDataRepository, StoredRowPlace } from '../database/market-data.repository';
+import { QuotesRepository } from '../database/quotes.repository';
+import { TradesRepository } from '../database/trades.repository';
 import { MetricsService } from '../metrics/metrics.service';
-import { StorageService, StoredSeries } from '../storage/storage.service';
+import {
+  isStoredTicks,
+  StoredAnnouncer,
+  StoredRecord,
+  StoredSeries,
+  StoredTicks,
+} from '../storage/stored-announcer';
 import { REDIS_CHANNELS } from './event-subjects';
 import { EventsRedis } from './events-redis';
 import { NatsEventBus } from './nats-event-bus';
+
+/** The spec's StorageEventData of a bar series. */
+export interface BarStorageEventData {
+  readonly instrument_id: string;
+  readonly timeframe: string;
+  readonly stored_count: number;
+  readonly storage_time_ms: number;
+  readonly compression_ratio: number;
+  readonly storage_location: string;
+}
+
+/**
+ * StorageEventData of an instrument's trades or quotes: the spec's fields
+ * (trades and quotes have no timeframe: null), what was stored (data_type)
+ * and the time range written (oldest and newest timestamp, microseconds).
+ */
+export interface TickStorageEventData extends Omit<BarStorageEventData, 'timeframe'> {
+  readonly timeframe: null;
+  readonly data_type: StoredTickType;
+  readonly oldest_timestamp: string;
+  readonly newest_timestamp: string;
+}
 
 /** The `market_data_stored` event of the spec. */
 export interface MarketDataStoredEvent {
   readonly event_id: string;
   readonly timestamp: string;
-  readonly storage_data: {
-    readonly instrument_id: string;
-    readonly timeframe: string;
-    readonly stored_count: number;
-    readonly storage_time_ms: number;
-    readonly compression_ratio: number;
-    readonly storage_location: string;
-  };
+  readonly storage_data: BarStorageEventData | TickStorageEventData;
 }
 
 /** Where an unknown location is reported (the database could not be asked after the commit). */
@@ -26,7 +51,8 @@ const UNKNOWN_PLACE: StoredRowPlace = { location: 'market_data_ts', compressionR
 
 /**
  * Announces every commit, from REST and events alike, with one
- * market_data_stored per (instrument, timeframe): a JetStream publish on NATS
+ * market_data_stored per (instrument, timeframe) of bars and per (instrument,
+ * TRADE or QUOTE) of ticks: a JetStream publish on NATS
  * and/or a Redis PUBLISH, as configured. storage_location is the chunk
  * (TimescaleDB) or partition (plain PostgreSQL) holding the newest row
  * written. A failed publish is logged and counted, never thrown: the rows
@@ -39,8 +65,10 @@ export class MarketDataStoredPublisher implements OnModuleInit {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
-    private readonly storage: StorageService,
+    private readonly announcer: StoredAnnouncer,
     private readonly marketData: MarketDataRepository,
+    private readonly trades: TradesRepository,
+    private readonly quotes: QuotesRepository,
     private readonly nats: NatsEventBus,
     private readonly redis: EventsRedis,
     private readonly metrics: MetricsService,
@@ -48,12 +76,12 @@ export class MarketDataStoredPublisher implements OnModuleInit {
 
   onModuleInit(): void {
     if (this.nats.configured || this.redis.configured) {
-      this.storage.onStored((stored) => this.publish(stored));
+      this.announcer.onStored((stored) => this.publish(stored));
     }
   }
 
   /** Resolves once published (or given up); never rejects. */
-  publish(stored: readonly StoredSeries[]): Promise<void> {
+  publish(stored: readonly StoredRecord[]): Promise<void> {
     const done = this.announce(stored).catch((error: unknown) => {
       this.logger.warn(
         `market_data_stored not published: ${error instanceof Error ? error.message : String(error)}`,
@@ -69,7 +97,19 @@ export class MarketDataStoredPublisher implements OnModuleInit {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
-  private async announce(stored: readonly StoredSeries[]): Promise<void> {
+  private async announce(stored: readonly StoredRecord[]): Promise<void> {
+    const bars = stored.filter((s): s is StoredSeries => !isStoredTicks(s));
+    const ticks = stored.filter(isStoredTicks);
+    const timestamp = new Date().toISOString();
+    const events: MarketDataStoredEvent[] = [
+      ...(await this.barEvents(bars)),
+      ...(await Promise.all(ticks.map((t) => this.tickData(t)))),
+    ].map((storage_data) => ({ event_id: randomUUID(), timestamp, storage_data }));
+    await Promise.all([this.toNats(events), this.toRedis(events)]);
+  }
+
+  private async barEvents(stored: readonly StoredSeries[]): Promise<BarStorageEventData[]> {
+    if (stored.length === 0) return [];
     const places = await this.marketData
       .findStoredRowPlaces(stored.map((s) => ({ series: s.series, timestampMs: s.newestMs })))
       .catch((error: unknown) => {
@@ -78,20 +118,44 @@ export class MarketDataStoredPublisher implements OnModuleInit {
         );
         return stored.map(() => UNKNOWN_PLACE);
       });
-    const timestamp = new Date().toISOString();
-    const events: MarketDataStoredEvent[] = stored.map((s, i) => ({
-      event_id: randomUUID(),
-      timestamp,
-      storage_data: {
-        instrument_id: s.series.instrumentId,
-        timeframe: s.series.timeframe,
-        stored_count: s.storedCount,
-        storage_time_ms: s.storageTimeMs,
-        compression_ratio: s.compressionRatio ?? places[i].compressionRatio,
-        storage_location: places[i].location,
-      },
+    return stored.map((s, i) => ({
+      instrument_id: s.series.instrumentId,
+      timeframe: s.series.timeframe,
+      stored_count: s.storedCount,
+      storage_time_ms: s.storageTimeMs,
+      compression_ratio: s.compressionRatio ?? places[i].compressionRatio,
+      storage_location: places[i].location,
     }));
-    await Promise.all([this.toNats(events), this.toRedis(events)]);
+  }
+
+  /** The chunk or partition of the newest tick written; the table when it cannot be asked. */
+  private async tickData(stored: StoredTicks): Promise<TickStorageEventData> {
+    const table = (stored.dataType === DataType.QUOTE ? this.quotes : this.trades).maintenance;
+    const [location, ratio] = await Promise.all([
+      table
+        .findRowPlace(stored.instrumentId, stored.newestUs)
+        .catch((error: unknown) => this.unknown('storage location', error, table.tableName)),
+      stored.compressionRatio ??
+        table
+          .measureCompressionRatio(stored.instrumentId)
+          .catch((error: unknown) => this.unknown('compression ratio', error, 0)),
+    ]);
+    return {
+      instrument_id: stored.instrumentId,
+      timeframe: null,
+      data_type: stored.dataType,
+      stored_count: stored.storedCount,
+      storage_time_ms: stored.storageTimeMs,
+      compression_ratio: ratio,
+      storage_location: location,
+      oldest_timestamp: formatInstantMicros(stored.oldestUs),
+      newest_timestamp: formatInstantMicros(stored.newestUs),
+    };
+  }
+
+  private unknown<T>(what: string, error: unknown, fallback: T): T {
+    this.logger.warn(`${what} unknown: ${error instanceof Error ? error.message : String(error)}`);
+    return fallback;
   }
 
   private async toNats(events: readonly MarketDataStoredEvent[]): Promise<void> {

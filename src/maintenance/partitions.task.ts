@@ -1,8 +1,9 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { DatabaseConnection } from '../database/database-connection';
-import { MarketDataPartitions } from '../database/market-data-partitions';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
-import { translatePgErrors } from '../database/pg-errors';
+import { MarketDataRepository } from '../database/market-data.repository';
+import { QuotesRepository } from '../database/quotes.repository';
+import { TradesRepository } from '../database/trades.repository';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { MaintenanceScheduler } from './maintenance.scheduler';
@@ -11,11 +12,14 @@ import { MaintenanceTask } from './maintenance-task';
 /** Months of partitions kept ready ahead of now on plain PostgreSQL. */
 export const PARTITION_MONTHS_AHEAD = 3;
 
+/** The tables whose partitions the task keeps ahead, in report order. */
+export const PARTITIONED_TABLES = ['market_data_ts', 'market_trades_ts', 'market_quotes_ts'];
+
 /**
  * Plain PostgreSQL: keeps the monthly partitions of the next
- * PARTITION_MONTHS_AHEAD months created, so live writes never wait for a
- * CREATE TABLE (writes into other months create theirs on demand).
- * TimescaleDB creates its chunks itself.
+ * PARTITION_MONTHS_AHEAD months created for bars, trades and quotes, so live
+ * writes never wait for a CREATE TABLE (writes into other months create
+ * theirs on demand). TimescaleDB creates its chunks itself.
  */
 @Injectable()
 export class PartitionsTask implements MaintenanceTask, OnModuleInit {
@@ -23,6 +27,9 @@ export class PartitionsTask implements MaintenanceTask, OnModuleInit {
 
   constructor(
     @Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection,
+    private readonly marketData: MarketDataRepository,
+    private readonly trades: TradesRepository,
+    private readonly quotes: QuotesRepository,
     private readonly scheduler: MaintenanceScheduler,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
@@ -35,11 +42,17 @@ export class PartitionsTask implements MaintenanceTask, OnModuleInit {
     if (this.db.info.engine !== 'postgresql') {
       return { created_partitions: [], note: 'TimescaleDB creates chunks as rows arrive' };
     }
-    const ahead = new Date(now);
-    ahead.setUTCMonth(ahead.getUTCMonth() + PARTITION_MONTHS_AHEAD);
-    const created = await translatePgErrors(() =>
-      MarketDataPartitions.for(this.db.pool).ensureCovering(now.getTime(), ahead.getTime()),
-    );
-    return { created_partitions: created, months_ahead: PARTITION_MONTHS_AHEAD };
+    const nowMs = now.getTime();
+    // One table after the other: each holds its own partition lock while it creates.
+    const created = [
+      ...(await this.marketData.preparePartitionsAhead(nowMs, PARTITION_MONTHS_AHEAD)),
+      ...(await this.trades.maintenance.preparePartitionsAhead(nowMs, PARTITION_MONTHS_AHEAD)),
+      ...(await this.quotes.maintenance.preparePartitionsAhead(nowMs, PARTITION_MONTHS_AHEAD)),
+    ];
+    return {
+      created_partitions: created,
+      months_ahead: PARTITION_MONTHS_AHEAD,
+      tables: PARTITIONED_TABLES,
+    };
   }
 }

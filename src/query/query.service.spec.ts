@@ -9,6 +9,7 @@ import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { MarketDataRepository } from '../database/market-data.repository';
 import { RollupsRepository } from '../database/rollups.repository';
+import { loadSettings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { parseFields, QueryService } from './query.service';
@@ -117,6 +118,7 @@ describe('QueryService', () => {
       statistics.service,
       rollups,
       noTradesMock(),
+      loadSettings({}),
     );
   });
 
@@ -151,6 +153,7 @@ describe('QueryService', () => {
         statisticsFake().service,
         rollups,
         noTradesMock(),
+        loadSettings({}),
       );
 
       const body = JSON.parse(await cached.query(queryRequest()));

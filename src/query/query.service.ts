@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { aggKey, CACHE_TTL_MS, latestKey, queryKey } from '../cache/cache-keys';
 import { QueryCache } from '../cache/query-cache.service';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
@@ -84,8 +84,7 @@ export class QueryService {
     private readonly statistics: StatisticsService,
     private readonly rollups: RollupsRepository,
     private readonly trades: TradesRepository,
-    // Optional so unit tests may leave it out: then no range cap.
-    @Optional() @Inject(SETTINGS) private readonly settings?: Settings,
+    @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
   async query(request: QueryRequestDto): Promise<string> {
@@ -100,7 +99,7 @@ export class QueryService {
     const range = toRange(
       request.start_time,
       request.end_time,
-      this.settings?.security.maxQueryRangeDays,
+      this.settings.security.maxQueryRangeDays,
     );
     const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
     const { instrument_id: instrumentId, timeframe } = request;

@@ -1,11 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { CACHE_TTL_MS, latestKey, queryKey } from '../cache/cache-keys';
 import { QueryCache } from '../cache/query-cache.service';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { DataType, TickDataType } from '../common/market-data.types';
-import { epochMicros, parseIsoInstant } from '../common/time';
+import { toMicroRange } from '../common/instant-range';
 import { QUOTE_FIELDS, QuotesRepository } from '../database/quotes.repository';
-import { MicroRange, TickPage } from '../database/tick-tables';
+import { TickPage } from '../database/tick-tables';
 import {
   TRADE_FIELDS,
   TRADE_FIELDS_ALL,
@@ -13,6 +13,8 @@ import {
   TradesRepository,
 } from '../database/trades.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
+import { SETTINGS } from '../settings/settings';
+import type { Settings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { decodeCursor, encodeCursor } from './tick-cursor';
@@ -44,19 +46,6 @@ function parseFieldsOf<F extends string>(
     wanted.add(name);
   }
   return allowed.filter((f) => wanted.has(f));
-}
-
-/** [start_time, end_time) to the microsecond. */
-function microRange(startTime: string, endTime: string): MicroRange {
-  const from = parseIsoInstant(startTime);
-  const to = parseIsoInstant(endTime);
-  if (!from) throw new InvalidRequestError('start_time', 'must be an ISO-8601 time with a zone');
-  if (!to) throw new InvalidRequestError('end_time', 'must be an ISO-8601 time with a zone');
-  const range = { fromUs: epochMicros(from), toUs: epochMicros(to) };
-  if (range.toUs <= range.fromUs) {
-    throw new InvalidRequestError('end_time', 'must be after start_time');
-  }
-  return range;
 }
 
 /** Cached as `{totalCount or ''}\n{next_cursor or ''}\n{points}`. */
@@ -99,6 +88,7 @@ export class TickQueryService {
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
     private readonly statistics: StatisticsService,
+    @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
   async query(request: QueryRequestDto & { readonly data_type: TickDataType }): Promise<string> {
@@ -107,7 +97,11 @@ export class TickQueryService {
       throw new InvalidRequestError('offset', 'is not used for TRADE and QUOTE: page with cursor');
     }
     const dataType = storedType(request.data_type);
-    const range = microRange(request.start_time, request.end_time);
+    const range = toMicroRange(
+      request.start_time,
+      request.end_time,
+      this.settings.security.maxQueryRangeDays,
+    );
     const limit = request.limit ?? DEFAULT_LIMIT;
     const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor);
     const instrumentId = request.instrument_id;

@@ -3,13 +3,20 @@ import { ConfigurationModule } from '../configuration/configuration.module';
 import { StorageController } from './storage.controller';
 import { StorageService } from './storage.service';
 import { StoreRequestPipe } from './store-request.pipe';
+import { StoredAnnouncer } from './stored-announcer';
 import { TickLifecycleJob } from './tick-lifecycle.job';
 import { TickStorageService } from './tick-storage.service';
 
 @Module({
   imports: [ConfigurationModule],
   controllers: [StorageController],
-  providers: [StorageService, TickStorageService, TickLifecycleJob, StoreRequestPipe],
-  exports: [StorageService, TickStorageService, TickLifecycleJob],
+  providers: [
+    StorageService,
+    TickStorageService,
+    TickLifecycleJob,
+    StoreRequestPipe,
+    StoredAnnouncer,
+  ],
+  exports: [StorageService, TickStorageService, TickLifecycleJob, StoredAnnouncer],
 })
 export class StorageModule {}

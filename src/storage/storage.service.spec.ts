@@ -12,7 +12,8 @@ import { ConfigurationService } from '../configuration/configuration.service';
 import { MarketDataRepository } from '../database/market-data.repository';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { StoreRequest } from './dto/store-request.dto';
-import { StorageService, StoredSeries } from './storage.service';
+import { StorageService } from './storage.service';
+import { StoredAnnouncer, StoredRecord } from './stored-announcer';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -78,7 +79,14 @@ describe('StorageService', () => {
     configurations = configurationsMock();
     cache = bypassCacheMock();
     metrics = metricsMock();
-    service = new StorageService(marketData, configurations, cache, metrics, noTickEventsMock());
+    service = new StorageService(
+      marketData,
+      configurations,
+      cache,
+      metrics,
+      noTickEventsMock(),
+      new StoredAnnouncer(),
+    );
   });
 
   describe('store', () => {
@@ -220,7 +228,7 @@ describe('StorageService', () => {
     it('should tell the listeners of a commit with what it wrote', async () => {
       marketData.upsertBars.mockResolvedValue(undefined);
       marketData.measureCompressionRatio.mockResolvedValue(0.5);
-      const heard: StoredSeries[][] = [];
+      const heard: StoredRecord[][] = [];
       service.onStored((stored) => {
         heard.push([...stored]);
         return Promise.resolve();
@@ -341,7 +349,7 @@ describe('StorageService', () => {
 
     it('should invalidate each written instrument once, record the batch and announce each series', async () => {
       marketData.upsertSeriesBars.mockResolvedValue(undefined);
-      const heard: StoredSeries[] = [];
+      const heard: StoredRecord[] = [];
       service.onStored((stored) => {
         heard.push(...stored);
         return Promise.resolve();

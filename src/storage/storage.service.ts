@@ -12,6 +12,7 @@ import { checkBars } from './bar-rules';
 import { eventPathOf, parseMarketDataEvent } from './market-data-event';
 import { tickDataTypeOf } from './tick-event';
 import { IndexedTickEvent, TickStorageService } from './tick-storage.service';
+import { StoredAnnouncer, StoredListener, StoredSeries } from './stored-announcer';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
 import { StoreRequest } from './dto/store-request.dto';
@@ -19,20 +20,6 @@ import { StoreRequest } from './dto/store-request.dto';
 function elapsedMs(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100;
 }
-
-/** One series written by one commit: what a `market_data_stored` event reports. */
-export interface StoredSeries {
-  readonly series: SeriesKey;
-  readonly storedCount: number;
-  /** The newest timestamp written: names the chunk or partition in the event. */
-  readonly newestMs: number;
-  readonly storageTimeMs: number;
-  /** Already measured by a REST store for its answer; left to the listener otherwise. */
-  readonly compressionRatio?: number;
-}
-
-/** Told of every commit, after it; must not throw. */
-export type StoredListener = (stored: readonly StoredSeries[]) => Promise<void>;
 
 /** An event of a batch that can never be stored, and why. */
 export interface EventRejection {
@@ -68,13 +55,12 @@ export class StorageService {
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
     private readonly ticks: TickStorageService,
+    private readonly announcer: StoredAnnouncer,
   ) {}
-
-  private readonly storedListeners: StoredListener[] = [];
 
   /** `listener` is told of every commit from now on (the events module publishes market_data_stored). */
   onStored(listener: StoredListener): void {
-    this.storedListeners.push(listener);
+    this.announcer.onStored(listener);
   }
 
   async store(request: StoreRequest, transport: Transport = 'rest'): Promise<StorageResponseDto> {
@@ -102,7 +88,7 @@ export class StorageService {
     );
     if (checked.rows.length > 0) {
       // Not awaited: the answer does not wait for the announcement (it is tracked for shutdown).
-      void this.notifyStored([
+      void this.announcer.announce([
         {
           series,
           storedCount: checked.rows.length,
@@ -217,7 +203,7 @@ export class StorageService {
       newestMs: newestOf(bars),
       storageTimeMs,
     }));
-    await this.notifyStored(stored);
+    await this.announcer.announce([...stored, ...ticks.stored]);
     rejected.sort((a, b) => a.index - b.index);
     return {
       storedCount: stored.reduce((n, s) => n + s.storedCount, 0) + ticks.storedCount,
@@ -226,11 +212,6 @@ export class StorageService {
       series: stored,
       storageTimeMs,
     };
-  }
-
-  private async notifyStored(stored: readonly StoredSeries[]): Promise<void> {
-    if (stored.length === 0) return;
-    await Promise.all(this.storedListeners.map((listener) => listener(stored)));
   }
 
   async deleteRange(instrumentId: string, request: DeleteRequestDto): Promise<DeletionResponseDto> {

@@ -5,19 +5,36 @@ import {
   Logger,
   OnApplicationBootstrap,
 } from '@nestjs/common';
+import {
+  COMPRESS_AFTER_MS,
+  COMPRESSION_LEVELS,
+  DEFAULT_COMPRESSION_LEVEL,
+  levelsBlockingAt,
+  toStoredLevel,
+} from '../configuration/compression-level';
 import { QuotesRepository } from '../database/quotes.repository';
+import { TickTableMaintenance } from '../database/tick-tables';
 import { TradesRepository } from '../database/trades.repository';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 
 const DAY_MS = 86_400_000;
-/** The spec's compress_after for raw data: a chunk is compressed a day after its range ended. */
-export const TICK_COMPRESS_AFTER_MS = DAY_MS;
+/**
+ * The spec's compress_after for raw data: a chunk of an instrument without a
+ * configuration (MEDIUM) is compressed a day after its range ended.
+ */
+export const TICK_COMPRESS_AFTER_MS = COMPRESS_AFTER_MS[DEFAULT_COMPRESSION_LEVEL]!;
+/** The most eager level's delay: no chunk younger than this is looked at. */
+const EARLIEST_COMPRESS_AFTER_MS = Math.min(
+  ...COMPRESSION_LEVELS.map((l) => COMPRESS_AFTER_MS[l] ?? Infinity),
+);
 /** The spec's raw retention: two years. */
 export const TICK_RETENTION_MS = 730 * DAY_MS;
 
 export interface TickLifecycleReport {
   readonly compressedChunks: string[];
+  /** Chunks old enough for some level but kept uncompressed by an instrument in them (its level). */
+  readonly skippedChunks: number;
   /** Chunks (TimescaleDB) or monthly partitions (plain PostgreSQL) dropped by retention. */
   readonly droppedParts: number;
 }
@@ -63,17 +80,47 @@ export class TickLifecycleJob implements OnApplicationBootstrap, BeforeApplicati
     const droppedParts =
       (await this.trades.maintenance.dropDataBefore(retentionCutoff)) +
       (await this.quotes.maintenance.dropDataBefore(retentionCutoff));
-    const compressCutoff = nowMs - TICK_COMPRESS_AFTER_MS;
-    const compressedChunks = [
-      ...(await this.trades.maintenance.compressChunksEndedBefore(compressCutoff)),
-      ...(await this.quotes.maintenance.compressChunksEndedBefore(compressCutoff)),
-    ];
+    const trades = await this.compressDue(this.trades.maintenance, nowMs);
+    const quotes = await this.compressDue(this.quotes.maintenance, nowMs);
+    const compressedChunks = [...trades.compressed, ...quotes.compressed];
+    const skippedChunks = trades.skipped + quotes.skipped;
     if (compressedChunks.length || droppedParts) {
       this.logger.log(
         `compressed ${compressedChunks.length} chunk(s), dropped ${droppedParts} by retention`,
       );
     }
-    return { compressedChunks, droppedParts };
+    return { compressedChunks, skippedChunks, droppedParts };
+  }
+
+  /**
+   * Per-instrument levels as for bars (COMPRESS_AFTER_MS): chunks are shared
+   * by every instrument, so a chunk is compressed only once no instrument
+   * with rows in it is at a level that still blocks it (the strictest wins;
+   * a NONE instrument keeps the chunks holding its ticks uncompressed).
+   */
+  private async compressDue(
+    table: TickTableMaintenance,
+    nowMs: number,
+  ): Promise<{ compressed: string[]; skipped: number }> {
+    const compressed: string[] = [];
+    let skipped = 0;
+    for (const chunk of await table.findOpenChunksEndedBy(nowMs - EARLIEST_COMPRESS_AFTER_MS)) {
+      const blocking = levelsBlockingAt(nowMs - chunk.rangeEndMs);
+      const blocked =
+        blocking.length === COMPRESSION_LEVELS.length ||
+        (await table.holdsInstrumentsAt(
+          chunk,
+          blocking.map(toStoredLevel),
+          blocking.includes(DEFAULT_COMPRESSION_LEVEL),
+        ));
+      if (blocked) {
+        skipped++;
+        continue;
+      }
+      await table.compressChunk(chunk);
+      compressed.push(chunk.name);
+    }
+    return { compressed, skipped };
   }
 
   private async runOnSchedule(): Promise<void> {

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { QueryCache } from '../cache/query-cache.service';
-import { InvalidRequestError } from '../common/errors';
 import { toRange } from '../common/instant-range';
-import { DataType, TickDataType } from '../common/market-data.types';
+import { DataType, StoredTickType, TickDataType } from '../common/market-data.types';
+import { ConfigurationService } from '../configuration/configuration.service';
 import { formatInstant } from '../common/time';
 import { InstrumentQuotes, QuotesRepository } from '../database/quotes.repository';
 import { InstrumentTrades, TradesRepository } from '../database/trades.repository';
@@ -12,6 +12,7 @@ import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.
 import { StoreRequest } from './dto/store-request.dto';
 import { checkQuotes } from './quote-rules';
 import type { EventRejection } from './storage.service';
+import { StoredAnnouncer, StoredTicks } from './stored-announcer';
 import { parseTickEvent, TickEvent, tickEventPathOf } from './tick-event';
 import { CheckedPoints } from './tick-point-rules';
 import { checkTrades } from './trade-rules';
@@ -27,6 +28,8 @@ export interface TickEventsResult {
   readonly storedCount: number;
   readonly supersededCount: number;
   readonly rejected: EventRejection[];
+  /** What to announce (market_data_stored), one per instrument and data type; the caller does. */
+  readonly stored: StoredTicks[];
 }
 
 interface TickGroup {
@@ -51,6 +54,8 @@ export class TickStorageService {
     private readonly quotes: QuotesRepository,
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
+    private readonly configurations: ConfigurationService,
+    private readonly announcer: StoredAnnouncer,
   ) {}
 
   async store(
@@ -58,14 +63,10 @@ export class TickStorageService {
     transport: Transport = 'rest',
   ): Promise<StorageResponseDto> {
     const started = performance.now();
-    if (request.compression) {
-      throw new InvalidRequestError(
-        'compression',
-        'applies to OHLCV series only (trades and quotes compress after 24 hours)',
-      );
-    }
     const instrumentId = request.instrument_id;
-    let checked: CheckedPoints<unknown>;
+    const storedType: StoredTickType =
+      request.data_type === DataType.QUOTE ? DataType.QUOTE : DataType.TRADE;
+    let checked: CheckedPoints<{ readonly timestampUs: number }>;
     let compressionRatio = 0;
     if (request.data_type === DataType.QUOTE) {
       const quotes = checkQuotes(request.data_points);
@@ -85,14 +86,27 @@ export class TickStorageService {
         compressionRatio = await this.trades.maintenance.measureCompressionRatio(instrumentId);
       }
     }
+    if (request.compression) {
+      // The instrument's level for the tick lifecycle job (docs/trades-and-quotes.md).
+      await this.configurations.recordCompressionLevel(
+        { instrumentId, timeframe: storedType },
+        request.compression,
+      );
+    }
     const storageTimeMs = elapsedMs(started);
     this.metrics.storeCompleted(
       transport,
-      request.data_type === DataType.QUOTE ? DataType.QUOTE : DataType.TRADE,
+      storedType,
       checked.rows.length,
       checked.failedCount,
       storageTimeMs / 1000,
     );
+    if (checked.rows.length > 0) {
+      // Not awaited: the answer does not wait for the announcement (it is tracked for shutdown).
+      void this.announcer.announce([
+        storedTicksOf(instrumentId, storedType, checked.rows, storageTimeMs, compressionRatio),
+      ]);
+    }
     return {
       request_id: randomUUID(),
       stored_count: checked.rows.length,
@@ -114,7 +128,8 @@ export class TickStorageService {
     events: readonly IndexedTickEvent[],
     transport: Transport,
   ): Promise<TickEventsResult> {
-    if (events.length === 0) return { storedCount: 0, supersededCount: 0, rejected: [] };
+    if (events.length === 0)
+      return { storedCount: 0, supersededCount: 0, rejected: [], stored: [] };
     const started = performance.now();
     const rejected: EventRejection[] = [];
     const groups = new Map<string, TickGroup>();
@@ -166,12 +181,17 @@ export class TickStorageService {
     await this.quotes.upsertQuotes(quotes);
     const instruments = new Set([...trades, ...quotes].map((b) => b.instrumentId));
     await Promise.all([...instruments].map((id) => this.cache.invalidateInstrument(id)));
-    const seconds = elapsedMs(started) / 1000;
+    const storageTimeMs = elapsedMs(started);
+    const seconds = storageTimeMs / 1000;
+    const stored = [
+      ...trades.map((b) => storedTicksOf(b.instrumentId, DataType.TRADE, b.trades, storageTimeMs)),
+      ...quotes.map((b) => storedTicksOf(b.instrumentId, DataType.QUOTE, b.quotes, storageTimeMs)),
+    ];
     const tradeCount = trades.reduce((n, b) => n + b.trades.length, 0);
     const quoteCount = quotes.reduce((n, b) => n + b.quotes.length, 0);
     this.metrics.storeCompleted(transport, DataType.TRADE, tradeCount, failed.TRADE, seconds);
     this.metrics.storeCompleted(transport, DataType.QUOTE, quoteCount, failed.QUOTE, seconds);
-    return { storedCount: tradeCount + quoteCount, supersededCount, rejected };
+    return { storedCount: tradeCount + quoteCount, supersededCount, rejected, stored };
   }
 
   /** Deletes the trades (TRADE or TICK) or quotes of an instrument in [start_time, end_time). */
@@ -195,4 +215,28 @@ export class TickStorageService {
       end_time: formatInstant(range.toMs),
     };
   }
+}
+
+function storedTicksOf(
+  instrumentId: string,
+  dataType: StoredTickType,
+  rows: readonly { readonly timestampUs: number }[],
+  storageTimeMs: number,
+  compressionRatio?: number,
+): StoredTicks {
+  let oldestUs = Infinity;
+  let newestUs = -Infinity;
+  for (const { timestampUs } of rows) {
+    if (timestampUs < oldestUs) oldestUs = timestampUs;
+    if (timestampUs > newestUs) newestUs = timestampUs;
+  }
+  return {
+    instrumentId,
+    dataType,
+    storedCount: rows.length,
+    oldestUs,
+    newestUs,
+    storageTimeMs,
+    compressionRatio,
+  };
 }

@@ -54,7 +54,7 @@ export function noTickEventsMock(): jest.Mocked<TickStorageService> {
   return {
     storeEvents: jest.fn((events: readonly unknown[]) =>
       events.length === 0
-        ? Promise.resolve({ storedCount: 0, supersededCount: 0, rejected: [] })
+        ? Promise.resolve({ storedCount: 0, supersededCount: 0, rejected: [], stored: [] })
         : Promise.reject(new Error('unexpected trade or quote events')),
     ),
   } as unknown as jest.Mocked<TickStorageService>;

@@ -2,8 +2,10 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEnum, IsIn, IsInt, Matches, Max, Min, ValidateIf } from 'class-validator';
 import {
   CompressionLevel,
+  DataType,
   INSTRUMENT_ID_PATTERN,
   INSTRUMENT_ID_RULE,
+  StoredTickType,
   TimeFrame,
 } from '../../common/market-data.types';
 import { formatInstant } from '../../common/time';
@@ -82,8 +84,13 @@ export class ConfigurationResponseDto {
   @ApiProperty({ example: 'AAPL' })
   instrument_id: string;
 
-  @ApiProperty({ enum: TimeFrame, example: TimeFrame.ONE_MINUTE })
-  timeframe: TimeFrame;
+  @ApiProperty({
+    enum: [...Object.values(TimeFrame), DataType.TRADE, DataType.QUOTE],
+    example: TimeFrame.ONE_MINUTE,
+    description:
+      "A bar series' timeframe, or TRADE / QUOTE: the compression level a trade or quote store set for the instrument's trades or quotes",
+  })
+  timeframe: TimeFrame | StoredTickType;
 
   @ApiProperty({
     enum: CompressionLevel,
@@ -118,7 +125,7 @@ export function toConfigurationResponse(
 ): ConfigurationResponseDto {
   return {
     instrument_id: entity.instrumentId,
-    timeframe: entity.timeframe as TimeFrame,
+    timeframe: entity.timeframe as TimeFrame | StoredTickType,
     compression_level: fromStoredLevel(entity.compressionLevel),
     retention_days: entity.retentionDays,
     indexing_strategy: entity.indexingStrategy,

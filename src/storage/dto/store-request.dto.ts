@@ -89,7 +89,10 @@ export class StoreRequestDto implements StoreRequest {
 
   @ApiPropertyOptional({
     enum: CompressionLevel,
-    description: 'Recorded as the series storage configuration',
+    description:
+      "Recorded as the series' storage configuration (OHLCV: instrument and timeframe; TRADE/TICK and QUOTE: " +
+      "the instrument's trades or quotes, under timeframe TRADE or QUOTE). NONE keeps the chunks holding " +
+      'the points uncompressed; LOW, MEDIUM, HIGH compress them 7 days, 24 hours, 1 hour after their range ended',
   })
   @IsOptional()
   @IsEnum(CompressionLevel, {
