@@ -128,3 +128,10 @@ export function parseMarketDataEvent(value: unknown): ParsedEvent {
     throw error;
   }
 }
+
+/** An event of a batch that can never be stored, and why (it goes to the dead-letter subject). */
+export interface EventRejection {
+  /** Its position in the batch. */
+  readonly index: number;
+  readonly reason: string;
+}

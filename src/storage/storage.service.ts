@@ -9,7 +9,7 @@ import { MarketDataRepository } from '../database/market-data.repository';
 import { MetricsService, Transport } from '../metrics/metrics.service';
 import { SeriesBars } from '../database/market-data.repository';
 import { checkBars } from './bar-rules';
-import { eventPathOf, parseMarketDataEvent } from './market-data-event';
+import { EventRejection, eventPathOf, parseMarketDataEvent } from './market-data-event';
 import { tickDataTypeOf } from './tick-event';
 import { IndexedTickEvent, TickStorageService } from './tick-storage.service';
 import { StoredAnnouncer, StoredListener, StoredSeries } from './stored-announcer';
@@ -22,12 +22,6 @@ function elapsedMs(started: number): number {
 }
 
 /** An event of a batch that can never be stored, and why. */
-export interface EventRejection {
-  /** Its position in the batch. */
-  readonly index: number;
-  readonly reason: string;
-}
-
 export interface EventBatchResult {
   /** Rows written (after in-batch dedup). */
   readonly storedCount: number;

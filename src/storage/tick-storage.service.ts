@@ -11,7 +11,7 @@ import { MetricsService, Transport } from '../metrics/metrics.service';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
 import { StoreRequest } from './dto/store-request.dto';
 import { checkQuotes } from './quote-rules';
-import type { EventRejection } from './storage.service';
+import type { EventRejection } from './market-data-event';
 import { StoredAnnouncer, StoredTicks } from './stored-announcer';
 import { parseTickEvent, TickEvent, tickEventPathOf } from './tick-event';
 import { CheckedPoints } from './tick-point-rules';
