@@ -123,6 +123,17 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
           took_ms: expect.any(Number),
           result: expect.any(Object),
         },
+        {
+          name: 'tick_lifecycle',
+          status: 'done',
+          took_ms: expect.any(Number),
+          result: {
+            compressed_chunks: [],
+            skipped_chunks: 0,
+            dropped_parts: 0,
+            retention_days: 730,
+          },
+        },
       ],
     });
     const [compression, retention, partitions, rollups] = res.body.tasks;
@@ -149,7 +160,8 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
     expect(unknown.status).toBe(400);
     expect(unknown.body).toMatchObject({
       field: 'task',
-      message: 'task must be one of compression, retention, partitions, rollup_refresh',
+      message:
+        'task must be one of compression, retention, partitions, rollup_refresh, tick_lifecycle',
     });
     const extra = await runMaintenance('?now=2030-01-01');
     expect(extra.status).toBe(400);

@@ -83,6 +83,7 @@ describe.each(ENGINES)('a full maintenance run under load on %s', (engine) => {
       ['retention', 'done', undefined],
       ['partitions', 'done', undefined],
       ['rollup_refresh', 'done', undefined],
+      ['tick_lifecycle', 'done', undefined],
     ]);
     const results = Object.fromEntries(run.body.tasks.map((task) => [task.name, task.result]));
     expect(results.rollup_refresh).toMatchObject({ ran: timescale });

@@ -552,7 +552,7 @@ describe.each(ENGINES)('trades and quotes over REST on %s', (engine) => {
         timeframe: string;
         compression_level: string;
       }[];
-      const report = await t.app.get(TickLifecycleJob).run();
+      const report = await t.app.get(TickLifecycleJob).runAt();
       const openDays = async (repo: { maintenance: TickTableMaintenance }) =>
         (await repo.maintenance.findOpenChunksEndedBy(Date.parse('2100-01-01T00:00:00Z'))).map(
           (c) => new Date(c.rangeStartMs).toISOString().slice(0, 10),

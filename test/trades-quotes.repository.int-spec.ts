@@ -5,6 +5,8 @@ import { DatabaseConnection } from '../src/database/database-connection';
 import { QuoteRow, QUOTE_FIELDS, QuotesRepository } from '../src/database/quotes.repository';
 import { TickPosition } from '../src/database/tick-tables';
 import { TradeRow, TRADE_FIELDS, TradesRepository } from '../src/database/trades.repository';
+import { MaintenanceLock } from '../src/maintenance/maintenance-lock';
+import { MaintenanceScheduler } from '../src/maintenance/maintenance.scheduler';
 import { TickLifecycleJob } from '../src/storage/tick-lifecycle.job';
 import {
   capabilitiesOf,
@@ -451,9 +453,11 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
           ],
         },
       ]);
-      const job = new TickLifecycleJob(trades, quotes, db.settings);
+      // Not registered (no onModuleInit here): the scheduler only exists for the constructor.
+      const scheduler = new MaintenanceScheduler(new MaintenanceLock(connection, db.settings));
+      const job = new TickLifecycleJob(trades, quotes, db.settings, scheduler);
 
-      const report = await job.run(Date.parse('2025-06-20T00:00:00Z'));
+      const report = await job.runAt(Date.parse('2025-06-20T00:00:00Z'));
 
       expect(report.droppedParts).toBeGreaterThanOrEqual(1);
       const { points } = await walkTrades(trades, 'LIFE', 10);

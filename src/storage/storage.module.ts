@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ConfigurationModule } from '../configuration/configuration.module';
+import { MaintenanceModule } from '../maintenance/maintenance.module';
 import { StorageController } from './storage.controller';
 import { StorageService } from './storage.service';
 import { StoreRequestPipe } from './store-request.pipe';
@@ -8,7 +9,7 @@ import { TickLifecycleJob } from './tick-lifecycle.job';
 import { TickStorageService } from './tick-storage.service';
 
 @Module({
-  imports: [ConfigurationModule],
+  imports: [ConfigurationModule, MaintenanceModule],
   controllers: [StorageController],
   providers: [
     StorageService,

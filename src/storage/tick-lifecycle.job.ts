@@ -1,10 +1,4 @@
-import {
-  BeforeApplicationShutdown,
-  Inject,
-  Injectable,
-  Logger,
-  OnApplicationBootstrap,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import {
   COMPRESS_AFTER_MS,
   COMPRESSION_LEVELS,
@@ -15,6 +9,8 @@ import {
 import { QuotesRepository } from '../database/quotes.repository';
 import { TickTableMaintenance } from '../database/tick-tables';
 import { TradesRepository } from '../database/trades.repository';
+import { MaintenanceScheduler } from '../maintenance/maintenance.scheduler';
+import { MaintenanceTask } from '../maintenance/maintenance-task';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 
@@ -40,39 +36,45 @@ export interface TickLifecycleReport {
 }
 
 /**
- * Compression and retention of trades and quotes, on the period of the bar
- * compression job (COMPRESSION_JOB_INTERVAL_MS; 0: on demand only). The
+ * Compression and retention of trades and quotes: the maintenance task
+ * `tick_lifecycle`, run by the scheduler on the period of the bar
+ * compression job (COMPRESSION_JOB_INTERVAL_MS; 0: on demand only) under
+ * its lock (one replica at a time), and by POST /maintenance/run. The
  * embedded engine has no background workers, so TimescaleDB's own policies
  * would never run there: this job does the work on every engine.
  */
 @Injectable()
-export class TickLifecycleJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class TickLifecycleJob implements MaintenanceTask, OnModuleInit {
+  readonly name = 'tick_lifecycle';
   private readonly logger = new Logger('TickLifecycle');
-  private timer?: NodeJS.Timeout;
   private current?: Promise<TickLifecycleReport>;
 
   constructor(
     private readonly trades: TradesRepository,
     private readonly quotes: QuotesRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly scheduler: MaintenanceScheduler,
   ) {}
 
-  onApplicationBootstrap(): void {
-    const interval = this.settings.compressionJobIntervalMs;
-    if (interval === 0) return;
-    this.timer = setInterval(() => void this.runOnSchedule(), interval);
-    this.timer.unref();
-  }
-
-  async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.current?.catch(() => undefined);
+  onModuleInit(): void {
+    this.scheduler.register(this, this.settings.compressionJobIntervalMs);
   }
 
   /** One run judged against `nowMs`; a call during a run gets that run's report. */
-  run(nowMs: number = Date.now()): Promise<TickLifecycleReport> {
+  runAt(nowMs: number = Date.now()): Promise<TickLifecycleReport> {
     this.current ??= this.execute(nowMs).finally(() => (this.current = undefined));
     return this.current;
+  }
+
+  /** The maintenance task: the same run, reported as /maintenance/run answers. */
+  async run(now: Date): Promise<Record<string, unknown>> {
+    const report = await this.runAt(now.getTime());
+    return {
+      compressed_chunks: report.compressedChunks,
+      skipped_chunks: report.skippedChunks,
+      dropped_parts: report.droppedParts,
+      retention_days: TICK_RETENTION_MS / DAY_MS,
+    };
   }
 
   private async execute(nowMs: number): Promise<TickLifecycleReport> {
@@ -121,13 +123,5 @@ export class TickLifecycleJob implements OnApplicationBootstrap, BeforeApplicati
       compressed.push(chunk.name);
     }
     return { compressed, skipped };
-  }
-
-  private async runOnSchedule(): Promise<void> {
-    try {
-      await this.run();
-    } catch (error) {
-      this.logger.warn(`run failed, retried next period: ${(error as Error).message}`);
-    }
   }
 }
