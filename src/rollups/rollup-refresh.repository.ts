@@ -14,8 +14,9 @@ export interface PendingRefresh {
   readonly ranges: number;
   /**
    * Start of the refresh window, on a bucket boundary: the oldest changed
-   * bucket, or the watermark when buckets past it are due; null for the
-   * beginning of time (nothing materialized yet). Undefined: up to date.
+   * bucket, or the invalidation threshold when new data lies past it; null
+   * for the beginning of time (nothing materialized yet, or the change is
+   * older than the source's first chunk). Undefined: up to date.
    */
   readonly fromMs: number | null | undefined;
 }
