@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createApp } from '../src/app.factory';
 import { CompressionPolicyJob } from '../src/configuration/compression-policy.job';
-import { COMPRESSED_CHUNKS_SQL } from '../src/database/compressed-chunks.sql';
+import { COMPRESSED_CHUNKS_SQL } from '../src/repositories/compressed-chunks.sql';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { DATABASE_CONNECTION } from '../src/database/database.tokens';
 import { loadSettings } from '../src/settings/settings';

@@ -4,8 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TimeFrame } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { applyHypertableLayout } from '../src/database/hypertable-layout';
-import { BarRow, MarketDataRepository, SeriesBars } from '../src/database/market-data.repository';
+import { applyHypertableLayout } from '../src/repositories/hypertable-layout';
+import {
+  BarRow,
+  MarketDataRepository,
+  SeriesBars,
+} from '../src/repositories/market-data.repository';
 import { loadSettings } from '../src/settings/settings';
 import { makeBarRows } from '../test/support/bar-rows';
 import { printTable } from './support';

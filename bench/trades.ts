@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { createApp } from '../src/app.factory';
 import { formatInstantMicros } from '../src/common/time';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { TradeRow, TradesRepository } from '../src/database/trades.repository';
+import { TradeRow, TradesRepository } from '../src/repositories/trades.repository';
 import { loadSettings } from '../src/settings/settings';
 import { makeTradeRows } from '../test/support/trades';
 import { createBenchDatabase, machineLine, printTable, timePsql } from './support';

@@ -34,7 +34,7 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
     });
     closeConnectionsWhenDraining(adapter.getInstance());
     const app = await NestFactory.create<NestFastifyApplication>(
-      AppModule.forRoot(settings, database),
+      AppModule.forRoot(settings),
       adapter,
       {
         logger: levelsFrom(settings.logLevel),

@@ -4,10 +4,8 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import { createValidationPipe } from './common/validation';
 import { CacheModule } from './cache/cache.module';
 import { ConfigurationModule } from './configuration/configuration.module';
-import { DatabaseConnection } from './database/database-connection';
 import { IntegrityModule } from './integrity/integrity.module';
 import { MetricsModule } from './metrics/metrics.module';
-import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { MaintenanceModule } from './maintenance/maintenance.module';
@@ -20,14 +18,13 @@ import { StorageModule } from './storage/storage.module';
 
 @Module({})
 export class AppModule {
-  static forRoot(settings: Settings, database: DatabaseConnection): DynamicModule {
+  static forRoot(settings: Settings): DynamicModule {
     return {
       module: AppModule,
       imports: [
         SettingsModule.forRoot(settings),
         SecurityModule,
         MetricsModule,
-        DatabaseModule.forRoot(database),
         CacheModule,
         StorageModule,
         ConfigurationModule,

@@ -9,11 +9,11 @@ import {
   CompressionPolicyJob,
   NO_COMPRESSION_REASON,
 } from '../src/configuration/compression-policy.job';
-import { CompressionRepository } from '../src/configuration/compression.repository';
-import { ConfigurationRepository } from '../src/configuration/configuration.repository';
+import { CompressionRepository } from '../src/repositories/compression.repository';
+import { ConfigurationRepository } from '../src/repositories/configuration.repository';
 import { ConfigurationService } from '../src/configuration/configuration.service';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { MarketDataRepository } from '../src/database/market-data.repository';
+import { MarketDataRepository } from '../src/repositories/market-data.repository';
 import { readMigrations } from '../src/database/migration-runner';
 import { makeBarRows } from './support/bar-rows';
 import { createTestDatabase, TestDatabase, TIMESCALE_ENGINES } from './support/test-database';

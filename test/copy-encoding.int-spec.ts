@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CopyColumn, CopyEncoder } from '../src/database/copy-encoding';
+import { CopyColumn, CopyEncoder } from '../src/repositories/copy-encoding';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
 /**

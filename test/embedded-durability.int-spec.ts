@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SeriesKey, TimeFrame } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { BarRow, MarketDataRepository } from '../src/database/market-data.repository';
+import { BarRow, MarketDataRepository } from '../src/repositories/market-data.repository';
 import { loadSettings } from '../src/settings/settings';
 import { makeBarRows } from './support/bar-rows';
 

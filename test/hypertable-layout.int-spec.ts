@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { TimeFrame } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { applyHypertableLayout } from '../src/database/hypertable-layout';
-import { BarRow, MarketDataRepository } from '../src/database/market-data.repository';
+import { applyHypertableLayout } from '../src/repositories/hypertable-layout';
+import { BarRow, MarketDataRepository } from '../src/repositories/market-data.repository';
 import { makeBarRows } from './support/bar-rows';
 import {
   capabilitiesOf,

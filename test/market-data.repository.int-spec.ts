@@ -9,7 +9,11 @@ import {
   TIMEFRAMES_FINEST_FIRST,
 } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { BarRow, MarketDataRepository, TimeRange } from '../src/database/market-data.repository';
+import {
+  BarRow,
+  MarketDataRepository,
+  TimeRange,
+} from '../src/repositories/market-data.repository';
 import { makeBarRows } from './support/bar-rows';
 import { capabilitiesOf, createTestDatabase, ENGINES, TestDatabase } from './support/test-database';
 

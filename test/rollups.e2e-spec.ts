@@ -5,8 +5,8 @@ import {
 } from '../src/configuration/compression-policy.job';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { DATABASE_CONNECTION } from '../src/database/database.tokens';
-import { MarketDataRepository, TimeRange } from '../src/database/market-data.repository';
-import { RollupsRepository } from '../src/database/rollups.repository';
+import { MarketDataRepository, TimeRange } from '../src/repositories/market-data.repository';
+import { RollupsRepository } from '../src/repositories/rollups.repository';
 import { NO_ROLLUPS_REASON, RollupRefreshTask } from '../src/rollups/rollup-refresh.task';
 import { BarPoint, makeBars } from './support/bars';
 import { capabilitiesOf, ENGINES } from './support/test-database';

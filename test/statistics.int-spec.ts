@@ -4,11 +4,11 @@ import { QueryCache } from '../src/cache/query-cache.service';
 import { SeriesKey, TimeFrame } from '../src/common/market-data.types';
 import { ADVISORY_LOCKS } from '../src/database/advisory-locks';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { BarRow, MarketDataRepository } from '../src/database/market-data.repository';
-import { RollupRefreshRepository } from '../src/rollups/rollup-refresh.repository';
+import { BarRow, MarketDataRepository } from '../src/repositories/market-data.repository';
+import { RollupRefreshRepository } from '../src/repositories/rollup-refresh.repository';
 import { RollupRefreshTask } from '../src/rollups/rollup-refresh.task';
 import { StorageStatisticsDto } from '../src/statistics/dto/statistics-response.dto';
-import { StatisticsRepository } from '../src/statistics/statistics.repository';
+import { StatisticsRepository } from '../src/repositories/statistics.repository';
 import { StatisticsService } from '../src/statistics/statistics.service';
 import { makeBarRows } from './support/bar-rows';
 import {

@@ -1,9 +1,9 @@
 import { STATUS_CODES } from 'node:http';
 import { formatInstantMicros } from '../src/common/time';
 import { JsonResponse, request, startTestApp, TestApp } from './support/test-app';
-import { QuotesRepository } from '../src/database/quotes.repository';
-import { TickTableMaintenance } from '../src/database/tick-tables';
-import { TradesRepository } from '../src/database/trades.repository';
+import { QuotesRepository } from '../src/repositories/quotes.repository';
+import { TickTableMaintenance } from '../src/repositories/tick-tables';
+import { TradesRepository } from '../src/repositories/trades.repository';
 import { TickLifecycleJob } from '../src/storage/tick-lifecycle.job';
 import { capabilitiesOf, ENGINES } from './support/test-database';
 import { random } from './support/trades';

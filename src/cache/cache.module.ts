@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { openCacheStore } from './cache-store';
@@ -6,7 +6,6 @@ import { CACHE_STORE } from './cache.tokens';
 import { QueryCache } from './query-cache.service';
 
 /** Redis when REDIS_URL is set, a bounded in-process LRU otherwise. */
-@Global()
 @Module({
   providers: [
     {

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DatabaseUnavailableError } from '../common/errors';
 import { CompressionLevel, TimeFrame } from '../common/market-data.types';
-import { ROLLUP_LEVELS } from '../database/rollups.repository';
+import { ROLLUP_LEVELS } from '../repositories/rollups.repository';
 import { loadSettings, Settings } from '../settings/settings';
 import {
   CompressionPolicyJob,
@@ -14,7 +14,7 @@ import {
   CompressionSession,
   OpenChunk,
   OpenRollupChunk,
-} from './compression.repository';
+} from '../repositories/compression.repository';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -16,7 +16,7 @@ import {
   CompressionSession,
   OpenChunk,
   OpenRollupChunk,
-} from './compression.repository';
+} from '../repositories/compression.repository';
 
 export interface CompressedChunk {
   readonly chunk: string;

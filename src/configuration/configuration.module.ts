@@ -1,18 +1,13 @@
 import { Module } from '@nestjs/common';
 import { CompressionPolicyJob } from './compression-policy.job';
-import { CompressionRepository } from './compression.repository';
 import { ConfigurationController } from './configuration.controller';
-import { ConfigurationRepository } from './configuration.repository';
 import { ConfigurationService } from './configuration.service';
+import { RepositoriesModule } from '../repositories/repositories.module';
 
 @Module({
+  imports: [RepositoriesModule],
   controllers: [ConfigurationController],
-  providers: [
-    ConfigurationRepository,
-    ConfigurationService,
-    CompressionRepository,
-    CompressionPolicyJob,
-  ],
+  providers: [ConfigurationService, CompressionPolicyJob],
   exports: [ConfigurationService, CompressionPolicyJob],
 })
 export class ConfigurationModule {}

@@ -1,7 +1,7 @@
 import { DatabaseUnavailableError, NotFoundError } from '../common/errors';
 import { CompressionLevel, SeriesKey, TimeFrame } from '../common/market-data.types';
 import { StorageConfigurationEntity } from '../database/entities';
-import { ConfigurationRepository } from './configuration.repository';
+import { ConfigurationRepository } from '../repositories/configuration.repository';
 import { ConfigurationService } from './configuration.service';
 
 const SERIES: SeriesKey = { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE };

@@ -3,7 +3,7 @@ import { NotFoundError } from '../common/errors';
 import { CompressionLevel, ConfiguredSeries, SeriesKey } from '../common/market-data.types';
 import { translatePgErrors } from '../database/pg-errors';
 import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from './compression-level';
-import { ConfigurationRepository } from './configuration.repository';
+import { ConfigurationRepository } from '../repositories/configuration.repository';
 import {
   ConfigurationResponseDto,
   DEFAULT_INDEXING_STRATEGY,

@@ -32,6 +32,9 @@ const TYPE_PARSERS = {
   },
 };
 
+/** Open connections by the settings they were opened with (see openedWith). */
+const OPENED = new WeakMap<Settings, DatabaseConnection>();
+
 /**
  * One DataSource serves both the TypeORM metadata entities and, through its
  * pool, the raw SQL hot path: one set of connections, one SQL path for the
@@ -45,7 +48,21 @@ export class DatabaseConnection {
     readonly pool: Pool,
     readonly info: EngineInfo,
     private readonly embedded: EmbeddedEngine | undefined,
+    private readonly settings: Settings,
   ) {}
+
+  /**
+   * The connection createApp opened with these settings: DatabaseModule
+   * provides it to Nest, so that an unreachable database is reported before
+   * Nest starts (one line, no provider stack trace) and yet reaches the
+   * modules through their imports, not through a global module.
+   */
+  static openedWith(settings: Settings): DatabaseConnection {
+    const connection = OPENED.get(settings);
+    if (!connection)
+      throw new Error('no open database connection for these settings (createApp opens it)');
+    return connection;
+  }
 
   /**
    * Opens the connection, retrying while the server is unreachable for up to
@@ -67,6 +84,8 @@ export class DatabaseConnection {
   }
 
   static async open(settings: Settings): Promise<DatabaseConnection> {
+    if (OPENED.has(settings))
+      throw new Error('these settings already have an open database connection: close it first');
     const embedded = settings.databaseUrl
       ? undefined
       : await EmbeddedEngine.start(settings.dataDir);
@@ -103,7 +122,8 @@ export class DatabaseConnection {
 
       await new MigrationRunner(pool, undefined, Boolean(embedded)).up();
       const info = await detectEngine(pool, Boolean(embedded));
-      const connection = new DatabaseConnection(dataSource, pool, info, embedded);
+      const connection = new DatabaseConnection(dataSource, pool, info, embedded, settings);
+      OPENED.set(settings, connection);
       connection.logger.log(
         `engine ${info.engine}${info.timescaleVersion ? ` ${info.timescaleVersion}` : ''} on PostgreSQL ${info.serverVersion}` +
           (embedded ? ` (embedded, data in ${settings.dataDir})` : ''),
@@ -116,6 +136,7 @@ export class DatabaseConnection {
   }
 
   async close(): Promise<void> {
+    if (OPENED.get(this.settings) === this) OPENED.delete(this.settings);
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
     await this.embedded?.stop();
   }

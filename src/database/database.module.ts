@@ -1,6 +1,4 @@
 import {
-  DynamicModule,
-  Global,
   Inject,
   Logger,
   Module,
@@ -10,71 +8,50 @@ import {
 import { TerminusModule } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
 import { MetricsService } from '../metrics/metrics.service';
+import { SETTINGS } from '../settings/settings';
+import type { Settings } from '../settings/settings';
 import { DatabaseConnection } from './database-connection';
 import { DatabaseHealthIndicator } from './database.health';
 import { DATABASE_CONNECTION } from './database.tokens';
-import { MarketDataRepository } from './market-data.repository';
-import { QuotesRepository } from './quotes.repository';
-import { TradesRepository } from './trades.repository';
-
-/** Months of partitions kept ready ahead of now on plain PostgreSQL. */
-const PARTITION_MONTHS_AHEAD = 3;
 
 /**
- * Owns the connection (embedded engine or server), opened and migrated by
- * createApp before Nest starts, and closes it last on shutdown.
+ * The connection (embedded engine or server), opened and migrated by
+ * createApp before Nest starts; this module hands it to the repositories
+ * and the infrastructure that import it, and closes it last on shutdown (it
+ * is the deepest module, so Nest shuts it down after every module above it).
  */
-@Global()
 @Module({
   imports: [TerminusModule],
   providers: [
+    {
+      provide: DATABASE_CONNECTION,
+      inject: [SETTINGS],
+      useFactory: (settings: Settings) => DatabaseConnection.openedWith(settings),
+    },
     {
       provide: DataSource,
       inject: [DATABASE_CONNECTION],
       useFactory: (db: DatabaseConnection) => db.dataSource,
     },
-    MarketDataRepository,
-    TradesRepository,
-    QuotesRepository,
     DatabaseHealthIndicator,
   ],
-  exports: [
-    DataSource,
-    MarketDataRepository,
-    TradesRepository,
-    QuotesRepository,
-    DatabaseHealthIndicator,
-  ],
+  exports: [DATABASE_CONNECTION, DataSource, DatabaseHealthIndicator],
 })
 export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShutdown {
-  static forRoot(connection: DatabaseConnection): DynamicModule {
-    return {
-      module: DatabaseModule,
-      providers: [{ provide: DATABASE_CONNECTION, useValue: connection }],
-      exports: [DATABASE_CONNECTION],
-    };
-  }
-
   private readonly logger = new Logger('Database');
 
   constructor(
     @Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection,
-    private readonly marketData: MarketDataRepository,
     private readonly metrics: MetricsService,
-    private readonly trades: TradesRepository,
-    private readonly quotes: QuotesRepository,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  onApplicationBootstrap(): void {
     const { pool } = this.db;
     this.metrics.watchDatabasePool(() => ({
       total: pool.totalCount,
       idle: pool.idleCount,
       waiting: pool.waitingCount,
     }));
-    await this.marketData.preparePartitionsAhead(Date.now(), PARTITION_MONTHS_AHEAD);
-    await this.trades.maintenance.preparePartitionsAhead(Date.now(), PARTITION_MONTHS_AHEAD);
-    await this.quotes.maintenance.preparePartitionsAhead(Date.now(), PARTITION_MONTHS_AHEAD);
   }
 
   async onApplicationShutdown(): Promise<void> {

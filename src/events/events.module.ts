@@ -6,6 +6,7 @@ import { EventsRedis } from './events-redis';
 import { MarketDataStoredPublisher } from './market-data-stored.publisher';
 import { NatsEventBus } from './nats-event-bus';
 import { RedisEventIngest } from './redis-event-ingest';
+import { RepositoriesModule } from '../repositories/repositories.module';
 
 /**
  * Event input and output (DESIGN 5). The transports themselves are Nest
@@ -13,7 +14,7 @@ import { RedisEventIngest } from './redis-event-ingest';
  * when NATS_URL and/or EVENTS_REDIS_URL are set.
  */
 @Module({
-  imports: [StorageModule],
+  imports: [StorageModule, RepositoriesModule],
   controllers: [EventsController],
   providers: [
     NatsEventBus,

@@ -2,9 +2,9 @@ import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataType, StoredTickType } from '../common/market-data.types';
 import { formatInstantMicros } from '../common/time';
-import { MarketDataRepository, StoredRowPlace } from '../database/market-data.repository';
-import { QuotesRepository } from '../database/quotes.repository';
-import { TradesRepository } from '../database/trades.repository';
+import { MarketDataRepository, StoredRowPlace } from '../repositories/market-data.repository';
+import { QuotesRepository } from '../repositories/quotes.repository';
+import { TradesRepository } from '../repositories/trades.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import {
   isStoredTicks,

@@ -3,9 +3,11 @@ import { TerminusModule } from '@nestjs/terminus';
 import { EventsModule } from '../events/events.module';
 import { HealthController } from './health.controller';
 import { HealthService } from './health.service';
+import { CacheModule } from '../cache/cache.module';
+import { DatabaseModule } from '../database/database.module';
 
 @Module({
-  imports: [TerminusModule, EventsModule],
+  imports: [TerminusModule, EventsModule, DatabaseModule, CacheModule],
   controllers: [HealthController],
   providers: [HealthService],
 })

@@ -1,5 +1,5 @@
 import { createHash, Hash } from 'node:crypto';
-import type { StoredBar } from './integrity.repository';
+import type { StoredBar } from '../repositories/integrity.repository';
 
 /** Names the canonical text below; a change of it gets a new name. */
 export const CHECKSUM_FORMAT = 'mds-ohlcv-v1';

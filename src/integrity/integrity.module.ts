@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
 import { IntegrityController } from './integrity.controller';
-import { IntegrityRepository } from './integrity.repository';
 import { IntegrityService } from './integrity.service';
+import { RepositoriesModule } from '../repositories/repositories.module';
 
 /** GET /api/v1/storage/instruments/{id}/integrity (docs/security.md, "Integrity check"). */
 @Module({
+  imports: [RepositoriesModule],
   controllers: [IntegrityController],
-  providers: [IntegrityRepository, IntegrityService],
+  providers: [IntegrityService],
 })
 export class IntegrityModule {}

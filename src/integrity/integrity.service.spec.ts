@@ -3,7 +3,7 @@ import { TimeFrame } from '../common/market-data.types';
 import { loadSettings } from '../settings/settings';
 import { IntegrityRequestDto } from './dto/integrity.dto';
 import { canonicalLine } from './integrity-checksum';
-import { IntegrityRepository, StoredBar } from './integrity.repository';
+import { IntegrityRepository, StoredBar } from '../repositories/integrity.repository';
 import { IntegrityService, MAX_LISTED, violationOf } from './integrity.service';
 
 const MINUTE = 60_000;

@@ -6,7 +6,7 @@ import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { GapDto, IntegrityReportDto, IntegrityRequestDto, ViolationDto } from './dto/integrity.dto';
 import { BarsChecksum, CHECKSUM_FORMAT } from './integrity-checksum';
-import { IntegrityRepository, StoredBar } from './integrity.repository';
+import { IntegrityRepository, StoredBar } from '../repositories/integrity.repository';
 
 /** Gaps and violations listed in an answer; their counts always cover them all. */
 export const MAX_LISTED = 1000;

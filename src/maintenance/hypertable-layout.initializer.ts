@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DatabaseConnection } from '../database/database-connection';
-import { applyHypertableLayout } from '../database/hypertable-layout';
+import { applyHypertableLayout } from '../repositories/hypertable-layout';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';

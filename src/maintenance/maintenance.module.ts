@@ -6,8 +6,10 @@ import { MaintenanceController } from './maintenance.controller';
 import { MaintenanceLock } from './maintenance-lock';
 import { MaintenanceScheduler } from './maintenance.scheduler';
 import { PartitionsTask } from './partitions.task';
-import { RetentionRepository } from './retention.repository';
 import { RetentionTask } from './retention.task';
+import { RepositoriesModule } from '../repositories/repositories.module';
+import { CacheModule } from '../cache/cache.module';
+import { DatabaseModule } from '../database/database.module';
 
 /**
  * Data lifecycle upkeep run by the service itself (docs/lifecycle.md): the
@@ -15,13 +17,12 @@ import { RetentionTask } from './retention.task';
  * one and calling MaintenanceScheduler.register in its onModuleInit.
  */
 @Module({
-  imports: [ConfigurationModule],
+  imports: [ConfigurationModule, RepositoriesModule, DatabaseModule, CacheModule],
   controllers: [MaintenanceController],
   providers: [
     HypertableLayoutInitializer,
     MaintenanceLock,
     MaintenanceScheduler,
-    RetentionRepository,
     CompressionTask,
     RetentionTask,
     PartitionsTask,

@@ -1,9 +1,9 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
-import { MarketDataRepository } from '../database/market-data.repository';
-import { QuotesRepository } from '../database/quotes.repository';
-import { TradesRepository } from '../database/trades.repository';
+import { MarketDataRepository } from '../repositories/market-data.repository';
+import { QuotesRepository } from '../repositories/quotes.repository';
+import { TradesRepository } from '../repositories/trades.repository';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { MaintenanceScheduler } from './maintenance.scheduler';

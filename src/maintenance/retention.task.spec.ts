@@ -2,7 +2,7 @@ import { QueryCache } from '../cache/query-cache.service';
 import { SeriesKey, TimeFrame } from '../common/market-data.types';
 import { loadSettings } from '../settings/settings';
 import { MaintenanceScheduler } from './maintenance.scheduler';
-import { RetentionRepository } from './retention.repository';
+import { RetentionRepository } from '../repositories/retention.repository';
 import { RetentionTask } from './retention.task';
 
 const DAY = 86_400_000;

@@ -5,7 +5,7 @@ import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { MaintenanceScheduler } from './maintenance.scheduler';
 import { MaintenanceTask } from './maintenance-task';
-import { DeletedRows, RetentionRepository } from './retention.repository';
+import { DeletedRows, RetentionRepository } from '../repositories/retention.repository';
 
 const DAY_MS = 86_400_000;
 

@@ -4,9 +4,11 @@ import { StatisticsModule } from '../statistics/statistics.module';
 import { QueryController } from './query.controller';
 import { QueryService } from './query.service';
 import { TickQueryService } from './tick-query.service';
+import { RepositoriesModule } from '../repositories/repositories.module';
+import { CacheModule } from '../cache/cache.module';
 
 @Module({
-  imports: [StatisticsModule, RollupsModule],
+  imports: [StatisticsModule, RollupsModule, RepositoriesModule, CacheModule],
   controllers: [QueryController],
   providers: [QueryService, TickQueryService],
   exports: [QueryService],

@@ -7,8 +7,8 @@ import {
 import { CACHE_TTL_MS } from '../cache/cache-keys';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
-import { MarketDataRepository } from '../database/market-data.repository';
-import { RollupsRepository } from '../database/rollups.repository';
+import { MarketDataRepository } from '../repositories/market-data.repository';
+import { RollupsRepository } from '../repositories/rollups.repository';
 import { loadSettings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';

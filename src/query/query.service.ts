@@ -15,9 +15,9 @@ import {
   Page,
   PointsPage,
   TimeRange,
-} from '../database/market-data.repository';
-import { ROLLUP_SOURCE, RollupsRepository } from '../database/rollups.repository';
-import { TradesRepository } from '../database/trades.repository';
+} from '../repositories/market-data.repository';
+import { ROLLUP_SOURCE, RollupsRepository } from '../repositories/rollups.repository';
+import { TradesRepository } from '../repositories/trades.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';

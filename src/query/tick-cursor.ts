@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '../common/errors';
-import { TickPosition } from '../database/tick-tables';
+import { TickPosition } from '../repositories/tick-tables';
 
 const VERSION = 't1';
 const MAX_KEY_LENGTH = 64;

@@ -4,14 +4,14 @@ import { QueryCache } from '../cache/query-cache.service';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { DataType, TickDataType } from '../common/market-data.types';
 import { toMicroRange } from '../common/instant-range';
-import { QUOTE_FIELDS, QuotesRepository } from '../database/quotes.repository';
-import { TickPage } from '../database/tick-tables';
+import { QUOTE_FIELDS, QuotesRepository } from '../repositories/quotes.repository';
+import { TickPage } from '../repositories/tick-tables';
 import {
   TRADE_FIELDS,
   TRADE_FIELDS_ALL,
   TradeField,
   TradesRepository,
-} from '../database/trades.repository';
+} from '../repositories/trades.repository';
 import { CacheResult, MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';

@@ -1,6 +1,9 @@
 import { TimeFrame } from '../common/market-data.types';
-import { ROLLUP_LEVELS } from '../database/rollups.repository';
-import { RollupRefreshRepository, RollupRefreshSession } from './rollup-refresh.repository';
+import { ROLLUP_LEVELS } from '../repositories/rollups.repository';
+import {
+  RollupRefreshRepository,
+  RollupRefreshSession,
+} from '../repositories/rollup-refresh.repository';
 import {
   LOCKED_REASON,
   NO_ROLLUPS_REASON,

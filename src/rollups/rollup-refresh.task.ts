@@ -1,9 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { TIMEFRAME_MS } from '../common/market-data.types';
 import { formatInstant } from '../common/time';
-import { ROLLUP_LEVELS, RollupLevel } from '../database/rollups.repository';
+import { ROLLUP_LEVELS, RollupLevel } from '../repositories/rollups.repository';
 import { MaintenanceTask } from '../maintenance/maintenance-task';
-import { RollupRefreshRepository, RollupRefreshSession } from './rollup-refresh.repository';
+import {
+  RollupRefreshRepository,
+  RollupRefreshSession,
+} from '../repositories/rollup-refresh.repository';
 
 export const NO_ROLLUPS_REASON =
   'plain PostgreSQL has no continuous aggregates (TimescaleDB is not installed); derived timeframes are computed from raw bars';

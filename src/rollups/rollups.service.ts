@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { MaintenanceScheduler } from '../maintenance/maintenance.scheduler';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
-import { RollupRefreshRepository } from './rollup-refresh.repository';
+import { RollupRefreshRepository } from '../repositories/rollup-refresh.repository';
 import { RollupRefreshTask } from './rollup-refresh.task';
 
 /**

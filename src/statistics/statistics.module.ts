@@ -1,11 +1,13 @@
 import { Module } from '@nestjs/common';
 import { StatisticsController } from './statistics.controller';
-import { StatisticsRepository } from './statistics.repository';
 import { StatisticsService } from './statistics.service';
+import { RepositoriesModule } from '../repositories/repositories.module';
+import { CacheModule } from '../cache/cache.module';
 
 @Module({
+  imports: [RepositoriesModule, CacheModule],
   controllers: [StatisticsController],
-  providers: [StatisticsRepository, StatisticsService],
+  providers: [StatisticsService],
   exports: [StatisticsService],
 })
 export class StatisticsModule {}

@@ -10,7 +10,7 @@ import {
   SeriesCount,
   StatisticsRepository,
   StorageMeasurement,
-} from './statistics.repository';
+} from '../repositories/statistics.repository';
 import { StatisticsService } from './statistics.service';
 
 const MIB = 1024 * 1024;

@@ -21,7 +21,7 @@ import {
   QueryFigures,
   StatisticsRepository,
   StorageMeasurement,
-} from './statistics.repository';
+} from '../repositories/statistics.repository';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;

@@ -1,5 +1,5 @@
 import { TimeFrame } from '../common/market-data.types';
-import { BarRow } from '../database/market-data.repository';
+import { BarRow } from '../repositories/market-data.repository';
 import { checkBars, CheckedBars, MAX_REPORTED_ERRORS, PointError } from './bar-rules';
 
 type RawPoint = Record<string, unknown>;

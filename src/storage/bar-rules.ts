@@ -5,7 +5,7 @@ import {
   MIN_TIMESTAMP_MS,
   parseIsoInstant,
 } from '../common/time';
-import { BarRow } from '../database/market-data.repository';
+import { BarRow } from '../repositories/market-data.repository';
 
 /** Why one point of a store request was not stored. */
 export interface PointError {

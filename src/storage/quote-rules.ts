@@ -1,4 +1,4 @@
-import { QuoteRow } from '../database/quotes.repository';
+import { QuoteRow } from '../repositories/quotes.repository';
 import { MAX_REPORTED_ERRORS } from './bar-rules';
 import {
   checkPoints,

@@ -7,9 +7,11 @@ import { StoreRequestPipe } from './store-request.pipe';
 import { StoredAnnouncer } from './stored-announcer';
 import { TickLifecycleJob } from './tick-lifecycle.job';
 import { TickStorageService } from './tick-storage.service';
+import { RepositoriesModule } from '../repositories/repositories.module';
+import { CacheModule } from '../cache/cache.module';
 
 @Module({
-  imports: [ConfigurationModule, MaintenanceModule],
+  imports: [ConfigurationModule, MaintenanceModule, RepositoriesModule, CacheModule],
   controllers: [StorageController],
   providers: [
     StorageService,

@@ -9,7 +9,7 @@ import type { MetricsService } from '../metrics/metrics.service';
 import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
 import { CompressionLevel, TimeFrame } from '../common/market-data.types';
 import { ConfigurationService } from '../configuration/configuration.service';
-import { MarketDataRepository } from '../database/market-data.repository';
+import { MarketDataRepository } from '../repositories/market-data.repository';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { StoreRequest } from './dto/store-request.dto';
 import { StorageService } from './storage.service';

@@ -6,9 +6,9 @@ import {
   levelsBlockingAt,
   toStoredLevel,
 } from '../configuration/compression-level';
-import { QuotesRepository } from '../database/quotes.repository';
-import { TickTableMaintenance } from '../database/tick-tables';
-import { TradesRepository } from '../database/trades.repository';
+import { QuotesRepository } from '../repositories/quotes.repository';
+import { TickTableMaintenance } from '../repositories/tick-tables';
+import { TradesRepository } from '../repositories/trades.repository';
 import { MaintenanceScheduler } from '../maintenance/maintenance.scheduler';
 import { MaintenanceTask } from '../maintenance/maintenance-task';
 import { SETTINGS } from '../settings/settings';

@@ -1,4 +1,4 @@
-import { DERIVED_KEY_PREFIX, TradeRow } from '../database/trades.repository';
+import { DERIVED_KEY_PREFIX, TradeRow } from '../repositories/trades.repository';
 import { MAX_REPORTED_ERRORS } from './bar-rules';
 import {
   checkPoints,

@@ -1,4 +1,4 @@
-import { BarRow } from '../../src/database/market-data.repository';
+import { BarRow } from '../../src/repositories/market-data.repository';
 import { BarPoint, makeBars } from './bars';
 
 /** A factory point as the repository takes it (the form the storage service hands over). */

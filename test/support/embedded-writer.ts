@@ -9,7 +9,7 @@
 import { Logger } from '@nestjs/common';
 import { TimeFrame } from '../../src/common/market-data.types';
 import { DatabaseConnection } from '../../src/database/database-connection';
-import { MarketDataRepository } from '../../src/database/market-data.repository';
+import { MarketDataRepository } from '../../src/repositories/market-data.repository';
 import { loadSettings } from '../../src/settings/settings';
 import { makeBarRows } from './bar-rows';
 

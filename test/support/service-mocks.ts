@@ -1,6 +1,6 @@
 import { QueryCache } from '../../src/cache/query-cache.service';
-import { MarketDataRepository } from '../../src/database/market-data.repository';
-import { TradesRepository } from '../../src/database/trades.repository';
+import { MarketDataRepository } from '../../src/repositories/market-data.repository';
+import { TradesRepository } from '../../src/repositories/trades.repository';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import { TickStorageService } from '../../src/storage/tick-storage.service';
 

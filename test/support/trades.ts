@@ -1,4 +1,4 @@
-import { TradeRow } from '../../src/database/trades.repository';
+import { TradeRow } from '../../src/repositories/trades.repository';
 
 /** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
 export function random(seed: number): () => number {

@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { StorageEngine } from '../../database/database-connection';
 import { StorageStatisticsEntity } from '../../database/entities';
-import type { DayQueryFigures, StorageMeasurement } from '../statistics.repository';
+import type { DayQueryFigures, StorageMeasurement } from '../../repositories/statistics.repository';
 
 export class TodayQueryFiguresDto {
   @ApiProperty({ example: '2026-11-26', description: 'UTC day' })

@@ -1,10 +1,10 @@
 import { PoolClient } from 'pg';
 import { formatInstantMicros } from '../common/time';
-import { DatabaseConnection } from './database-connection';
+import { DatabaseConnection } from '../database/database-connection';
 import { allowDmlOnCompressedChunks, compressedChunksSql, copyOrMerge } from './bulk-sql';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
-import { translatePgErrors } from './pg-errors';
-import { withTransaction } from './sessions';
+import { translatePgErrors } from '../database/pg-errors';
+import { withTransaction } from '../database/sessions';
 
 export type TickTable = 'market_trades_ts' | 'market_quotes_ts';
 

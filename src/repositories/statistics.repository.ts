@@ -2,13 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { Between, Repository } from 'typeorm';
 import { ADVISORY_LOCKS } from '../database/advisory-locks';
-import { COMPRESSED_CHUNKS_SQL } from '../database/compressed-chunks.sql';
+import { COMPRESSED_CHUNKS_SQL } from './compressed-chunks.sql';
 import { DatabaseConnection, StorageEngine } from '../database/database-connection';
 import { StorageStatisticsEntity } from '../database/entities';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { inTransaction, markBroken, withClient } from '../database/sessions';
-import { ROLLUP_LEVELS } from '../database/rollups.repository';
+import { ROLLUP_LEVELS } from './rollups.repository';
 
 /** Answered queries of a batch or of a day; the count weighs the two averages when they merge. */
 export interface QueryFigures {

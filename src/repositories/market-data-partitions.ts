@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Pool } from 'pg';
-import { ADVISORY_LOCKS } from './advisory-locks';
-import { withTransaction } from './sessions';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
+import { withTransaction } from '../database/sessions';
 
 /** How long a replica trusts its list of partitions before reading it again (another may drop one). */
 const KNOWN_TTL_MS = 60_000;

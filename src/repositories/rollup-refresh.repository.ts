@@ -5,7 +5,7 @@ import { DatabaseConnection } from '../database/database-connection';
 import { withLockedSession } from '../database/locked-session';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
-import { RollupLevel } from '../database/rollups.repository';
+import { RollupLevel } from './rollups.repository';
 import { TIMEFRAME_MS } from '../common/market-data.types';
 
 /** What a level needs before `until`: the changed ranges and where its refresh must start. */

@@ -6,12 +6,12 @@ import { pipeline } from 'node:stream/promises';
 import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { COMPRESSED_CHUNKS_SQL } from './compressed-chunks.sql';
 import { CopyColumn, CopyEncoder } from './copy-encoding';
-import { DatabaseConnection } from './database-connection';
+import { DatabaseConnection } from '../database/database-connection';
 import { KnownNewest } from './known-newest';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
-import { DATABASE_CONNECTION } from './database.tokens';
-import { translatePgErrors } from './pg-errors';
-import { withClient, withTransaction } from './sessions';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
+import { translatePgErrors } from '../database/pg-errors';
+import { withClient, withTransaction } from '../database/sessions';
 import { fieldColumnsSql, pointObjectSql, pointsArraySql } from './points-json.sql';
 
 /** One bar as written: validated, prices finite, volume an exact decimal string. */

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Pool } from 'pg';
-import { withTransaction } from './sessions';
+import { withTransaction } from '../database/sessions';
 
 /** How market_data_ts is cut into chunks on TimescaleDB (LAYOUT_* settings). */
 export interface HypertableLayout {

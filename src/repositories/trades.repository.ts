@@ -2,11 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { allowDmlOnCompressedChunks, copyText, ISO_MS_SQL, ISO_US_SQL } from './bulk-sql';
-import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION } from './database.tokens';
+import { DatabaseConnection } from '../database/database-connection';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { Page, PointsPage, TimeRange } from './market-data.repository';
-import { translatePgErrors } from './pg-errors';
-import { withTransaction } from './sessions';
+import { translatePgErrors } from '../database/pg-errors';
+import { withTransaction } from '../database/sessions';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTableMaintenance } from './tick-tables';
 
 /** One trade as written: validated, its key settled (trade_id or a derived key). */

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { SeriesKey } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
-import { MarketDataPartitions } from '../database/market-data-partitions';
+import { MarketDataPartitions } from './market-data-partitions';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { withTransaction } from '../database/sessions';

@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
-import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION } from './database.tokens';
+import { DatabaseConnection } from '../database/database-connection';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { Page, PointsPage, TimeRange } from './market-data.repository';
-import { translatePgErrors } from './pg-errors';
+import { translatePgErrors } from '../database/pg-errors';
 import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
-import { withTransaction } from './sessions';
+import { withTransaction } from '../database/sessions';
 
 /** One continuous aggregate of the ONE_MINUTE bars (migrations/20261126150000_rollups.sql). */
 export interface RollupLevel {

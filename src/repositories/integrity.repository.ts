@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { SeriesKey } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
-import { TimeRange } from '../database/market-data.repository';
+import { TimeRange } from './market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
 
 /**

@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PoolClient } from 'pg';
 import { allowDmlOnCompressedChunks, copyText, ISO_US_SQL } from './bulk-sql';
-import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION } from './database.tokens';
+import { DatabaseConnection } from '../database/database-connection';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { TimeRange } from './market-data.repository';
-import { translatePgErrors } from './pg-errors';
-import { withTransaction } from './sessions';
+import { translatePgErrors } from '../database/pg-errors';
+import { withTransaction } from '../database/sessions';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTableMaintenance } from './tick-tables';
 import { quotedNames, selectList, toTickPage } from './trades.repository';
 

@@ -6,8 +6,8 @@ import { DatabaseConnection } from '../database/database-connection';
 import { withLockedSession } from '../database/locked-session';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
-import { ROLLUP_LEVELS, RollupLevel } from '../database/rollups.repository';
-import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from './compression-level';
+import { ROLLUP_LEVELS, RollupLevel } from './rollups.repository';
+import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from '../configuration/compression-level';
 
 /** A chunk of market_data_ts not (or no longer wholly) compressed. */
 export interface OpenChunk {

@@ -1,0 +1,53 @@
+import { Module, OnApplicationBootstrap } from '@nestjs/common';
+import { DatabaseModule } from '../database/database.module';
+import { CompressionRepository } from './compression.repository';
+import { ConfigurationRepository } from './configuration.repository';
+import { IntegrityRepository } from './integrity.repository';
+import { MarketDataRepository } from './market-data.repository';
+import { QuotesRepository } from './quotes.repository';
+import { RetentionRepository } from './retention.repository';
+import { RollupRefreshRepository } from './rollup-refresh.repository';
+import { RollupsRepository } from './rollups.repository';
+import { StatisticsRepository } from './statistics.repository';
+import { TradesRepository } from './trades.repository';
+
+/** Months of partitions kept ready ahead of now on plain PostgreSQL. */
+const PARTITION_MONTHS_AHEAD = 3;
+
+const REPOSITORIES = [
+  CompressionRepository,
+  ConfigurationRepository,
+  IntegrityRepository,
+  MarketDataRepository,
+  QuotesRepository,
+  RetentionRepository,
+  RollupRefreshRepository,
+  RollupsRepository,
+  StatisticsRepository,
+  TradesRepository,
+];
+
+/**
+ * Every class that holds SQL, in one place: a feature module imports this
+ * one and injects the repositories it uses; the services above hold no SQL.
+ */
+@Module({
+  imports: [DatabaseModule],
+  providers: REPOSITORIES,
+  exports: REPOSITORIES,
+})
+export class RepositoriesModule implements OnApplicationBootstrap {
+  constructor(
+    private readonly marketData: MarketDataRepository,
+    private readonly trades: TradesRepository,
+    private readonly quotes: QuotesRepository,
+  ) {}
+
+  /** Writes of the next months never wait for a partition to be created (plain PostgreSQL). */
+  async onApplicationBootstrap(): Promise<void> {
+    const now = Date.now();
+    await this.marketData.preparePartitionsAhead(now, PARTITION_MONTHS_AHEAD);
+    await this.trades.maintenance.preparePartitionsAhead(now, PARTITION_MONTHS_AHEAD);
+    await this.quotes.maintenance.preparePartitionsAhead(now, PARTITION_MONTHS_AHEAD);
+  }
+}
