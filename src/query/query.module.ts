@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { RollupsModule } from '../rollups/rollups.module';
 import { StatisticsModule } from '../statistics/statistics.module';
 import { QueryController } from './query.controller';
 import { QueryService } from './query.service';
@@ -8,7 +7,7 @@ import { RepositoriesModule } from '../repositories/repositories.module';
 import { CacheModule } from '../cache/cache.module';
 
 @Module({
-  imports: [StatisticsModule, RollupsModule, RepositoriesModule, CacheModule],
+  imports: [StatisticsModule, RepositoriesModule, CacheModule],
   controllers: [QueryController],
   providers: [QueryService, TickQueryService],
   exports: [QueryService],
