@@ -6,9 +6,10 @@ import { parseIsoInstant } from './time';
 /** The first constraint of the first failing property, as one domain error naming the field. */
 export function toInvalidRequestError(errors: ValidationError[]): InvalidRequestError {
   let error = errors[0];
+  if (!error) return new InvalidRequestError('body', 'is invalid');
   let path = error.property;
-  while (!error.constraints && error.children?.length) {
-    error = error.children[0];
+  for (let child = error.children?.[0]; !error.constraints && child; child = error.children?.[0]) {
+    error = child;
     path = `${path}.${error.property}`;
   }
   if (error.constraints?.whitelistValidation)

@@ -6,6 +6,7 @@ import { EmbeddedEngine } from './embedded-engine';
 import { METADATA_ENTITIES } from './entities';
 import { MigrationRunner } from './migration-runner';
 import { guardPoolErrors, isUnavailable } from './pg-errors';
+import { onlyRow } from './rows';
 
 export type StorageEngine = 'timescaledb' | 'postgresql';
 
@@ -147,7 +148,7 @@ async function detectEngine(pool: Pool, embedded: boolean): Promise<EngineInfo> 
     `SELECT current_setting('server_version') AS server_version,
             (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS timescale`,
   );
-  const [{ server_version, timescale }] = rows;
+  const { server_version, timescale } = onlyRow(rows);
   return {
     engine: timescale ? 'timescaledb' : 'postgresql',
     embedded,

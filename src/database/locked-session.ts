@@ -3,6 +3,7 @@ import type { AdvisoryLockKey } from './advisory-locks';
 import { DatabaseConnection } from './database-connection';
 import { translatePgErrors } from './pg-errors';
 import { markBroken, withClient } from './sessions';
+import { onlyRow } from './rows';
 
 /**
  * Runs `work` on one pooled connection that holds the session advisory lock
@@ -31,7 +32,7 @@ async function lockedWork<T>(
   const { rows } = await translatePgErrors(() =>
     client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [lockKey]),
   );
-  if (!rows[0].locked) return undefined;
+  if (!onlyRow(rows).locked) return undefined;
   try {
     await translatePgErrors(() => client.query('SET statement_timeout = 0'));
     return await work(client);

@@ -27,10 +27,11 @@ export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
       const downAt = sql.indexOf('-- migrate:down');
       if (upAt < 0 || downAt < upAt)
         throw new Error(`${file}: needs "-- migrate:up" then "-- migrate:down"`);
-      const [version, ...rest] = file.replace(/\.sql$/, '').split('_');
+      // The filter above guarantees digits, an underscore and a name.
+      const separator = file.indexOf('_');
       return {
-        version,
-        name: rest.join('_'),
+        version: file.slice(0, separator),
+        name: file.slice(separator + 1).replace(/\.sql$/, ''),
         up: sql.slice(upAt, downAt),
         down: sql.slice(downAt),
       };

@@ -1,4 +1,5 @@
 import { Pool } from 'pg';
+import { onlyRow } from './rows';
 
 /**
  * Whether the migrations may use TimescaleDB on this server, decided before
@@ -56,7 +57,7 @@ export async function probeTimescaleSupport(
             current_setting('shared_preload_libraries') AS preload,
             to_regclass('market_data_ts') IS NOT NULL AS migrated`,
   );
-  const { available, created, preload, migrated } = rows[0];
+  const { available, created, preload, migrated } = onlyRow(rows);
   const loaded = embedded || preloads(preload, 'timescaledb');
   if (created) {
     if (!loaded) throw new TimescaleNotLoadedError(EXTENSION_NOT_LOADED_MESSAGE);

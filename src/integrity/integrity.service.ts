@@ -124,8 +124,9 @@ export class IntegrityService {
     for (;;) {
       const bars = await this.repository.findBarsAfter(series, range, after, READ_BATCH);
       for (const bar of bars) scan.add(bar);
-      if (bars.length < READ_BATCH) break;
-      after = bars[bars.length - 1].timestampMs;
+      const last = bars.at(-1);
+      if (!last || bars.length < READ_BATCH) break;
+      after = last.timestampMs;
     }
     return {
       instrument_id: instrumentId,

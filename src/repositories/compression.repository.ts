@@ -8,6 +8,7 @@ import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { ROLLUP_LEVELS, RollupLevel } from './rollups.repository';
 import { DEFAULT_COMPRESSION_LEVEL, toStoredLevel } from '../configuration/compression-level';
+import { onlyRow } from '../database/rows';
 
 /** A chunk of market_data_ts not (or no longer wholly) compressed. */
 export interface OpenChunk {
@@ -120,7 +121,7 @@ export class CompressionSession {
         stored,
       ]),
     );
-    return rows[0].found;
+    return onlyRow(rows).found;
   }
 
   /** Compresses the chunk (recompresses a partial one); a compressed one is left as it is. */

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, Repository } from 'typeorm';
 import { ConfiguredSeries, SeriesKey } from '../common/market-data.types';
 import { StorageConfigurationEntity } from '../database/entities';
+import { onlyRow } from '../database/rows';
 
 /** The values a PUT sets, as stored (the level lower-case). */
 export interface StoredConfigurationValues {
@@ -69,7 +70,8 @@ export class ConfigurationRepository {
         values.indexingStrategy,
       ],
     );
-    return { configuration: this.fromRow(rows[0]), created: rows[0].created };
+    const row = onlyRow(rows);
+    return { configuration: this.fromRow(row), created: row.created };
   }
 
   async findBySeries(series: SeriesKey): Promise<StorageConfigurationEntity | null> {
@@ -95,7 +97,8 @@ export class ConfigurationRepository {
       .returning('*')
       .execute();
     const rows = result.raw as ConfigurationRow[];
-    return rows.length ? this.fromRow(rows[0]) : null;
+    const [row] = rows;
+    return row ? this.fromRow(row) : null;
   }
 
   private fromRow(row: ConfigurationRow): StorageConfigurationEntity {

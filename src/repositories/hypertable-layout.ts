@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Pool } from 'pg';
 import { withTransaction } from '../database/sessions';
+import { onlyRow } from '../database/rows';
 
 /** How market_data_ts is cut into chunks on TimescaleDB (LAYOUT_* settings). */
 export interface HypertableLayout {
@@ -46,7 +47,7 @@ export async function applyHypertableLayout(
               WHERE hypertable_name = 'market_data_ts' AND dimension_type = 'Space') AS partitions,
             NOT EXISTS (SELECT 1 FROM market_data_ts) AS empty`,
   );
-  const current = rows[0];
+  const current = onlyRow(rows);
   if (current.hours !== layout.chunkIntervalHours) {
     await pool.query(
       `SELECT set_chunk_time_interval('market_data_ts', make_interval(hours => $1))`,
