@@ -13,6 +13,8 @@ export default tseslint.config(
       'data/',
       'eslint.config.mjs',
       'jest.config.js',
+      // A deliberate import cycle, linted only by test/architecture.int-spec.ts.
+      'test/fixtures/',
     ],
   },
   eslint.configs.recommended,
