@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { APP_VERSION } from './common/app-version';
 import { closeConnectionsWhenDraining } from './common/drain-connections';
+import { answerOversizedBodies } from './common/oversized-bodies';
 import { DatabaseConnection } from './database/database-connection';
 import { connectEventTransports } from './events/event-transports';
 import { registerSecurityHeaders } from './security/security-headers';
@@ -33,6 +34,7 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
       onConstructorPoisoning: 'remove',
     });
     closeConnectionsWhenDraining(adapter.getInstance());
+    answerOversizedBodies(adapter.getInstance(), settings);
     const app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(settings),
       adapter,

@@ -30,6 +30,8 @@ export interface Settings {
   readonly dbStartupWaitMs: number;
   readonly statementTimeoutMs: number;
   readonly bodyLimitBytes: number;
+  /** A body above bodyLimitBytes but at most this long is read and dropped after its 413, so the client reads the answer. */
+  readonly bodyDiscardLimitBytes: number;
   readonly maxPointsPerRequest: number;
   readonly shutdownTimeoutMs: number;
   /** Unset: an in-process memory cache. */
@@ -124,6 +126,7 @@ export function loadSettings(env: Env = process.env): Settings {
     dbStartupWaitMs: integer(env, 'DB_STARTUP_WAIT_MS', 30_000, 0, 600_000),
     statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * MIB, 1024, 1024 * MIB),
+    bodyDiscardLimitBytes: integer(env, 'BODY_DISCARD_LIMIT_BYTES', 1024 * MIB, 0, 16 * 1024 * MIB),
     maxPointsPerRequest: integer(env, 'MAX_POINTS_PER_REQUEST', 100_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://host:6379/0'),
