@@ -6,6 +6,7 @@ import { AppModule } from './app.module';
 import { APP_VERSION } from './common/app-version';
 import { closeConnectionsWhenDraining } from './common/drain-connections';
 import { answerOversizedBodies } from './common/oversized-bodies';
+import { parseQueryString } from './common/query-string';
 import { DatabaseConnection } from './database/database-connection';
 import { connectEventTransports } from './events/event-transports';
 import { registerSecurityHeaders } from './security/security-headers';
@@ -32,9 +33,12 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
       // Keeps a duplicate key from letting "__proto__" reach a plain object.
       onProtoPoisoning: 'remove',
       onConstructorPoisoning: 'remove',
+      querystringParser: parseQueryString,
     });
     closeConnectionsWhenDraining(adapter.getInstance());
     answerOversizedBodies(adapter.getInstance(), settings);
+    // JSON is the one body the API reads: text/plain gets 415 like any other type.
+    adapter.getInstance().removeContentTypeParser('text/plain');
     const app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(settings),
       adapter,
@@ -42,6 +46,9 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
         logger: levelsFrom(settings.logLevel),
         // Start-up errors reach the caller (main.ts prints one line) instead of exiting here.
         abortOnError: false,
+        // JSON only: Nest's form-body parser would read a `curl -d` JSON body
+        // (form-encoded by default) as one field named like the whole body.
+        bodyParser: false,
       },
     );
     await registerSecurityHeaders(app);

@@ -172,12 +172,23 @@ describe('HttpExceptionFilter', () => {
     });
 
     it('should cut a long Fastify message to 300 characters', () => {
-      const error = fastifyError(415, 'FST_ERR_CTP_INVALID_MEDIA_TYPE', 'x'.repeat(1000));
+      const error = fastifyError(400, 'FST_ERR_CTP_INVALID_CONTENT_LENGTH', 'x'.repeat(1000));
 
       const { body } = filter.toBody(error);
 
-      expect(body.statusCode).toBe(415);
+      expect(body.statusCode).toBe(400);
       expect(body.message).toHaveLength(300);
+    });
+
+    it('should tell a body of another media type to be sent as JSON, with the header to set', () => {
+      const error = fastifyError(415, 'FST_ERR_CTP_INVALID_MEDIA_TYPE', 'Unsupported Media Type');
+
+      expect(filter.toBody(error).body).toEqual({
+        statusCode: 415,
+        error: 'Unsupported Media Type',
+        message:
+          "content-type must be application/json: send the body as JSON with the header content-type: application/json (curl: -H 'content-type: application/json')",
+      });
     });
 
     it('should fall back to the status text when a 4xx error has no message', () => {

@@ -95,7 +95,12 @@ function httpStatusOf(exception: unknown): number | undefined {
   return typeof status === 'number' && status >= 400 && status < 600 ? status : undefined;
 }
 
+/** `curl -d` sends application/x-www-form-urlencoded unless told otherwise. */
+const UNSUPPORTED_MEDIA_TYPE =
+  "content-type must be application/json: send the body as JSON with the header content-type: application/json (curl: -H 'content-type: application/json')";
+
 function clientMessage(exception: unknown, status: number): string {
+  if (status === 415) return UNSUPPORTED_MEDIA_TYPE;
   if (exception instanceof HttpException) {
     const response = exception.getResponse();
     const message =
