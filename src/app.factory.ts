@@ -1,9 +1,9 @@
 import { Logger, LogLevel as NestLogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
+import { createApiDocument } from './api-document';
 import { AppModule } from './app.module';
-import { APP_VERSION } from './common/app-version';
 import { closeConnectionsWhenDraining } from './common/drain-connections';
 import { answerOversizedBodies } from './common/oversized-bodies';
 import { parseQueryString } from './common/query-string';
@@ -52,17 +52,7 @@ export async function createApp(settings: Settings): Promise<NestFastifyApplicat
       },
     );
     await registerSecurityHeaders(app);
-    const document = SwaggerModule.createDocument(
-      app,
-      new DocumentBuilder()
-        .setTitle('Market data storage')
-        .setDescription('Store and read OHLCV bars by instrument, timeframe and time range')
-        .setVersion(APP_VERSION)
-        // The x-api-key header (src/security); probes, metrics and these docs need none.
-        .addApiKey({ type: 'apiKey', name: 'x-api-key', in: 'header' }, 'api-key')
-        .addSecurityRequirements('api-key')
-        .build(),
-    );
+    const document = createApiDocument(app);
     SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
     // Attached, not started: app.startAllMicroservices() starts them (main.ts, tests).
     connectEventTransports(app, settings);
