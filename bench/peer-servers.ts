@@ -54,10 +54,13 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Every child still running, killed if this process exits without stopping them. */
-const running = new Set<ChildProcess>();
+/** Every peer still running and its directory: killed and removed if this process exits first. */
+const running = new Map<ChildProcess, string>();
 process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
+  for (const [child, dir] of running) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /**
@@ -77,7 +80,7 @@ export async function startPeer(
   const log = openSync(logPath, 'a');
   const child = spawn(binary, args, { cwd: dir, stdio: ['ignore', log, log] });
   closeSync(log);
-  running.add(child);
+  running.set(child, dir);
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((done) => child.once('exit', done));

@@ -381,12 +381,18 @@ export async function runPeersBench(): Promise<void> {
   const cleanups: Cleanup[] = [
     () => Promise.resolve(rmSync(tmp, { recursive: true, force: true })),
   ];
-  const cleanUp = async () => {
-    for (const step of cleanups.splice(0).reverse())
-      await step().catch((error: unknown) => console.error('cleanup:', error));
-  };
+  // One cleanup, however many ask for it: a signal's and the run's own end wait for the same.
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      for (let step = cleanups.pop(); step; step = cleanups.pop())
+        await step().catch((error: unknown) => console.error('cleanup:', error));
+    })());
   // Ctrl-C or a kill: stop the peers and the services, drop the databases, remove the files.
-  const onSignal = () => void cleanUp().finally(() => process.exit(130));
+  const onSignal = () => {
+    console.log('interrupted: stopping the peers and the services');
+    void cleanUp().finally(() => process.exit(130));
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const loads = [loadavg()[0]];
