@@ -83,13 +83,14 @@ export function peersReport(
     ['measure', ...systems],
     rows,
   );
-  goals(systems, samples, bytes);
+  goals(systems, samples, bytes, `${monthDays} days`);
 }
 
 function goals(
   systems: readonly string[],
   samples: Samples,
   bytes: Map<string, BytesPerBar>,
+  month: string,
 ): void {
   const value = (measure: string, system: string) => {
     const values = samples.get(measure)?.get(system);
@@ -139,7 +140,7 @@ function goals(
       'best peer',
     );
     ratio(
-      `30 days uncached p50, ${service}`,
+      `${month} uncached p50, ${service}`,
       value('monthP50', service),
       value('monthP50', 'ClickHouse'),
       { max: 1.5 },
@@ -148,20 +149,20 @@ function goals(
     const failed = samples.get('monthFailed')?.get(service);
     if (failed)
       recordBudget({
-        name: `30 days, 32 clients, non-2xx answers, ${service}`,
+        name: `${month}, 32 clients, non-2xx answers, ${service}`,
         target: '0',
         measured: String(failed.reduce((a, b) => a + b, 0)),
         pass: failed.every((f) => f === 0),
       });
     ratio(
-      `30 days cached p50, ${service}`,
+      `${month} cached p50, ${service}`,
       value('cachedP50', service),
       best('monthP50'),
       { max: 1 },
       'best peer uncached',
     );
     ratio(
-      `ONE_HOUR over 30 days uncached p50, ${service}`,
+      `ONE_HOUR over ${month} uncached p50, ${service}`,
       value('hourP50', service),
       best('hourP50'),
       { max: 2 },

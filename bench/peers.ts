@@ -424,7 +424,7 @@ export async function runPeersBench(): Promise<void> {
       rows: `${data.bars.toLocaleString('en')} 1-minute bars, ${INSTRUMENTS} instruments x ${DAYS} days (${new Date(data.startMs).toISOString().slice(0, 10)} to ${new Date(data.endMs).toISOString().slice(0, 10)}), random walks with two-decimal prices (test/support/bars.ts makeBars), ${BATCH.toLocaleString('en')} bars a request`,
       systems: systems.map((s) => `${s.name}: ${s.version}`).join('; '),
       skipped: skipped.length ? skipped.join('; ') : 'none',
-      clients: `ingest ${INGEST_CLIENTS.join(' and ')}; reads sequential (${SEQUENTIAL.day} one-day, ${SEQUENTIAL.month} 30-day, ${SEQUENTIAL.hour} ONE_HOUR requests) and ${READ_CLIENTS} clients for ${LOAD_S} s`,
+      clients: `ingest ${INGEST_CLIENTS.join(' and ')}; reads sequential (${SEQUENTIAL.day} one-day, ${SEQUENTIAL.month} ${MONTH_DAYS}-day, ${SEQUENTIAL.hour} ONE_HOUR requests) and ${READ_CLIENTS} clients for ${LOAD_S} s`,
       rounds: `${ROUNDS}, systems interleaved within each measure; medians, spread min-max`,
       machine: conditionsLine(machine),
       'load average': `${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} (start, after ingest, after reads, end)`,
