@@ -29,16 +29,22 @@ export async function ensureInstalled(
   packages: readonly string[],
 ): Promise<string | undefined> {
   if (existsSync(binary)) return undefined;
-  console.log(`installing ${packages.join(' ')} (apt-get)`);
-  try {
-    await run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], {
+  const aptGet = (args: string[]) =>
+    run('apt-get', args, {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
       timeout: 900_000,
       maxBuffer: 64 * 2 ** 20,
     });
+  console.log(`installing ${packages.join(' ')} (apt-get)`);
+  try {
+    // Stale package lists are the usual failure on a fresh machine: update once, then retry.
+    await aptGet(['install', '-y', ...packages]).catch(async () => {
+      await aptGet(['update']);
+      await aptGet(['install', '-y', ...packages]);
+    });
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
-    return `apt-get install ${packages.join(' ')} failed: ${text.split('\n').slice(-2).join(' ')}`;
+    return `apt-get install ${packages.join(' ')} failed: ${text.trim().split('\n').slice(-1)[0]}`;
   }
   return existsSync(binary) ? undefined : `${binary} missing after apt-get install`;
 }
