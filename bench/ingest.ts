@@ -27,7 +27,7 @@ interface Case {
   readonly clients: number;
 }
 
-function csvOf(instrument: string, bars: readonly BarPoint[]): string {
+export function csvOf(instrument: string, bars: readonly BarPoint[]): string {
   return bars
     .map(
       (b) =>

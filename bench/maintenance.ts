@@ -49,7 +49,7 @@ const LEVELS = [
   { view: 'market_data_1d', timeframe: 'ONE_DAY' },
 ] as const;
 
-function dataEndMs(nowMs: number): number {
+export function dataEndMs(nowMs: number): number {
   const configured = process.env.BENCH_MAINTENANCE_END;
   if (configured === undefined) return Math.floor((nowMs - DAY_MS) / WEEK_MS) * WEEK_MS;
   const ms = Date.parse(configured);
@@ -94,7 +94,7 @@ function rollupBytes(s: Sizes): number {
   return s.levels.reduce((sum, l) => sum + l.bytes, 0);
 }
 
-async function post<T>(base: string, path: string, body?: unknown): Promise<T> {
+export async function post<T>(base: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -147,7 +147,7 @@ async function store(base: string, startMs: number): Promise<number> {
   return stored;
 }
 
-async function runMaintenance(base: string): Promise<Run> {
+export async function runMaintenance(base: string): Promise<Run> {
   const started = performance.now();
   const report = await post<{ tasks: TaskReport[] }>(base, '/api/v1/storage/maintenance/run');
   const wallMs = performance.now() - started;

@@ -85,6 +85,7 @@ const TITLES: Record<string, string> = {
   compression: 'Compression (TimescaleDB)',
   scale: 'Scale curve',
   maintenance: 'Maintenance and bytes per bar with the rollups (TimescaleDB server)',
+  peers: 'The service against InfluxDB, ClickHouse and psql \\copy, side by side',
 };
 
 const HEADER = `# Benchmarks

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { runCompressionBench } from './compression';
 import { runEventsBench } from './events';
 import { runNatsFloorBench } from './nats-floor';
+import { runPeersBench } from './peers';
 import { runIngestBench } from './ingest';
 import { runLayoutBench } from './layout';
 import { runMaintenanceBench } from './maintenance';
@@ -25,6 +26,7 @@ export const PARTS: Record<string, () => Promise<void>> = {
   rollups: runRollupsBench,
   maintenance: runMaintenanceBench,
   trades: runTradesBench,
+  peers: runPeersBench,
 };
 
 /**
