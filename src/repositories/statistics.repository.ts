@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { PoolClient } from 'pg';
 import { Between, Repository } from 'typeorm';
+import { AdvisoryLock, LockedSession } from '../database/advisory-lock';
 import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { COMPRESSED_CHUNKS_SQL } from './compressed-chunks.sql';
 import { DatabaseConnection, StorageEngine } from '../database/database-connection';
 import { StorageStatisticsEntity } from '../database/entities';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
-import { inTransaction, markBroken, withClient } from '../database/sessions';
+import { inSessionTransaction } from '../database/sessions';
 import { ROLLUP_LEVELS } from './rollups.repository';
 
 /** Answered queries of a batch or of a day; the count weighs the two averages when they merge. */
@@ -132,7 +132,7 @@ interface SeriesCountRow {
 
 class PgMeasurementSession implements MeasurementSession {
   constructor(
-    private readonly client: PoolClient,
+    private readonly client: LockedSession,
     private readonly engine: StorageEngine,
   ) {}
 
@@ -178,7 +178,7 @@ class PgMeasurementSession implements MeasurementSession {
 
   async saveMeasurement(m: StorageMeasurement): Promise<void> {
     const measuredAt = m.measuredAt.toISOString();
-    await inTransaction(this.client, async (client) => {
+    await inSessionTransaction(this.client, async (client) => {
       // Only the measured columns: the query counters are the flushes' own (addQueryFigures).
       await client.query(
         `INSERT INTO storage_statistics AS s
@@ -270,31 +270,21 @@ export class StatisticsRepository {
    * every instance on the database. With `wait` false, answers undefined at
    * once when another instance holds it.
    */
-  async withMeasurementLock<T>(
+  withMeasurementLock<T>(
     wait: boolean,
     work: (session: MeasurementSession) => Promise<T>,
   ): Promise<T | undefined> {
-    return translatePgErrors(() =>
-      withClient(this.db.pool, async (client) => {
-        if (wait) {
-          await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.statisticsMeasurement]);
-        } else {
-          const { rows } = await client.query<{ locked: boolean }>(
-            'SELECT pg_try_advisory_lock($1) AS locked',
-            [ADVISORY_LOCKS.statisticsMeasurement],
-          );
-          if (!rows[0].locked) return undefined;
-        }
-        try {
-          return await work(new PgMeasurementSession(client, this.db.info.engine));
-        } finally {
-          // A lock that cannot be released goes away with its connection.
-          await client
-            .query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.statisticsMeasurement])
-            .catch((error: unknown) => markBroken(client, error));
-        }
-      }),
+    return new AdvisoryLock(this.db).run(
+      ADVISORY_LOCKS.statisticsMeasurement,
+      // Errors of the measurement's statements read as ours, as the lock's own do.
+      (sql) => translatePgErrors(() => work(this.sessionOn(sql))),
+      { wait },
     );
+  }
+
+  /** The measurement's statements on the session holding its lock (AdvisoryLock). */
+  sessionOn(sql: LockedSession): MeasurementSession {
+    return new PgMeasurementSession(sql, this.db.info.engine);
   }
 
   /**
