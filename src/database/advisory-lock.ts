@@ -4,6 +4,7 @@ import type { AdvisoryLockKey } from './advisory-locks';
 import { DatabaseConnection } from './database-connection';
 import { DATABASE_CONNECTION } from './database.tokens';
 import { translatePgErrors } from './pg-errors';
+import { onlyRow } from './rows';
 
 /** Where locked work may run statements that must stay on the lock's session. */
 export type LockedSession = Pool | ClientBase;
@@ -46,7 +47,7 @@ export class AdvisoryLock {
         const { rows } = await translatePgErrors(() =>
           client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]),
         );
-        if (rows[0]?.locked !== true) return undefined;
+        if (!onlyRow(rows).locked) return undefined;
       }
       return await work(client);
     } finally {

@@ -7,6 +7,7 @@ import { DatabaseConnection, StorageEngine } from '../database/database-connecti
 import { StorageStatisticsEntity } from '../database/entities';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
+import { onlyRow } from '../database/rows';
 import { inSessionTransaction } from '../database/sessions';
 import { ROLLUP_LEVELS } from './rollups.repository';
 
@@ -140,7 +141,7 @@ class PgMeasurementSession implements MeasurementSession {
     const { rows } = await this.client.query<{ now: Date }>(
       `SELECT date_trunc('milliseconds', now()) AS now`,
     );
-    return rows[0].now;
+    return onlyRow(rows).now;
   }
 
   async msSinceLastMeasurement(): Promise<number | null> {
@@ -148,7 +149,7 @@ class PgMeasurementSession implements MeasurementSession {
       `SELECT (extract(epoch FROM now() - max(measured_at)) * 1000)::float8 AS ms
          FROM storage_statistics`,
     );
-    return rows[0].ms;
+    return onlyRow(rows).ms;
   }
 
   async countSeries(): Promise<SeriesCount[]> {
@@ -169,10 +170,11 @@ class PgMeasurementSession implements MeasurementSession {
       rollups_bytes: string;
       compression_ratio: number;
     }>(TABLE_SIZE_SQL[this.engine]);
+    const size = onlyRow(rows);
     return {
-      totalBytes: Number(rows[0].total_bytes),
-      rollupsBytes: Number(rows[0].rollups_bytes),
-      compressionRatio: rows[0].compression_ratio,
+      totalBytes: Number(size.total_bytes),
+      rollupsBytes: Number(size.rollups_bytes),
+      compressionRatio: size.compression_ratio,
     };
   }
 
@@ -320,8 +322,8 @@ export class StatisticsRepository {
            FROM storage_statistics WHERE measured_at IS NOT NULL
           ORDER BY measured_at DESC LIMIT 1`,
       );
-      if (rows.length === 0) return null;
       const [row] = rows;
+      if (!row) return null;
       const { rows: series } = await this.db.pool.query<SeriesRow>(
         `SELECT instrument_id, timeframe, record_count, storage_size_mb, compression_ratio,
                 last_updated, data_quality
@@ -364,7 +366,7 @@ export class StatisticsRepository {
            LEFT JOIN storage_statistics s ON s.date = today.date`,
       ),
     );
-    const [row] = rows;
+    const row = onlyRow(rows);
     return {
       date: row.date,
       queryCount: row.query_count ?? 0,
