@@ -203,14 +203,15 @@ describe('CompressionTask', () => {
 
       const report = await runAt(job, NOW);
 
+      // Every field of the report, nothing done.
       expect(report).toEqual({
         ran: false,
         reason: NO_COMPRESSION_REASON,
-        compressed_chunks: [],
-        skipped: 0,
-        compressed_rollup_chunks: [],
-        skipped_rollup_chunks: 0,
         failed_chunks: [],
+        compressed_chunks: [],
+        compressed_rollup_chunks: [],
+        skipped: 0,
+        skipped_rollup_chunks: 0,
       });
       expect(repository.sessionOn).not.toHaveBeenCalled();
     });
