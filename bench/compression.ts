@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createApp } from '../src/app.factory';
-import { CompressionPolicyJob } from '../src/configuration/compression-policy.job';
+import { CompressionReport } from '../src/lifecycle/compression.task';
 import { COMPRESSED_CHUNKS_SQL } from '../src/repositories/compressed-chunks.sql';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { DATABASE_CONNECTION } from '../src/database/database.tokens';
 import { loadSettings } from '../src/settings/settings';
 import { BarPoint, makeBars } from '../test/support/bars';
+import { runAppTask } from '../test/support/lifecycle';
 import {
   bySize,
   conditionsLine,
@@ -97,7 +98,7 @@ async function measure(variant: Variant, total: number): Promise<Measured> {
     }
     const loadS = (performance.now() - loadStarted) / 1000;
     const compressStarted = performance.now();
-    const report = await app.get(CompressionPolicyJob, { strict: false }).run(Date.now());
+    const report = (await runAppTask(app, 'compression')) as CompressionReport;
     const compressS = (performance.now() - compressStarted) / 1000;
     if (report.failed_chunks.length)
       throw new Error(`${report.failed_chunks.length} chunk(s) failed to compress`);

@@ -6,7 +6,8 @@ import { DatabaseConnection } from '../src/database/database-connection';
 import { MarketDataRepository, PointsPage } from '../src/repositories/market-data.repository';
 import { RollupsRepository } from '../src/repositories/rollups.repository';
 import { RollupRefreshRepository } from '../src/repositories/rollup-refresh.repository';
-import { RollupRefreshTask } from '../src/rollups/rollup-refresh.task';
+import { RollupRefreshTask } from '../src/lifecycle/rollup-refresh.task';
+import { runTask } from '../test/support/lifecycle';
 import { loadSettings } from '../src/settings/settings';
 import { makeBarRows } from '../test/support/bar-rows';
 import { machineLine, printTable } from './support';
@@ -52,7 +53,8 @@ export async function runRollupsBench(): Promise<void> {
   try {
     const marketData = new MarketDataRepository(db);
     const rollups = new RollupsRepository(db);
-    const task = new RollupRefreshTask(new RollupRefreshRepository(db));
+    const refreshTask = new RollupRefreshTask(new RollupRefreshRepository(db));
+    const task = { run: (at: Date) => runTask(db, refreshTask, at) };
 
     let started = performance.now();
     for (let day = 0; day < DAYS; day++) {

@@ -5,10 +5,10 @@ import { createValidationPipe } from './common/validation';
 import { CacheModule } from './cache/cache.module';
 import { ConfigurationModule } from './configuration/configuration.module';
 import { IntegrityModule } from './integrity/integrity.module';
+import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
-import { MaintenanceModule } from './maintenance/maintenance.module';
 import { QueryModule } from './query/query.module';
 import { SecurityModule } from './security/security.module';
 import { Settings } from './settings/settings';
@@ -33,7 +33,7 @@ export class AppModule {
         EventsModule,
         HealthModule,
         IntegrityModule,
-        MaintenanceModule,
+        LifecycleModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

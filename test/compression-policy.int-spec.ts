@@ -5,10 +5,14 @@ import {
   SeriesKey,
   TimeFrame,
 } from '../src/common/market-data.types';
+import { AdvisoryLock } from '../src/database/advisory-lock';
+import { ADVISORY_LOCKS } from '../src/database/advisory-locks';
 import {
-  CompressionPolicyJob,
+  CompressionReport,
+  CompressionTask,
   NO_COMPRESSION_REASON,
-} from '../src/configuration/compression-policy.job';
+} from '../src/lifecycle/compression.task';
+import { runTask } from './support/lifecycle';
 import { CompressionRepository } from '../src/repositories/compression.repository';
 import { ConfigurationRepository } from '../src/repositories/configuration.repository';
 import { ConfigurationService } from '../src/configuration/configuration.service';
@@ -47,12 +51,15 @@ interface ChunkState {
   compressed: boolean;
 }
 
-describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (engine) => {
+describe.each(TIMESCALE_ENGINES)('CompressionTask on %s (TimescaleDB)', (engine) => {
   let db: TestDatabase;
   let connection: DatabaseConnection;
   let marketData: MarketDataRepository;
   let configurations: ConfigurationService;
-  let job: CompressionPolicyJob;
+  let job: CompressionTask;
+  /** One run of the task at `iso`, as the scheduler starts it (under its lock). */
+  const compressAt = async (iso: string) =>
+    (await runTask(connection, job, new Date(iso))) as CompressionReport;
   /** Chunk name -> the UTC day it covers. */
   let dayOfChunk: Map<string, string>;
 
@@ -92,7 +99,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
     connection = await DatabaseConnection.open(db.settings);
     marketData = new MarketDataRepository(connection);
     configurations = new ConfigurationService(new ConfigurationRepository(connection.dataSource));
-    job = new CompressionPolicyJob(new CompressionRepository(connection), db.settings);
+    job = new CompressionTask(new CompressionRepository(connection));
 
     await configurations.put(NONE_SERIES, { compression_level: CompressionLevel.NONE });
     await configurations.put(HIGH_SERIES, { compression_level: CompressionLevel.HIGH });
@@ -132,7 +139,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
 
   it('should compress exactly the chunks whose series all allow it', async () => {
     // Jan 5 ended 12 hours before: its default (MEDIUM) series needs 24 hours; Jan 6 has not ended.
-    const report = await job.run(Date.parse('2025-01-06T12:00:00Z'));
+    const report = await compressAt('2025-01-06T12:00:00Z');
 
     expect(report).toMatchObject({ ran: true, skipped: 4, failed_chunks: [] });
     expect(daysOf(report)).toEqual(['2025-01-02', '2025-01-04']);
@@ -153,7 +160,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
 
   it('should compress the younger chunks once their levels allow, never a chunk holding a NONE series', async () => {
     // A day later: Jan 5 ended 36 hours before (MEDIUM and HIGH allow), Jan 6 12 hours (HIGH allows).
-    const report = await job.run(Date.parse('2025-01-07T12:00:00Z'));
+    const report = await compressAt('2025-01-07T12:00:00Z');
 
     expect(report).toMatchObject({ ran: true, skipped: 2, failed_chunks: [] });
     expect(daysOf(report)).toEqual(['2025-01-05', '2025-01-06']);
@@ -166,7 +173,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
       { day: '2025-01-06', compressed: true },
     ]);
     // Years later the NONE series still keeps its chunks as they are.
-    const later = await job.run(Date.parse('2035-01-01T00:00:00Z'));
+    const later = await compressAt('2035-01-01T00:00:00Z');
     expect(later).toMatchObject({ ran: true, compressed_chunks: [], skipped: 2 });
   });
 
@@ -200,7 +207,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
     );
     expect(rows).toEqual([{ partial: true }]);
 
-    const report = await job.run(Date.parse('2025-01-07T12:00:00Z'));
+    const report = await compressAt('2025-01-07T12:00:00Z');
 
     expect(daysOf(report)).toEqual(['2025-01-02']);
     const { rows: after } = await connection.pool.query<{ partial: boolean }>(
@@ -217,8 +224,8 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
     await configurations.put(NONE_SERIES, { compression_level: CompressionLevel.LOW });
 
     // LOW waits 7 days after a chunk's end: Jan 1 ended on Jan 2, Jan 3 on Jan 4.
-    const first = await job.run(Date.parse('2025-01-10T12:00:00Z'));
-    const second = await job.run(Date.parse('2025-01-11T00:00:00Z'));
+    const first = await compressAt('2025-01-10T12:00:00Z');
+    const second = await compressAt('2025-01-11T00:00:00Z');
 
     expect(daysOf(first)).toEqual(['2025-01-01']);
     expect(daysOf(second)).toEqual(['2025-01-03']);
@@ -245,7 +252,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
   });
 });
 
-describe('CompressionPolicyJob on postgresql', () => {
+describe('CompressionTask on postgresql', () => {
   let db: TestDatabase;
   let connection: DatabaseConnection;
 
@@ -265,9 +272,10 @@ describe('CompressionPolicyJob on postgresql', () => {
       DEFAULT_SERIES,
       makeBarRows('2025-01-01T00:00:00Z', 10),
     );
-    const job = new CompressionPolicyJob(new CompressionRepository(connection), db.settings);
+    const job = new CompressionTask(new CompressionRepository(connection));
+    const compressAt = (iso: string) => runTask(connection, job, new Date(iso));
 
-    await expect(job.run(Date.parse('2030-01-01T00:00:00Z'))).resolves.toEqual({
+    await expect(compressAt('2030-01-01T00:00:00Z')).resolves.toEqual({
       ran: false,
       reason: NO_COMPRESSION_REASON,
       compressed_chunks: [],
@@ -278,30 +286,47 @@ describe('CompressionPolicyJob on postgresql', () => {
     });
   });
 
-  it('should let one instance at a time hold the job lock, and free it afterwards', async () => {
-    const repository = new CompressionRepository(connection);
+  it('should let one session at a time hold a lock (AdvisoryLock), and free it afterwards', async () => {
+    const lock = new AdvisoryLock(connection);
+    const key = ADVISORY_LOCKS.compression;
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
     const inside = new Promise<void>((resolve) => (entered = resolve));
 
-    const first = repository.withJobLock(async () => {
+    const first = lock.run(key, async (session) => {
       entered();
       await held;
-      return 'first';
+      // The lock's own session: no request statement timeout for a long job.
+      const { rows } = await session.query<{ timeout: string }>(
+        `SELECT current_setting('statement_timeout') AS timeout`,
+      );
+      return rows[0]?.timeout;
     });
     await inside;
-    const second = await repository.withJobLock(async () => 'second');
+    const second = await lock.run(key, async () => 'second');
     release();
 
     expect(second).toBeUndefined();
-    await expect(first).resolves.toBe('first');
-    await expect(repository.withJobLock(async () => 'third')).resolves.toBe('third');
-    // The session that ran the job is back in the pool with the request statement timeout.
+    await expect(first).resolves.toBe('0');
+    await expect(lock.run(key, async () => 'third')).resolves.toBe('third');
+    // The pool's sessions keep the request statement timeout.
     const { rows } = await connection.pool.query<{ timeout: string }>(
       `SELECT current_setting('statement_timeout') AS timeout`,
     );
     expect(rows).toEqual([{ timeout: '30s' }]);
+  });
+
+  it("should free a lock whose work failed, with the work's own error", async () => {
+    const lock = new AdvisoryLock(connection);
+    const key = ADVISORY_LOCKS.compression;
+
+    await expect(
+      lock.run(key, async (session) => {
+        await session.query('SELECT 1/0');
+      }),
+    ).rejects.toThrow('division by zero');
+    await expect(lock.run(key, async () => 'after')).resolves.toBe('after');
   });
 
   it('should refuse a compression level outside none, low, medium, high in the table', async () => {

@@ -1,7 +1,5 @@
-import {
-  CompressionPolicyJob,
-  NO_COMPRESSION_REASON,
-} from '../src/configuration/compression-policy.job';
+import { CompressionReport, NO_COMPRESSION_REASON } from '../src/lifecycle/compression.task';
+import { runAppTask } from './support/lifecycle';
 import { makeBars } from './support/bars';
 import { capabilitiesOf, ENGINES } from './support/test-database';
 import { JsonResponse, request, startTestApp, TestApp } from './support/test-app';
@@ -302,7 +300,7 @@ describe.each(ENGINES)('configuration API on %s', (engine) => {
     });
   });
 
-  describe('compression policy job in the app', () => {
+  describe('compression task in the app', () => {
     it('should compress the old chunk of a HIGH series on TimescaleDB, and do nothing on PostgreSQL', async () => {
       const stored = await call('POST', `${BASE}/store`, {
         instrument_id: 'JOB.HIGH',
@@ -311,9 +309,7 @@ describe.each(ENGINES)('configuration API on %s', (engine) => {
         data_points: makeBars('2024-03-10T00:00:00Z', 1440),
       });
       expect(stored.status).toBe(200);
-      const job = app.app.get(CompressionPolicyJob);
-
-      const report = await job.run();
+      const report = (await runAppTask(app.app, 'compression')) as CompressionReport;
 
       if (capabilitiesOf(engine).timescale) {
         expect(report).toMatchObject({ ran: true, failed_chunks: [] });

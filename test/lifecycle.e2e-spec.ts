@@ -1,9 +1,18 @@
 import { Logger } from '@nestjs/common';
-import { Client, Pool } from 'pg';
-import { NO_COMPRESSION_REASON } from '../src/configuration/compression-policy.job';
-import { MAINTENANCE_TASK_LOCK_CLASS } from '../src/database/advisory-locks';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Pool } from 'pg';
+import { createApp } from '../src/app.factory';
+import { AdvisoryLock } from '../src/database/advisory-lock';
+import { NO_COMPRESSION_REASON } from '../src/lifecycle/compression.task';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { DATABASE_CONNECTION } from '../src/database/database.tokens';
+import { CompressionTask } from '../src/lifecycle/compression.task';
+import { LifecycleTask } from '../src/lifecycle/lifecycle-task';
+import { PartitionsTask } from '../src/lifecycle/partitions.task';
+import { RetentionTask } from '../src/lifecycle/retention.task';
+import { RollupRefreshTask } from '../src/lifecycle/rollup-refresh.task';
+import { StatisticsTask } from '../src/lifecycle/statistics.task';
+import { TickLifecycleTask } from '../src/lifecycle/tick-lifecycle.task';
 import { BarPoint, makeBars } from './support/bars';
 import { capabilitiesOf, ENGINES } from './support/test-database';
 import { request, startTestApp, TestApp } from './support/test-app';
@@ -134,6 +143,12 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
             retention_days: 730,
           },
         },
+        {
+          name: 'statistics',
+          status: 'done',
+          took_ms: expect.any(Number),
+          result: expect.objectContaining({ measured: true, measured_at: expect.any(String) }),
+        },
       ],
     });
     const [compression, retention, partitions, rollups] = res.body.tasks;
@@ -161,7 +176,7 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
     expect(unknown.body).toMatchObject({
       field: 'task',
       message:
-        'task must be one of compression, retention, partitions, rollup_refresh, tick_lifecycle',
+        'task must be one of compression, retention, partitions, rollup_refresh, tick_lifecycle, statistics',
     });
     const extra = await runMaintenance('?now=2030-01-01');
     expect(extra.status).toBe(400);
@@ -318,26 +333,62 @@ describe.each(ENGINES)('Data lifecycle on %s', (engine) => {
     expect(second).toMatchObject({ dropped_chunks: [], deleted_rows: 0, deleted_by_series: [] });
   });
 
-  // Another session holding the task's lock: only a server has more than one.
+  // A second instance on the same database: only a server has more than one session.
   if (!embedded) {
-    it('should skip a task another replica is running', async () => {
-      const other = new Client({ connectionString: t.db.settings.databaseUrl });
-      await other.connect();
-      try {
-        await other.query(`SELECT pg_advisory_lock($1, hashtext('retention'))`, [
-          MAINTENANCE_TASK_LOCK_CLASS,
-        ]);
-        const res = await runMaintenance('?task=retention');
-        expect(res.body.tasks).toEqual([
-          expect.objectContaining({
-            name: 'retention',
-            status: 'skipped',
-            reason: 'another instance is running this task',
-          }),
-        ]);
-      } finally {
-        await other.end();
-      }
+    describe('beside a second instance on the same database', () => {
+      let other: NestFastifyApplication;
+      const TASKS: [string, new (...args: never[]) => LifecycleTask][] = [
+        ['compression', CompressionTask],
+        ['retention', RetentionTask],
+        ['partitions', PartitionsTask],
+        ['rollup_refresh', RollupRefreshTask],
+        ['tick_lifecycle', TickLifecycleTask],
+        ['statistics', StatisticsTask],
+      ];
+
+      beforeAll(async () => {
+        // A settings object of its own: one open connection per settings object.
+        other = await createApp({ ...t.db.settings });
+        await other.init();
+      });
+
+      afterAll(async () => {
+        await other?.close();
+      });
+
+      it.each(TASKS)(
+        'should skip %s while the other instance holds its lock, and run it once freed',
+        async (name, type) => {
+          const task = other.get(type, { strict: false });
+          let release!: () => void;
+          const released = new Promise<void>((resolve) => (release = resolve));
+          let holding!: () => void;
+          const held = new Promise<void>((resolve) => (holding = resolve));
+          // The other instance's lock helper, with the key its task runs under.
+          const holder = other.get(AdvisoryLock, { strict: false }).run(task.lockKey, async () => {
+            holding();
+            await released;
+            return 'held';
+          });
+          await held;
+          try {
+            const res = await runMaintenance(`?task=${name}`);
+            expect(res.status).toBe(200);
+            expect(res.body.tasks).toEqual([
+              {
+                name,
+                status: 'skipped',
+                took_ms: expect.any(Number),
+                reason: 'another instance is running this task',
+              },
+            ]);
+          } finally {
+            release();
+          }
+          await expect(holder).resolves.toBe('held');
+          await taskResult(name);
+        },
+      );
     });
   }
 

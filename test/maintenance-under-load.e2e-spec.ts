@@ -84,9 +84,13 @@ describe.each(ENGINES)('a full maintenance run under load on %s', (engine) => {
       ['partitions', 'done', undefined],
       ['rollup_refresh', 'done', undefined],
       ['tick_lifecycle', 'done', undefined],
+      ['statistics', 'done', undefined],
     ]);
     const results = Object.fromEntries(run.body.tasks.map((task) => [task.name, task.result]));
     expect(results.rollup_refresh).toMatchObject({ ran: timescale });
+    // The measurement runs last and sees the bars stored before the run.
+    expect(results.statistics).toMatchObject({ measured: true });
+    expect(results.statistics?.total_records).toBeGreaterThanOrEqual(INSTRUMENTS.length * 3 * 1440);
     if (timescale) {
       expect(results.compression).toMatchObject({ ran: true, failed_chunks: [] });
       expect((results.compression.compressed_chunks as unknown[]).length).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 import { Pool } from 'pg';
-import { PartitionsTask } from '../src/maintenance/partitions.task';
+import { runAppTask } from './support/lifecycle';
 import { request, startTestApp, TestApp } from './support/test-app';
 import { ENGINES } from './support/test-database';
 
@@ -52,7 +52,7 @@ describe.each(ON_POSTGRESQL)('partitions ahead on %s', (engine) => {
   });
 
   it('should create the months ahead for bars, trades and quotes and report each', async () => {
-    const task = t.app.get(PartitionsTask);
+    const task = { run: (now: Date) => runAppTask(t.app, 'partitions', now) };
 
     const first = await task.run(new Date('2031-05-10T12:00:00Z'));
     const again = await task.run(new Date('2031-05-10T12:00:00Z'));

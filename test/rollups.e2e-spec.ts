@@ -1,13 +1,11 @@
 import { PointField, POINT_FIELDS, TimeFrame } from '../src/common/market-data.types';
-import {
-  CompressionReport,
-  NO_COMPRESSION_REASON,
-} from '../src/configuration/compression-policy.job';
+import { CompressionReport, NO_COMPRESSION_REASON } from '../src/lifecycle/compression.task';
+import { NO_ROLLUPS_REASON } from '../src/lifecycle/rollup-refresh.task';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { DATABASE_CONNECTION } from '../src/database/database.tokens';
 import { MarketDataRepository, TimeRange } from '../src/repositories/market-data.repository';
 import { RollupsRepository } from '../src/repositories/rollups.repository';
-import { NO_ROLLUPS_REASON, RollupRefreshTask } from '../src/rollups/rollup-refresh.task';
+import { runAppTask } from './support/lifecycle';
 import { BarPoint, makeBars } from './support/bars';
 import { capabilitiesOf, ENGINES } from './support/test-database';
 import { request, startTestApp, TestApp } from './support/test-app';
@@ -81,7 +79,8 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
   let t: TestApp;
   let marketData: MarketDataRepository;
   let rollups: RollupsRepository;
-  let task: RollupRefreshTask;
+  /** The refresh task at `now`, as POST /maintenance/run starts it (under its lock). */
+  const task = { run: (now: Date) => runAppTask(t.app, 'rollup_refresh', now) };
   let db: DatabaseConnection;
 
   beforeAll(async () => {
@@ -95,7 +94,6 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
     });
     marketData = t.app.get(MarketDataRepository);
     rollups = t.app.get(RollupsRepository);
-    task = t.app.get(RollupRefreshTask);
     db = t.app.get<DatabaseConnection>(DATABASE_CONNECTION);
     await store(minuteBars());
   }, 120_000);

@@ -6,7 +6,8 @@ import { ADVISORY_LOCKS } from '../src/database/advisory-locks';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { BarRow, MarketDataRepository } from '../src/repositories/market-data.repository';
 import { RollupRefreshRepository } from '../src/repositories/rollup-refresh.repository';
-import { RollupRefreshTask } from '../src/rollups/rollup-refresh.task';
+import { RollupRefreshTask } from '../src/lifecycle/rollup-refresh.task';
+import { runTask } from './support/lifecycle';
 import { StorageStatisticsDto } from '../src/statistics/dto/statistics-response.dto';
 import { StatisticsRepository } from '../src/repositories/statistics.repository';
 import { StatisticsService } from '../src/statistics/statistics.service';
@@ -256,7 +257,7 @@ describe.each(ENGINES)('Statistics on %s', (engine) => {
   describe('rollups', () => {
     it("should record the rollups' size beside the bars', refreshed and then compressed (0 on plain PostgreSQL)", async () => {
       const refresh = new RollupRefreshTask(new RollupRefreshRepository(connection));
-      await refresh.run(new Date('2025-03-10T00:00:00Z'));
+      await runTask(connection, refresh, new Date('2025-03-10T00:00:00Z'));
       await settle();
 
       await service.refreshNow();

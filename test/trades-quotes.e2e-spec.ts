@@ -4,9 +4,9 @@ import { JsonResponse, request, startTestApp, TestApp } from './support/test-app
 import { QuotesRepository } from '../src/repositories/quotes.repository';
 import { TickTableMaintenance } from '../src/repositories/tick-tables';
 import { TradesRepository } from '../src/repositories/trades.repository';
-import { TickLifecycleJob } from '../src/storage/tick-lifecycle.job';
 import { capabilitiesOf, ENGINES } from './support/test-database';
 import { random } from './support/trades';
+import { runAppTask } from './support/lifecycle';
 
 const BASE = '/api/v1/storage';
 const DAY = '2025-06-23T00:00:00Z';
@@ -552,7 +552,7 @@ describe.each(ENGINES)('trades and quotes over REST on %s', (engine) => {
         timeframe: string;
         compression_level: string;
       }[];
-      const report = await t.app.get(TickLifecycleJob).runAt();
+      const report = await runAppTask(t.app, 'tick_lifecycle');
       const openDays = async (repo: { maintenance: TickTableMaintenance }) =>
         (await repo.maintenance.findOpenChunksEndedBy(Date.parse('2100-01-01T00:00:00Z'))).map(
           (c) => new Date(c.rangeStartMs).toISOString().slice(0, 10),
@@ -578,9 +578,9 @@ describe.each(ENGINES)('trades and quotes over REST on %s', (engine) => {
         expect(openTradeDays).toContain('2025-07-01');
         expect(openTradeDays).not.toContain('2025-07-02');
         expect(openQuoteDays).not.toContain('2025-07-03');
-        expect(report.skippedChunks).toBeGreaterThanOrEqual(1);
+        expect(report.skipped_chunks).toBeGreaterThanOrEqual(1);
       } else {
-        expect(report.compressedChunks).toEqual([]);
+        expect(report.compressed_chunks).toEqual([]);
       }
     });
   });

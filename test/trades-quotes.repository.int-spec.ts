@@ -5,9 +5,8 @@ import { DatabaseConnection } from '../src/database/database-connection';
 import { QuoteRow, QUOTE_FIELDS, QuotesRepository } from '../src/repositories/quotes.repository';
 import { TickPosition } from '../src/repositories/tick-tables';
 import { TradeRow, TRADE_FIELDS, TradesRepository } from '../src/repositories/trades.repository';
-import { MaintenanceLock } from '../src/maintenance/maintenance-lock';
-import { MaintenanceScheduler } from '../src/maintenance/maintenance.scheduler';
-import { TickLifecycleJob } from '../src/storage/tick-lifecycle.job';
+import { TickLifecycleTask } from '../src/lifecycle/tick-lifecycle.task';
+import { runTask } from './support/lifecycle';
 import {
   capabilitiesOf,
   createTestDatabase,
@@ -421,7 +420,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
     });
   });
 
-  describe('TickLifecycleJob', () => {
+  describe('TickLifecycleTask', () => {
     it('should drop what is past retention and compress what is past a day (TimescaleDB)', async () => {
       const trade = (iso: string, key: string): TradeRow => ({
         timestampUs: Date.parse(iso) * 1000,
@@ -453,20 +452,19 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
           ],
         },
       ]);
-      // Not registered (no onModuleInit here): the scheduler only exists for the constructor.
-      const scheduler = new MaintenanceScheduler(new MaintenanceLock(connection, db.settings));
-      const job = new TickLifecycleJob(trades, quotes, db.settings, scheduler);
+      const task = new TickLifecycleTask(trades, quotes);
 
-      const report = await job.runAt(Date.parse('2025-06-20T00:00:00Z'));
+      const report = await runTask(connection, task, new Date('2025-06-20T00:00:00Z'));
 
-      expect(report.droppedParts).toBeGreaterThanOrEqual(1);
+      expect(report.dropped_parts).toBeGreaterThanOrEqual(1);
       const { points } = await walkTrades(trades, 'LIFE', 10);
       expect(points.map((p) => p.trade_id)).toEqual(['NEW']);
       if (capabilitiesOf(engine).timescale) {
-        expect(report.compressedChunks.some((c) => c.includes('_hyper_'))).toBe(true);
+        const compressed = report.compressed_chunks as string[];
+        expect(compressed.some((c) => c.includes('_hyper_'))).toBe(true);
         expect(await quotes.maintenance.measureCompressionRatio('LIFE')).not.toBe(0);
       } else {
-        expect(report.compressedChunks).toEqual([]);
+        expect(report.compressed_chunks).toEqual([]);
       }
     });
   });

@@ -1,6 +1,5 @@
-import { ADVISORY_LOCKS, MAINTENANCE_TASK_LOCK_CLASS } from './advisory-locks';
+import { ADVISORY_LOCKS } from './advisory-locks';
 
-const INT4_MAX = 2 ** 31 - 1;
 const keys: number[] = Object.values(ADVISORY_LOCKS);
 
 describe('ADVISORY_LOCKS', () => {
@@ -12,20 +11,8 @@ describe('ADVISORY_LOCKS', () => {
     for (const key of keys) expect(Number.isSafeInteger(key)).toBe(true);
   });
 
-  it('should keep the partitions lock apart from the compression job lock', () => {
-    expect(ADVISORY_LOCKS.partitions).not.toBe(ADVISORY_LOCKS.compressionJob);
-  });
-});
-
-describe('MAINTENANCE_TASK_LOCK_CLASS', () => {
-  it('should be an int4, the first key of a two-key lock', () => {
-    expect(Number.isInteger(MAINTENANCE_TASK_LOCK_CLASS)).toBe(true);
-    expect(Math.abs(MAINTENANCE_TASK_LOCK_CLASS)).toBeLessThanOrEqual(INT4_MAX);
-  });
-
-  // pg keeps one-bigint and two-int4 keys apart (pg_locks.objsubid 1 and 2), so
-  // they could not collide anyway; a distinct number keeps pg_locks readable.
-  it('should not reuse a one-key lock number', () => {
-    expect(keys).not.toContain(MAINTENANCE_TASK_LOCK_CLASS);
+  it('should keep the partitions lock apart from the compression and partitions task locks', () => {
+    expect(ADVISORY_LOCKS.partitions).not.toBe(ADVISORY_LOCKS.compression);
+    expect(ADVISORY_LOCKS.partitions).not.toBe(ADVISORY_LOCKS.partitionsAhead);
   });
 });

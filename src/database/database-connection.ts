@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Pool, types as pgTypes } from 'pg';
+import { Client, Pool, types as pgTypes } from 'pg';
 import { DataSource } from 'typeorm';
 import { Settings } from '../settings/settings';
 import { EmbeddedEngine } from './embedded-engine';
@@ -134,6 +134,22 @@ export class DatabaseConnection {
       await embedded?.stop();
       throw error;
     }
+  }
+
+  /**
+   * A new, unconnected session outside the pool (a server only, undefined
+   * on the embedded engine): for a session advisory lock held through a long
+   * job (AdvisoryLock). Parsed as the pool's, without the statement timeout.
+   */
+  lockClient(): Client | undefined {
+    if (this.embedded || !this.settings.databaseUrl) return undefined;
+    return new Client({
+      connectionString: this.settings.databaseUrl,
+      types: TYPE_PARSERS,
+      application_name: 'market-data-storage lock',
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+    });
   }
 
   async close(): Promise<void> {

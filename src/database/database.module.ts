@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
+import { AdvisoryLock } from './advisory-lock';
 import { DatabaseConnection } from './database-connection';
 import { DatabaseHealthIndicator } from './database.health';
 import { DATABASE_CONNECTION } from './database.tokens';
@@ -34,8 +35,9 @@ import { DATABASE_CONNECTION } from './database.tokens';
       useFactory: (db: DatabaseConnection) => db.dataSource,
     },
     DatabaseHealthIndicator,
+    AdvisoryLock,
   ],
-  exports: [DATABASE_CONNECTION, DataSource, DatabaseHealthIndicator],
+  exports: [DATABASE_CONNECTION, DataSource, DatabaseHealthIndicator, AdvisoryLock],
 })
 export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Database');

@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { PoolClient } from 'pg';
+import { Pool, PoolClient } from 'pg';
 import { DatabaseUnavailableError } from '../common/errors';
-import { inTransaction, markBroken, withClient, withTransaction } from './sessions';
+import {
+  inSessionTransaction,
+  inTransaction,
+  markBroken,
+  withClient,
+  withTransaction,
+} from './sessions';
 
 /** A checked-out client that records its statements and fails the ones it is told to. */
 class FakeClient extends EventEmitter {
@@ -195,5 +201,29 @@ describe('inTransaction', () => {
 
     expect(pool.client.statements).toEqual(['BEGIN', 'ROLLBACK', 'BEGIN', 'INSERT 2', 'COMMIT']);
     expect(pool.client.released).toEqual({ error: undefined });
+  });
+});
+
+describe('inSessionTransaction', () => {
+  it("should run on a lock's own session itself", async () => {
+    const client = new FakeClient();
+
+    await inSessionTransaction(client as unknown as PoolClient, (c) => c.query('INSERT 1'));
+
+    expect(client.statements).toEqual(['BEGIN', 'INSERT 1', 'COMMIT']);
+    expect(client.released).toBeUndefined();
+  });
+
+  it('should check one client out of a pool (the embedded engine) for the whole transaction', async () => {
+    const pool = new Pool();
+    const client = new FakeClient();
+    const connect = jest.fn(() => Promise.resolve(client as unknown as PoolClient));
+    Object.assign(pool, { connect });
+
+    await inSessionTransaction(pool, (c) => c.query('INSERT 1'));
+
+    expect(connect).toHaveBeenCalledTimes(1);
+    expect(client.statements).toEqual(['BEGIN', 'INSERT 1', 'COMMIT']);
+    expect(client.released).toEqual({ error: undefined });
   });
 });

@@ -1,4 +1,4 @@
-import type { PoolClient } from 'pg';
+import { ClientBase, Pool, PoolClient } from 'pg';
 import { DatabaseUnavailableError } from '../common/errors';
 import { isUnavailable } from './pg-errors';
 
@@ -11,10 +11,10 @@ import { isUnavailable } from './pg-errors';
  */
 
 /** Clients whose session broke while checked out, with the error that broke it. */
-const brokenSessions = new WeakMap<PoolClient, Error>();
+const brokenSessions = new WeakMap<ClientBase, Error>();
 
 /** The session of `client` is beyond use: withClient releases it with `error` (the first one kept). */
-export function markBroken(client: PoolClient, error: unknown): void {
+export function markBroken(client: ClientBase, error: unknown): void {
   if (!brokenSessions.has(client)) {
     brokenSessions.set(client, error instanceof Error ? error : new Error(String(error)));
   }
@@ -57,9 +57,9 @@ export async function withClient<T>(
  * withClient): COMMIT after it, ROLLBACK when it throws. `begin` may carry an
  * isolation level; a `SET LOCAL` or a transaction lock belongs inside `work`.
  */
-export async function inTransaction<T>(
-  client: PoolClient,
-  work: (client: PoolClient) => Promise<T>,
+export async function inTransaction<C extends ClientBase, T>(
+  client: C,
+  work: (client: C) => Promise<T>,
   begin = 'BEGIN',
 ): Promise<T> {
   try {
@@ -82,4 +82,16 @@ export function withTransaction<T>(
   begin = 'BEGIN',
 ): Promise<T> {
   return withClient(pool, (client) => inTransaction(client, work, begin));
+}
+
+/**
+ * Runs `work` in one transaction on a lock's session (AdvisoryLock): on that
+ * client itself, or, where the session is the pool (the embedded engine), on
+ * one client checked out of it.
+ */
+export function inSessionTransaction<T>(
+  session: Pool | ClientBase,
+  work: (client: ClientBase) => Promise<T>,
+): Promise<T> {
+  return session instanceof Pool ? withTransaction(session, work) : inTransaction(session, work);
 }

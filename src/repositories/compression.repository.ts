@@ -1,9 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Pool, PoolClient } from 'pg';
 import { CompressionLevel } from '../common/market-data.types';
-import { ADVISORY_LOCKS } from '../database/advisory-locks';
+import type { LockedSession } from '../database/advisory-lock';
 import { DatabaseConnection } from '../database/database-connection';
-import { withLockedSession } from '../database/locked-session';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { ROLLUP_LEVELS, RollupLevel } from './rollups.repository';
@@ -28,7 +26,7 @@ export interface OpenRollupChunk extends OpenChunk {
 
 /** The statements of one compression run, on the connection that holds the job's lock. */
 export class CompressionSession {
-  constructor(private readonly sql: Pool | PoolClient) {}
+  constructor(private readonly sql: LockedSession) {}
 
   /** Chunks with rows outside compression (uncompressed or partially compressed), oldest first. */
   async findOpenChunks(): Promise<OpenChunk[]> {
@@ -134,7 +132,7 @@ export class CompressionSession {
   }
 }
 
-/** TimescaleDB chunk compression (bars and rollups) for the compression policy job. */
+/** TimescaleDB chunk compression (bars and rollups) for the lifecycle task `compression`. */
 @Injectable()
 export class CompressionRepository {
   constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {}
@@ -144,13 +142,8 @@ export class CompressionRepository {
     return this.db.info.engine === 'timescaledb';
   }
 
-  /**
-   * Runs `work` while holding the job's advisory lock, so that one replica
-   * at a time compresses; undefined when another one holds it (withLockedSession).
-   */
-  withJobLock<T>(work: (session: CompressionSession) => Promise<T>): Promise<T | undefined> {
-    return withLockedSession(this.db, ADVISORY_LOCKS.compressionJob, (sql) =>
-      work(new CompressionSession(sql)),
-    );
+  /** The compression task's statements on the session holding its lock (AdvisoryLock). */
+  sessionOn(sql: LockedSession): CompressionSession {
+    return new CompressionSession(sql);
   }
 }

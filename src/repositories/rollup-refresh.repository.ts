@@ -1,8 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Pool, PoolClient } from 'pg';
-import { ADVISORY_LOCKS } from '../database/advisory-locks';
+import type { LockedSession } from '../database/advisory-lock';
 import { DatabaseConnection } from '../database/database-connection';
-import { withLockedSession } from '../database/locked-session';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { RollupLevel } from './rollups.repository';
@@ -33,7 +31,7 @@ const MIN_TIME_MICROS = '-210866803200000000';
 
 /** The statements of one refresh run, on the connection that holds the task's lock. */
 export class RollupRefreshSession {
-  constructor(private readonly sql: Pool | PoolClient) {}
+  constructor(private readonly sql: LockedSession) {}
 
   /**
    * Materializes the buckets of `level` from `fromMs` (null: the beginning
@@ -169,13 +167,8 @@ export class RollupRefreshRepository {
     return this.db.info.engine === 'timescaledb';
   }
 
-  /**
-   * Runs `work` while holding the task's advisory lock, so that one replica
-   * at a time refreshes; undefined when another one holds it (withLockedSession).
-   */
-  withRefreshLock<T>(work: (session: RollupRefreshSession) => Promise<T>): Promise<T | undefined> {
-    return withLockedSession(this.db, ADVISORY_LOCKS.rollupRefresh, (sql) =>
-      work(new RollupRefreshSession(sql)),
-    );
+  /** The refresh task's statements on the session holding its lock (AdvisoryLock). */
+  sessionOn(sql: LockedSession): RollupRefreshSession {
+    return new RollupRefreshSession(sql);
   }
 }

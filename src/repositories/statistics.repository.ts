@@ -1,13 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { PoolClient } from 'pg';
 import { Between, Repository } from 'typeorm';
+import { AdvisoryLock, LockedSession } from '../database/advisory-lock';
 import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { COMPRESSED_CHUNKS_SQL } from './compressed-chunks.sql';
 import { DatabaseConnection, StorageEngine } from '../database/database-connection';
 import { StorageStatisticsEntity } from '../database/entities';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
-import { inTransaction, markBroken, withClient } from '../database/sessions';
+import { onlyRow } from '../database/rows';
+import { inSessionTransaction } from '../database/sessions';
 import { ROLLUP_LEVELS } from './rollups.repository';
 
 /** Answered queries of a batch or of a day; the count weighs the two averages when they merge. */
@@ -132,7 +133,7 @@ interface SeriesCountRow {
 
 class PgMeasurementSession implements MeasurementSession {
   constructor(
-    private readonly client: PoolClient,
+    private readonly client: LockedSession,
     private readonly engine: StorageEngine,
   ) {}
 
@@ -140,7 +141,7 @@ class PgMeasurementSession implements MeasurementSession {
     const { rows } = await this.client.query<{ now: Date }>(
       `SELECT date_trunc('milliseconds', now()) AS now`,
     );
-    return rows[0].now;
+    return onlyRow(rows).now;
   }
 
   async msSinceLastMeasurement(): Promise<number | null> {
@@ -148,7 +149,7 @@ class PgMeasurementSession implements MeasurementSession {
       `SELECT (extract(epoch FROM now() - max(measured_at)) * 1000)::float8 AS ms
          FROM storage_statistics`,
     );
-    return rows[0].ms;
+    return onlyRow(rows).ms;
   }
 
   async countSeries(): Promise<SeriesCount[]> {
@@ -169,16 +170,17 @@ class PgMeasurementSession implements MeasurementSession {
       rollups_bytes: string;
       compression_ratio: number;
     }>(TABLE_SIZE_SQL[this.engine]);
+    const size = onlyRow(rows);
     return {
-      totalBytes: Number(rows[0].total_bytes),
-      rollupsBytes: Number(rows[0].rollups_bytes),
-      compressionRatio: rows[0].compression_ratio,
+      totalBytes: Number(size.total_bytes),
+      rollupsBytes: Number(size.rollups_bytes),
+      compressionRatio: size.compression_ratio,
     };
   }
 
   async saveMeasurement(m: StorageMeasurement): Promise<void> {
     const measuredAt = m.measuredAt.toISOString();
-    await inTransaction(this.client, async (client) => {
+    await inSessionTransaction(this.client, async (client) => {
       // Only the measured columns: the query counters are the flushes' own (addQueryFigures).
       await client.query(
         `INSERT INTO storage_statistics AS s
@@ -270,31 +272,21 @@ export class StatisticsRepository {
    * every instance on the database. With `wait` false, answers undefined at
    * once when another instance holds it.
    */
-  async withMeasurementLock<T>(
+  withMeasurementLock<T>(
     wait: boolean,
     work: (session: MeasurementSession) => Promise<T>,
   ): Promise<T | undefined> {
-    return translatePgErrors(() =>
-      withClient(this.db.pool, async (client) => {
-        if (wait) {
-          await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.statisticsMeasurement]);
-        } else {
-          const { rows } = await client.query<{ locked: boolean }>(
-            'SELECT pg_try_advisory_lock($1) AS locked',
-            [ADVISORY_LOCKS.statisticsMeasurement],
-          );
-          if (!rows[0].locked) return undefined;
-        }
-        try {
-          return await work(new PgMeasurementSession(client, this.db.info.engine));
-        } finally {
-          // A lock that cannot be released goes away with its connection.
-          await client
-            .query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.statisticsMeasurement])
-            .catch((error: unknown) => markBroken(client, error));
-        }
-      }),
+    return new AdvisoryLock(this.db).run(
+      ADVISORY_LOCKS.statisticsMeasurement,
+      // Errors of the measurement's statements read as ours, as the lock's own do.
+      (sql) => translatePgErrors(() => work(this.sessionOn(sql))),
+      { wait },
     );
+  }
+
+  /** The measurement's statements on the session holding its lock (AdvisoryLock). */
+  sessionOn(sql: LockedSession): MeasurementSession {
+    return new PgMeasurementSession(sql, this.db.info.engine);
   }
 
   /**
@@ -330,8 +322,8 @@ export class StatisticsRepository {
            FROM storage_statistics WHERE measured_at IS NOT NULL
           ORDER BY measured_at DESC LIMIT 1`,
       );
-      if (rows.length === 0) return null;
       const [row] = rows;
+      if (!row) return null;
       const { rows: series } = await this.db.pool.query<SeriesRow>(
         `SELECT instrument_id, timeframe, record_count, storage_size_mb, compression_ratio,
                 last_updated, data_quality
@@ -374,7 +366,7 @@ export class StatisticsRepository {
            LEFT JOIN storage_statistics s ON s.date = today.date`,
       ),
     );
-    const [row] = rows;
+    const row = onlyRow(rows);
     return {
       date: row.date,
       queryCount: row.query_count ?? 0,

@@ -65,7 +65,12 @@ class FakeStatistics {
     work: (session: MeasurementSession) => Promise<T>,
   ): Promise<T | undefined> {
     if (this.lockBusy && !wait) return undefined;
-    return work({
+    return work(this.sessionOn());
+  }
+
+  /** The session the measurement runs on (the lifecycle task's, or the lock's). */
+  sessionOn(): MeasurementSession {
+    return {
       databaseTime: async () => MEASURED_AT,
       msSinceLastMeasurement: async () => this.msSinceLastMeasurement,
       countSeries: async () => this.series,
@@ -78,7 +83,7 @@ class FakeStatistics {
         this.saved.push(m);
         this.latest = m;
       },
-    });
+    };
   }
 
   async findLatestMeasurement(): Promise<StorageMeasurement | null> {
@@ -225,48 +230,68 @@ describe('StatisticsService', () => {
     });
   });
 
+  describe('measureOn (the lifecycle task statistics)', () => {
+    const SESSION = {} as never;
+
+    it('should flush and measure on the given session, and cache the new figures', async () => {
+      service.recordQuery(8, false);
+
+      const report = await service.measureOn(SESSION, true);
+
+      expect(report).toEqual({
+        measured: true,
+        measured_at: MEASURED_AT.toISOString(),
+        total_records: 400,
+        series: 2,
+      });
+      expect(repository.flushed).toEqual([{ queryCount: 1, avgQueryTimeMs: 8, cacheHitRatio: 0 }]);
+      expect(repository.saved).toHaveLength(1);
+      expect(cache.entries.get(STATS_KEY)).toBeDefined();
+    });
+
+    it('should not measure again on the timer within half an interval of any measurement', async () => {
+      service = createService({ STATS_REFRESH_INTERVAL_MS: '5000' });
+      repository.msSinceLastMeasurement = 2499;
+      await expect(service.measureOn(SESSION, true)).resolves.toEqual({
+        measured: false,
+        reason: 'another instance measured recently',
+      });
+      repository.msSinceLastMeasurement = 2500;
+      await service.measureOn(SESSION, true);
+
+      expect(repository.saved).toHaveLength(1);
+    });
+
+    it('should measure on demand whenever the last measurement was', async () => {
+      service = createService({ STATS_REFRESH_INTERVAL_MS: '5000' });
+      repository.msSinceLastMeasurement = 10;
+
+      await expect(service.measureOn(SESSION, false)).resolves.toMatchObject({ measured: true });
+    });
+  });
+
   describe('on the timer', () => {
     beforeEach(() => {
       jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
     });
 
-    it('should flush and measure every STATS_REFRESH_INTERVAL_MS', async () => {
+    it('should only flush every STATS_REFRESH_INTERVAL_MS: measuring is the lifecycle task', async () => {
       service = createService({ STATS_REFRESH_INTERVAL_MS: '5000' });
       service.onApplicationBootstrap();
       service.recordQuery(8, false);
 
       await jest.advanceTimersByTimeAsync(5000);
+      service.recordQuery(4, true);
       await jest.advanceTimersByTimeAsync(5000);
 
-      expect(repository.flushed).toEqual([{ queryCount: 1, avgQueryTimeMs: 8, cacheHitRatio: 0 }]);
-      expect(repository.saved).toHaveLength(2);
-    });
-
-    it('should only flush while another instance holds the measurement lock', async () => {
-      service = createService({ STATS_REFRESH_INTERVAL_MS: '5000' });
-      repository.lockBusy = true;
-      service.onApplicationBootstrap();
-      service.recordQuery(8, true);
-
-      await jest.advanceTimersByTimeAsync(5000);
-
-      expect(repository.flushed).toEqual([{ queryCount: 1, avgQueryTimeMs: 8, cacheHitRatio: 1 }]);
+      expect(repository.flushed).toEqual([
+        { queryCount: 1, avgQueryTimeMs: 8, cacheHitRatio: 0 },
+        { queryCount: 1, avgQueryTimeMs: 4, cacheHitRatio: 1 },
+      ]);
       expect(repository.saved).toEqual([]);
     });
 
-    it('should not measure again within half an interval of any measurement', async () => {
-      service = createService({ STATS_REFRESH_INTERVAL_MS: '5000' });
-      repository.msSinceLastMeasurement = 2499;
-      service.onApplicationBootstrap();
-
-      await jest.advanceTimersByTimeAsync(5000);
-      repository.msSinceLastMeasurement = 2500;
-      await jest.advanceTimersByTimeAsync(5000);
-
-      expect(repository.saved).toHaveLength(1);
-    });
-
-    it('should keep running after a failed refresh, with a warning', async () => {
+    it('should keep flushing after a failed flush, with a warning', async () => {
       const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
       service = createService({ STATS_REFRESH_INTERVAL_MS: '5000' });
       repository.failFlushes = 1;
@@ -277,8 +302,7 @@ describe('StatisticsService', () => {
       await jest.advanceTimersByTimeAsync(5000);
 
       expect(repository.flushed).toEqual([{ queryCount: 1, avgQueryTimeMs: 8, cacheHitRatio: 0 }]);
-      expect(repository.saved).toHaveLength(1);
-      expect(warn).toHaveBeenCalledWith('statistics refresh failed: database unavailable');
+      expect(warn).toHaveBeenCalledWith('query counters not flushed: database unavailable');
     });
 
     it('should not run with STATS_REFRESH_INTERVAL_MS=0', async () => {

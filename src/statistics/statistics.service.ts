@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { CACHE_TTL_MS, STATS_KEY } from '../cache/cache-keys';
 import { QueryCache } from '../cache/query-cache.service';
+import type { LockedSession } from '../database/advisory-lock';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import {
@@ -52,9 +53,11 @@ function describe(error: unknown): string {
 /**
  * Keeps storage_statistics and storage_metadata_ts up to date. Queries are
  * counted in memory (recordQuery costs no I/O) and flushed by every instance
- * every STATS_REFRESH_INTERVAL_MS into the day's row; the sizes and counts of
- * market_data_ts are measured by one instance at a time, under a database
- * lock, and skipped when another instance measured within half an interval.
+ * every STATS_REFRESH_INTERVAL_MS into the day's row: this timer stays here,
+ * as each instance must flush its own counts, which no single-replica task
+ * can do. The sizes and counts of market_data_ts are measured by the
+ * lifecycle task `statistics` (measureOn, under its lock: one instance at a
+ * time), or by a reader that finds nothing measured today (refreshNow).
  */
 @Injectable()
 export class StatisticsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -83,7 +86,7 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
   onApplicationBootstrap(): void {
     const interval = this.settings.statsRefreshIntervalMs;
     if (interval === 0) return;
-    this.timer = setInterval(() => void this.refreshOnSchedule(), interval);
+    this.timer = setInterval(() => void this.flushOnSchedule(), interval);
     // The timer alone never keeps the process alive.
     this.timer.unref();
   }
@@ -104,7 +107,7 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
    * measurement by another instance to end first.
    */
   refreshNow(): Promise<void> {
-    return this.serialized(() => this.refresh(true));
+    return this.serialized(() => this.refresh());
   }
 
   /** The newest measurement with today's query figures; cached for a minute. */
@@ -134,43 +137,74 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
     return { from, to, days };
   }
 
-  private async refreshOnSchedule(): Promise<void> {
-    // A refresh slower than the interval is not queued up behind itself.
+  /**
+   * The lifecycle task `statistics`: flushes this instance's counters and
+   * measures on `sql`, the session holding the measurement lock. On the
+   * timer it leaves the measurement to another instance that measured within
+   * half an interval (N replicas measure about once an interval).
+   */
+  measureOn(sql: LockedSession, scheduled: boolean): Promise<Record<string, unknown>> {
+    return this.serialized(async () => {
+      await this.flushQueryCounters();
+      const session = this.statistics.sessionOn(sql);
+      const measured = await this.measureUnlessRecent(session, scheduled);
+      if (!measured) return { measured: false, reason: 'another instance measured recently' };
+      await this.cacheCurrent();
+      return {
+        measured: true,
+        measured_at: measured.measuredAt.toISOString(),
+        total_records: measured.totalRecords,
+        series: measured.series.length,
+      };
+    });
+  }
+
+  private async flushOnSchedule(): Promise<void> {
+    // A flush slower than the interval is not queued up behind itself.
     if (this.busy) return;
     try {
-      await this.serialized(() => this.refresh(false));
+      await this.serialized(() => this.flushQueryCounters());
     } catch (error) {
-      this.logger.warn(`statistics refresh failed: ${describe(error)}`);
+      this.logger.warn(`query counters not flushed: ${describe(error)}`);
     }
   }
 
-  private serialized(work: () => Promise<void>): Promise<void> {
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
     const run = this.refreshing.then(async () => {
       this.busy = true;
       try {
-        await work();
+        return await work();
       } finally {
         this.busy = false;
       }
     });
-    this.refreshing = run.catch(() => undefined);
+    this.refreshing = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
-  private async refresh(force: boolean): Promise<void> {
+  private async refresh(): Promise<void> {
     await this.flushQueryCounters();
-    const measured = await this.statistics.withMeasurementLock(force, async (session) => {
-      if (!force) {
-        const age = await session.msSinceLastMeasurement();
-        // Another instance measured a moment ago: N replicas measure about once an interval.
-        if (age !== null && age < this.settings.statsRefreshIntervalMs / 2) return undefined;
-      }
-      return this.measure(session);
-    });
-    if (measured) {
-      const answer = await this.readCurrent();
-      if (answer) await this.cache.set(STATS_KEY, JSON.stringify(answer), CACHE_TTL_MS.stats);
+    await this.statistics.withMeasurementLock(true, (session) => this.measure(session));
+    await this.cacheCurrent();
+  }
+
+  private async measureUnlessRecent(
+    session: MeasurementSession,
+    skipRecent: boolean,
+  ): Promise<StorageMeasurement | undefined> {
+    if (skipRecent) {
+      const age = await session.msSinceLastMeasurement();
+      if (age !== null && age < this.settings.statsRefreshIntervalMs / 2) return undefined;
     }
+    return this.measure(session);
+  }
+
+  private async cacheCurrent(): Promise<void> {
+    const answer = await this.readCurrent();
+    if (answer) await this.cache.set(STATS_KEY, JSON.stringify(answer), CACHE_TTL_MS.stats);
   }
 
   /**

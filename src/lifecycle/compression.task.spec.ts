@@ -2,13 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DatabaseUnavailableError } from '../common/errors';
 import { CompressionLevel, TimeFrame } from '../common/market-data.types';
 import { ROLLUP_LEVELS } from '../repositories/rollups.repository';
-import { loadSettings, Settings } from '../settings/settings';
-import {
-  CompressionPolicyJob,
-  CompressionReport,
-  LOCKED_REASON,
-  NO_COMPRESSION_REASON,
-} from './compression-policy.job';
+import { CompressionReport, CompressionTask, NO_COMPRESSION_REASON } from './compression.task';
 import {
   CompressionRepository,
   CompressionSession,
@@ -75,27 +69,37 @@ function fakeSession(chunks: readonly FakeChunk[], rollupChunks: readonly OpenRo
 
 type FakeSession = ReturnType<typeof fakeSession>['session'];
 
+/** The lock's session the scheduler hands the task. */
+const LOCKED = { query: jest.fn() } as never;
+
 function repositoryMock(
   session: FakeSession | undefined,
   compressionAvailable = true,
 ): jest.Mocked<CompressionRepository> {
   return {
     compressionAvailable,
-    withJobLock: jest.fn(async (work: (s: CompressionSession) => Promise<unknown>) =>
-      session ? work(session as unknown as CompressionSession) : undefined,
-    ),
+    sessionOn: jest.fn((sql: unknown) => {
+      // The chunks are compressed on the session holding the task's lock.
+      expect(sql).toBe(LOCKED);
+      return session as unknown as CompressionSession;
+    }),
   } as unknown as jest.Mocked<CompressionRepository>;
 }
 
-function settings(env: Record<string, string> = {}): Settings {
-  return loadSettings({ LOG_LEVEL: 'error', ...env });
+/** One run of `task` at `nowMs`, as the scheduler starts it. */
+async function runAt(task: CompressionTask, nowMs: number): Promise<CompressionReport> {
+  return (await task.run({
+    now: new Date(nowMs),
+    session: LOCKED,
+    scheduled: false,
+  })) as unknown as CompressionReport;
 }
 
 function namesOf(report: CompressionReport): string[] {
   return report.compressed_chunks.map((c) => c.chunk);
 }
 
-describe('CompressionPolicyJob', () => {
+describe('CompressionTask', () => {
   beforeAll(() => {
     Logger.overrideLogger(false);
   });
@@ -114,9 +118,9 @@ describe('CompressionPolicyJob', () => {
         lowAndHigh,
         lowOld,
       ]);
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      const report = await job.run(NOW);
+      const report = await runAt(job, NOW);
 
       expect(report).toEqual({
         ran: true,
@@ -151,9 +155,9 @@ describe('CompressionPolicyJob', () => {
     ])('should decide a %s chunk that ended %d ms ago: compressed %s', async (level, age, due) => {
       const chunk = chunkEnded(age, [level]);
       const { session } = fakeSession([chunk]);
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      const report = await job.run(NOW);
+      const report = await runAt(job, NOW);
 
       expect(namesOf(report)).toEqual(due ? [chunk.chunk.name] : []);
       expect(report.skipped).toBe(due ? 0 : 1);
@@ -162,10 +166,10 @@ describe('CompressionPolicyJob', () => {
     it('should keep a HIGH chunk uncompressed while an unconfigured (MEDIUM) series in it is under 24 hours', async () => {
       const young = chunkEnded(2 * HOUR, [HIGH, MEDIUM]);
       const { session } = fakeSession([young]);
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      await expect(job.run(NOW)).resolves.toMatchObject({ compressed_chunks: [], skipped: 1 });
-      await expect(job.run(NOW + DAY)).resolves.toMatchObject({
+      await expect(runAt(job, NOW)).resolves.toMatchObject({ compressed_chunks: [], skipped: 1 });
+      await expect(runAt(job, NOW + DAY)).resolves.toMatchObject({
         compressed_chunks: [{ chunk: young.chunk.name }],
         skipped: 0,
       });
@@ -175,9 +179,9 @@ describe('CompressionPolicyJob', () => {
       const current = chunkEnded(-12 * HOUR, [HIGH]);
       const justEnded = chunkEnded(30 * MINUTE, [HIGH]);
       const { session, asked } = fakeSession([current, justEnded]);
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      const report = await job.run(NOW);
+      const report = await runAt(job, NOW);
 
       expect(report).toMatchObject({ ran: true, compressed_chunks: [], skipped: 2 });
       expect(asked).toEqual([]);
@@ -186,43 +190,30 @@ describe('CompressionPolicyJob', () => {
     it('should compress an ended chunk without rows', async () => {
       const empty = chunkEnded(2 * HOUR, []);
       const { session } = fakeSession([empty]);
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      await expect(job.run(NOW)).resolves.toMatchObject({
+      await expect(runAt(job, NOW)).resolves.toMatchObject({
         compressed_chunks: [{ chunk: empty.chunk.name }],
       });
     });
 
     it('should do nothing on plain PostgreSQL and say so', async () => {
       const repository = repositoryMock(undefined, false);
-      const job = new CompressionPolicyJob(repository, settings());
+      const job = new CompressionTask(repository);
 
-      const report = await job.run(NOW);
+      const report = await runAt(job, NOW);
 
+      // Every field of the report, nothing done.
       expect(report).toEqual({
         ran: false,
         reason: NO_COMPRESSION_REASON,
-        compressed_chunks: [],
-        skipped: 0,
-        compressed_rollup_chunks: [],
-        skipped_rollup_chunks: 0,
         failed_chunks: [],
-      });
-      expect(repository.withJobLock).not.toHaveBeenCalled();
-    });
-
-    it('should do nothing while another instance holds the lock', async () => {
-      const job = new CompressionPolicyJob(repositoryMock(undefined), settings());
-
-      await expect(job.run(NOW)).resolves.toEqual({
-        ran: false,
-        reason: LOCKED_REASON,
         compressed_chunks: [],
-        skipped: 0,
         compressed_rollup_chunks: [],
+        skipped: 0,
         skipped_rollup_chunks: 0,
-        failed_chunks: [],
       });
+      expect(repository.sessionOn).not.toHaveBeenCalled();
     });
 
     it('should go on with the other chunks when one fails to compress', async () => {
@@ -230,9 +221,9 @@ describe('CompressionPolicyJob', () => {
       const second = chunkEnded(2 * DAY, [MEDIUM]);
       const { session, compressed } = fakeSession([first, second]);
       session.compress.mockImplementationOnce(() => Promise.reject(new Error('deadlock detected')));
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      const report = await job.run(NOW);
+      const report = await runAt(job, NOW);
 
       expect(report).toMatchObject({
         ran: true,
@@ -247,22 +238,22 @@ describe('CompressionPolicyJob', () => {
       session.compress.mockImplementationOnce(() =>
         Promise.reject(new DatabaseUnavailableError(new Error('ECONNRESET'))),
       );
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      await expect(job.run(NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError);
+      await expect(runAt(job, NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError);
     });
 
     it('should leave the remaining chunks once shutdown begins', async () => {
       const first = chunkEnded(3 * DAY, [MEDIUM]);
       const second = chunkEnded(2 * DAY, [MEDIUM]);
       const { session, compressed } = fakeSession([first, second]);
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
       session.compress.mockImplementationOnce(async (chunk: OpenChunk) => {
         compressed.push(chunk.name);
-        void job.beforeApplicationShutdown();
+        job.stop();
       });
 
-      const report = await job.run(NOW);
+      const report = await runAt(job, NOW);
 
       expect(report).toMatchObject({
         compressed_chunks: [{ chunk: first.chunk.name }],
@@ -283,9 +274,9 @@ describe('CompressionPolicyJob', () => {
         [bars],
         [fiveOld, fiveYoung, hourOld, dayInWindow, dayPast],
       );
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      const report = await job.run(NOW);
+      const report = await runAt(job, NOW);
 
       expect(report).toEqual({
         ran: true,
@@ -318,94 +309,14 @@ describe('CompressionPolicyJob', () => {
       const second = rollupChunkEnded(TimeFrame.FIFTEEN_MINUTES, 2 * DAY);
       const { session } = fakeSession([], [first, second]);
       session.compress.mockImplementationOnce(() => Promise.reject(new Error('deadlock detected')));
-      const job = new CompressionPolicyJob(repositoryMock(session), settings());
+      const job = new CompressionTask(repositoryMock(session));
 
-      await expect(job.run(NOW)).resolves.toMatchObject({
+      await expect(runAt(job, NOW)).resolves.toMatchObject({
         compressed_rollup_chunks: [{ chunk: second.name, timeframe: 'FIFTEEN_MINUTES' }],
         failed_chunks: [
           { chunk: first.name, message: 'deadlock detected', timeframe: 'FIFTEEN_MINUTES' },
         ],
       });
-    });
-
-    it('should give a call made during a run that run, and run again afterwards', async () => {
-      const { session } = fakeSession([chunkEnded(3 * DAY, [MEDIUM])]);
-      const repository = repositoryMock(session);
-      const job = new CompressionPolicyJob(repository, settings());
-
-      const [a, b] = await Promise.all([job.run(NOW), job.run(NOW)]);
-      await job.run(NOW);
-
-      expect(b).toBe(a);
-      expect(repository.withJobLock).toHaveBeenCalledTimes(2);
-    });
-  });
-
-  describe('timer', () => {
-    beforeEach(() => jest.useFakeTimers());
-    afterEach(() => jest.useRealTimers());
-
-    it('should run every COMPRESSION_JOB_INTERVAL_MS until shutdown', async () => {
-      const { session } = fakeSession([]);
-      const repository = repositoryMock(session);
-      const job = new CompressionPolicyJob(
-        repository,
-        settings({ COMPRESSION_JOB_INTERVAL_MS: '1000' }),
-      );
-
-      job.onApplicationBootstrap();
-      await jest.advanceTimersByTimeAsync(999);
-      const beforeFirst = repository.withJobLock.mock.calls.length;
-      await jest.advanceTimersByTimeAsync(2001);
-      const afterThree = repository.withJobLock.mock.calls.length;
-      await job.beforeApplicationShutdown();
-      await jest.advanceTimersByTimeAsync(5000);
-
-      expect(beforeFirst).toBe(0);
-      expect(afterThree).toBe(3);
-      expect(repository.withJobLock).toHaveBeenCalledTimes(3);
-    });
-
-    it('should start no timer when COMPRESSION_JOB_INTERVAL_MS is 0', async () => {
-      const repository = repositoryMock(fakeSession([]).session);
-      const job = new CompressionPolicyJob(
-        repository,
-        settings({ COMPRESSION_JOB_INTERVAL_MS: '0' }),
-      );
-
-      job.onApplicationBootstrap();
-      await jest.advanceTimersByTimeAsync(DAY);
-
-      expect(repository.withJobLock).not.toHaveBeenCalled();
-    });
-
-    it('should start no timer on plain PostgreSQL', async () => {
-      const repository = repositoryMock(fakeSession([]).session, false);
-      const job = new CompressionPolicyJob(repository, settings());
-
-      job.onApplicationBootstrap();
-      await jest.advanceTimersByTimeAsync(DAY);
-
-      expect(repository.withJobLock).not.toHaveBeenCalled();
-    });
-
-    it('should keep running after a failed run', async () => {
-      const { session } = fakeSession([]);
-      session.findOpenChunks.mockImplementationOnce(() =>
-        Promise.reject(new DatabaseUnavailableError(new Error('ECONNREFUSED'))),
-      );
-      const repository = repositoryMock(session);
-      const job = new CompressionPolicyJob(
-        repository,
-        settings({ COMPRESSION_JOB_INTERVAL_MS: '1000' }),
-      );
-
-      job.onApplicationBootstrap();
-      await jest.advanceTimersByTimeAsync(2000);
-      await job.beforeApplicationShutdown();
-
-      expect(session.findOpenChunks).toHaveBeenCalledTimes(2);
-      await expect(session.findOpenChunks.mock.results[1].value).resolves.toEqual([]);
     });
   });
 });

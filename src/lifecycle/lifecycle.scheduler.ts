@@ -6,8 +6,8 @@ import {
 } from '@nestjs/common';
 import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
 import { formatInstant } from '../common/time';
-import { MaintenanceLock } from './maintenance-lock';
-import { MaintenanceTask } from './maintenance-task';
+import { AdvisoryLock } from '../database/advisory-lock';
+import { LifecycleTask } from './lifecycle-task';
 
 /** What one task did in a run. */
 export interface TaskReport {
@@ -26,33 +26,34 @@ export interface MaintenanceReport {
 }
 
 interface Entry {
-  readonly task: MaintenanceTask;
+  readonly task: LifecycleTask;
   readonly intervalMs: number;
   timer?: NodeJS.Timeout;
   current?: Promise<TaskReport>;
 }
 
 /**
- * Runs the registered maintenance tasks, each on its own timer and all of
- * them on demand (POST /api/v1/storage/maintenance/run), in the service
- * itself: the embedded engine and plain PostgreSQL have no background job
- * workers, and on a TimescaleDB server it keeps one behaviour everywhere.
- * A task runs under its advisory lock (one replica at a time) and at most
- * once at a time in this process: a second caller joins the run in
- * progress. Tasks register in their module's onModuleInit.
+ * The one scheduler of the service's background work: runs the registered
+ * lifecycle tasks, each on its own timer and all of them on demand
+ * (POST /api/v1/storage/maintenance/run), in the service itself: the
+ * embedded engine and plain PostgreSQL have no background job workers, and
+ * on a TimescaleDB server it keeps one behaviour everywhere. A task runs
+ * under its one advisory lock (one replica at a time; the others report it
+ * skipped) and at most once at a time in this process: a second caller
+ * joins the run in progress. LifecycleModule registers the tasks in order.
  */
 @Injectable()
-export class MaintenanceScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('Maintenance');
+export class LifecycleScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Lifecycle');
   private readonly entries: Entry[] = [];
   private started = false;
 
-  constructor(private readonly lock: MaintenanceLock) {}
+  constructor(private readonly lock: AdvisoryLock) {}
 
   /** Adds a task; `intervalMs` 0 runs it only on demand (or where another timer drives it). */
-  register(task: MaintenanceTask, intervalMs: number): void {
+  register(task: LifecycleTask, intervalMs: number): void {
     if (this.entries.some((e) => e.task.name === task.name)) {
-      throw new Error(`maintenance task "${task.name}" registered twice`);
+      throw new Error(`lifecycle task "${task.name}" registered twice`);
     }
     const entry: Entry = { task, intervalMs };
     this.entries.push(entry);
@@ -71,6 +72,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap, BeforeAppli
   async beforeApplicationShutdown(): Promise<void> {
     this.started = false;
     for (const entry of this.entries) clearInterval(entry.timer);
+    for (const entry of this.entries) entry.task.stop?.();
     for (const entry of this.entries) await entry.current?.catch(() => undefined);
   }
 
@@ -82,7 +84,9 @@ export class MaintenanceScheduler implements OnApplicationBootstrap, BeforeAppli
     const started = new Date();
     const tasks: TaskReport[] = [];
     for (const entry of this.entries) {
-      if (only === undefined || entry.task.name === only) tasks.push(await this.run(entry, now));
+      if (only === undefined || entry.task.name === only) {
+        tasks.push(await this.run(entry, now, false));
+      }
     }
     return {
       started_at: formatInstant(started.getTime()),
@@ -101,7 +105,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap, BeforeAppli
   private async runOnSchedule(entry: Entry): Promise<void> {
     let report: TaskReport;
     try {
-      report = await this.run(entry, new Date());
+      report = await this.run(entry, new Date(), true);
     } catch (error) {
       this.logger.warn(`${entry.task.name} could not run: ${(error as Error).message}`);
       return;
@@ -113,16 +117,20 @@ export class MaintenanceScheduler implements OnApplicationBootstrap, BeforeAppli
     }
   }
 
-  private run(entry: Entry, now: Date): Promise<TaskReport> {
-    entry.current ??= this.execute(entry.task, now).finally(() => (entry.current = undefined));
+  private run(entry: Entry, now: Date, scheduled: boolean): Promise<TaskReport> {
+    entry.current ??= this.execute(entry.task, now, scheduled).finally(
+      () => (entry.current = undefined),
+    );
     return entry.current;
   }
 
-  private async execute(task: MaintenanceTask, now: Date): Promise<TaskReport> {
+  private async execute(task: LifecycleTask, now: Date, scheduled: boolean): Promise<TaskReport> {
     const started = performance.now();
     const took = () => Math.round(performance.now() - started);
     try {
-      const result = await this.lock.withTaskLock(task.name, () => task.run(now));
+      const result = await this.lock.run(task.lockKey, (session) =>
+        task.run({ now, session, scheduled }),
+      );
       if (result === undefined) {
         return {
           name: task.name,

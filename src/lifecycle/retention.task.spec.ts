@@ -1,13 +1,13 @@
 import { QueryCache } from '../cache/query-cache.service';
 import { SeriesKey, TimeFrame } from '../common/market-data.types';
 import { loadSettings } from '../settings/settings';
-import { MaintenanceScheduler } from './maintenance.scheduler';
 import { RetentionRepository } from '../repositories/retention.repository';
 import { RetentionTask } from './retention.task';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-11-26T12:00:00Z');
 const daysAgo = (days: number) => new Date(NOW.getTime() - days * DAY);
+const at = { now: NOW, session: {} as never, scheduled: false };
 const key = (instrumentId: string): SeriesKey => ({
   instrumentId,
   timeframe: TimeFrame.ONE_MINUTE,
@@ -34,7 +34,6 @@ function setUp(configured: { instrumentId: string; retentionDays: number }[], en
   const task = new RetentionTask(
     repository as unknown as RetentionRepository,
     cache as unknown as QueryCache,
-    { register: jest.fn() } as unknown as MaintenanceScheduler,
     loadSettings(env),
   );
   return { task, repository, cache };
@@ -44,7 +43,7 @@ describe('RetentionTask', () => {
   it('should drop whole chunks past the default and delete nothing row by row without configurations', async () => {
     const { task, repository, cache } = setUp([]);
 
-    const result = await task.run(NOW);
+    const result = await task.run(at);
 
     expect(repository.dropWholeChunksBefore).toHaveBeenCalledWith(daysAgo(730));
     expect(repository.deleteAllBefore).toHaveBeenCalledWith(daysAgo(730));
@@ -69,7 +68,7 @@ describe('RetentionTask', () => {
       { instrumentId: 'LONG', retentionDays: 3000 },
     ]);
 
-    const result = await task.run(NOW);
+    const result = await task.run(at);
 
     // HUGE is capped at RETENTION_MAX_DAYS (3650), which is then the longest.
     expect(repository.dropWholeChunksBefore).toHaveBeenCalledWith(daysAgo(3650));
@@ -94,7 +93,7 @@ describe('RetentionTask', () => {
       RETENTION_MAX_DAYS: '365',
     });
 
-    await task.run(NOW);
+    await task.run(at);
 
     expect(repository.dropWholeChunksBefore).toHaveBeenCalledWith(daysAgo(365));
     expect(repository.deleteSeriesBefore).not.toHaveBeenCalled();

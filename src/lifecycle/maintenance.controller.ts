@@ -9,7 +9,7 @@ import {
 } from '@nestjs/swagger';
 import { IsOptional, IsString } from 'class-validator';
 import { RequireScope } from '../security/require-scope.decorator';
-import { MaintenanceReport, MaintenanceScheduler } from './maintenance.scheduler';
+import { LifecycleScheduler, MaintenanceReport } from './lifecycle.scheduler';
 
 export class RunMaintenanceQueryDto {
   @ApiPropertyOptional({ description: 'Run only this task', example: 'retention' })
@@ -44,12 +44,13 @@ class MaintenanceReportDto {
 @Controller('api/v1/storage/maintenance')
 @RequireScope('admin')
 export class MaintenanceController {
-  constructor(private readonly scheduler: MaintenanceScheduler) {}
+  constructor(private readonly scheduler: LifecycleScheduler) {}
 
   @Post('run')
   @HttpCode(200)
   @ApiOperation({
-    summary: 'Runs the maintenance tasks now (compression, retention, partitions, ...)',
+    summary:
+      'Runs the lifecycle tasks now (compression, retention, partitions, rollup_refresh, tick_lifecycle, statistics)',
   })
   @ApiOkResponse({ type: MaintenanceReportDto })
   @ApiBadRequestResponse({ description: 'An unknown task name' })

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import {
   COMPRESS_AFTER_MS,
   COMPRESSION_LEVELS,
@@ -9,10 +9,8 @@ import {
 import { QuotesRepository } from '../repositories/quotes.repository';
 import { TickTableMaintenance } from '../repositories/tick-tables';
 import { TradesRepository } from '../repositories/trades.repository';
-import { MaintenanceScheduler } from '../maintenance/maintenance.scheduler';
-import { MaintenanceTask } from '../maintenance/maintenance-task';
-import { SETTINGS } from '../settings/settings';
-import type { Settings } from '../settings/settings';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
+import { LifecycleTask, TaskRun } from './lifecycle-task';
 
 const DAY_MS = 86_400_000;
 /**
@@ -36,39 +34,26 @@ export interface TickLifecycleReport {
 }
 
 /**
- * Compression and retention of trades and quotes: the maintenance task
+ * Compression and retention of trades and quotes: the lifecycle task
  * `tick_lifecycle`, run by the scheduler on the period of the bar
- * compression job (COMPRESSION_JOB_INTERVAL_MS; 0: on demand only) under
- * its lock (one replica at a time), and by POST /maintenance/run. The
- * embedded engine has no background workers, so TimescaleDB's own policies
- * would never run there: this job does the work on every engine.
+ * compression (COMPRESSION_JOB_INTERVAL_MS; 0: on demand only) under its
+ * lock (one replica at a time), and by POST /maintenance/run. The embedded
+ * engine has no background workers, so TimescaleDB's own policies would
+ * never run there: this task does the work on every engine.
  */
 @Injectable()
-export class TickLifecycleJob implements MaintenanceTask, OnModuleInit {
+export class TickLifecycleTask implements LifecycleTask {
   readonly name = 'tick_lifecycle';
+  readonly lockKey = ADVISORY_LOCKS.tickLifecycle;
   private readonly logger = new Logger('TickLifecycle');
-  private current?: Promise<TickLifecycleReport>;
 
   constructor(
     private readonly trades: TradesRepository,
     private readonly quotes: QuotesRepository,
-    @Inject(SETTINGS) private readonly settings: Settings,
-    private readonly scheduler: MaintenanceScheduler,
   ) {}
 
-  onModuleInit(): void {
-    this.scheduler.register(this, this.settings.compressionJobIntervalMs);
-  }
-
-  /** One run judged against `nowMs`; a call during a run gets that run's report. */
-  runAt(nowMs: number = Date.now()): Promise<TickLifecycleReport> {
-    this.current ??= this.execute(nowMs).finally(() => (this.current = undefined));
-    return this.current;
-  }
-
-  /** The maintenance task: the same run, reported as /maintenance/run answers. */
-  async run(now: Date): Promise<Record<string, unknown>> {
-    const report = await this.runAt(now.getTime());
+  async run({ now }: TaskRun): Promise<Record<string, unknown>> {
+    const report = await this.execute(now.getTime());
     return {
       compressed_chunks: report.compressedChunks,
       skipped_chunks: report.skippedChunks,

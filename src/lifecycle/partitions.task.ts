@@ -1,13 +1,11 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { MarketDataRepository } from '../repositories/market-data.repository';
 import { QuotesRepository } from '../repositories/quotes.repository';
 import { TradesRepository } from '../repositories/trades.repository';
-import { SETTINGS } from '../settings/settings';
-import type { Settings } from '../settings/settings';
-import { MaintenanceScheduler } from './maintenance.scheduler';
-import { MaintenanceTask } from './maintenance-task';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
+import { LifecycleTask, TaskRun } from './lifecycle-task';
 
 /** Months of partitions kept ready ahead of now on plain PostgreSQL. */
 export const PARTITION_MONTHS_AHEAD = 3;
@@ -22,23 +20,18 @@ export const PARTITIONED_TABLES = ['market_data_ts', 'market_trades_ts', 'market
  * theirs on demand). TimescaleDB creates its chunks itself.
  */
 @Injectable()
-export class PartitionsTask implements MaintenanceTask, OnModuleInit {
+export class PartitionsTask implements LifecycleTask {
   readonly name = 'partitions';
+  readonly lockKey = ADVISORY_LOCKS.partitionsAhead;
 
   constructor(
     @Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection,
     private readonly marketData: MarketDataRepository,
     private readonly trades: TradesRepository,
     private readonly quotes: QuotesRepository,
-    private readonly scheduler: MaintenanceScheduler,
-    @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  onModuleInit(): void {
-    this.scheduler.register(this, this.settings.lifecycle.maintenanceIntervalMs);
-  }
-
-  async run(now: Date): Promise<Record<string, unknown>> {
+  async run({ now }: TaskRun): Promise<Record<string, unknown>> {
     if (this.db.info.engine !== 'postgresql') {
       return { created_partitions: [], note: 'TimescaleDB creates chunks as rows arrive' };
     }

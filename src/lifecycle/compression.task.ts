@@ -1,16 +1,10 @@
-import {
-  BeforeApplicationShutdown,
-  Inject,
-  Injectable,
-  Logger,
-  OnApplicationBootstrap,
-} from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DatabaseUnavailableError } from '../common/errors';
 import { formatInstant } from '../common/time';
-import { SETTINGS } from '../settings/settings';
-import type { Settings } from '../settings/settings';
-import { refreshUntil } from '../rollups/rollup-refresh.task';
-import { COMPRESSION_LEVELS, levelsBlockingAt } from './compression-level';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
+import { COMPRESSION_LEVELS, levelsBlockingAt } from '../configuration/compression-level';
+import { LifecycleTask, TaskRun } from './lifecycle-task';
+import { refreshUntil } from './rollup-refresh.task';
 import {
   CompressionRepository,
   CompressionSession,
@@ -65,7 +59,6 @@ export const ROLLUP_COMPRESSION_DELAY_MS = 24 * 60 * 60 * 1000;
 
 export const NO_COMPRESSION_REASON =
   'plain PostgreSQL has no compression (TimescaleDB is not installed)';
-export const LOCKED_REASON = 'another instance is running the compression job';
 
 function notRun(reason: string): CompressionReport {
   return {
@@ -80,78 +73,46 @@ function notRun(reason: string): CompressionReport {
 }
 
 /**
- * The compression policy by configuration (it replaces TimescaleDB's single
- * add_compression_policy): a chunk of market_data_ts is compressed once its
- * range has ended longer ago than the compress_after of every series with
- * rows in it (see COMPRESS_AFTER_MS; a NONE series keeps its chunks
- * uncompressed). The rollups' chunks (continuous aggregates) follow once
- * their range is past the rollup refresh's window and ended at least
- * ROLLUP_COMPRESSION_DELAY_MS ago. Runs every COMPRESSION_JOB_INTERVAL_MS and on demand
- * through run(). The embedded engine has no background workers: this job is
- * what compresses there.
+ * The lifecycle task `compression`, the compression policy by configuration
+ * (it replaces TimescaleDB's single add_compression_policy): a chunk of
+ * market_data_ts is compressed once its range has ended longer ago than the
+ * compress_after of every series with rows in it (see COMPRESS_AFTER_MS; a
+ * NONE series keeps its chunks uncompressed). The rollups' chunks
+ * (continuous aggregates) follow once their range is past the rollup
+ * refresh's window and ended at least ROLLUP_COMPRESSION_DELAY_MS ago. The
+ * scheduler runs it every COMPRESSION_JOB_INTERVAL_MS under its lock, and on
+ * demand. The embedded engine has no background workers: this task is what
+ * compresses there.
  */
 @Injectable()
-export class CompressionPolicyJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('CompressionPolicy');
-  private timer?: NodeJS.Timeout;
-  private current?: Promise<CompressionReport>;
+export class CompressionTask implements LifecycleTask {
+  readonly name = 'compression';
+  readonly lockKey = ADVISORY_LOCKS.compression;
+  private readonly logger = new Logger('Compression');
   private stopping = false;
 
-  constructor(
-    private readonly chunks: CompressionRepository,
-    @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
+  constructor(private readonly chunks: CompressionRepository) {}
 
-  onApplicationBootstrap(): void {
-    const interval = this.settings.compressionJobIntervalMs;
-    if (!this.chunks.compressionAvailable) {
-      this.logger.log(`off: ${NO_COMPRESSION_REASON}`);
-    } else if (interval === 0) {
-      this.logger.log('timer off (COMPRESSION_JOB_INTERVAL_MS=0); chunks compress only on demand');
-    } else {
-      this.timer = setInterval(() => void this.runOnSchedule(), interval);
-      this.timer.unref();
-      this.logger.log(`compresses chunks by configuration every ${interval} ms`);
-    }
+  /** Plain PostgreSQL has nothing to compress: the scheduler gives it no timer there. */
+  get available(): boolean {
+    return this.chunks.compressionAvailable;
   }
 
-  /** Stops the timer and lets a run in progress end after its current chunk. */
-  async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
+  /** At shutdown a run in progress ends after its current chunk. */
+  stop(): void {
     this.stopping = true;
-    await this.current?.catch(() => undefined);
   }
 
-  /**
-   * One run now, judging chunk ages against `nowMs`. A call while a run is
-   * in progress gets that run's report.
-   */
-  run(nowMs: number = Date.now()): Promise<CompressionReport> {
-    this.current ??= this.execute(nowMs).finally(() => (this.current = undefined));
-    return this.current;
-  }
-
-  private async runOnSchedule(): Promise<void> {
-    try {
-      await this.run();
-    } catch (error) {
-      this.logger.warn(
-        `run failed, retried in ${this.settings.compressionJobIntervalMs} ms: ${(error as Error).message}`,
-      );
-    }
-  }
-
-  private async execute(nowMs: number): Promise<CompressionReport> {
-    if (!this.chunks.compressionAvailable) return notRun(NO_COMPRESSION_REASON);
-    const report = await this.chunks.withJobLock((session) => this.compressDue(session, nowMs));
-    if (!report) return notRun(LOCKED_REASON);
+  async run({ now, session }: TaskRun): Promise<Record<string, unknown>> {
+    if (!this.chunks.compressionAvailable) return { ...notRun(NO_COMPRESSION_REASON) };
+    const report = await this.compressDue(this.chunks.sessionOn(session), now.getTime());
     const compressed = report.compressed_chunks.length + report.compressed_rollup_chunks.length;
     if (compressed || report.failed_chunks.length) {
       this.logger.log(
         `compressed ${report.compressed_chunks.length} chunk(s) of bars and ${report.compressed_rollup_chunks.length} of rollups, ${report.failed_chunks.length} failed, ${report.skipped + report.skipped_rollup_chunks} left uncompressed`,
       );
     }
-    return report;
+    return { ...report };
   }
 
   private async compressDue(

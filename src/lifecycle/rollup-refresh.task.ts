@@ -2,7 +2,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { TIMEFRAME_MS } from '../common/market-data.types';
 import { formatInstant } from '../common/time';
 import { ROLLUP_LEVELS, RollupLevel } from '../repositories/rollups.repository';
-import { MaintenanceTask } from '../maintenance/maintenance-task';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
+import { LifecycleTask, TaskRun } from './lifecycle-task';
 import {
   RollupRefreshRepository,
   RollupRefreshSession,
@@ -10,7 +11,6 @@ import {
 
 export const NO_ROLLUPS_REASON =
   'plain PostgreSQL has no continuous aggregates (TimescaleDB is not installed); derived timeframes are computed from raw bars';
-export const LOCKED_REASON = 'another instance is refreshing the rollups';
 
 /** What a refresh did to one level. */
 export interface RefreshedLevel {
@@ -37,34 +37,31 @@ export function refreshUntil(level: RollupLevel, nowMs: number): number {
 }
 
 /**
- * Refreshes the rollups (continuous aggregates), finest level first, since
- * each is built from the one below. TimescaleDB's own policies do this on a
- * server with background workers; this task does it on every engine (the
- * embedded one has no workers), under an advisory lock so one replica runs
- * it at a time. Answers stay exact between refreshes (RollupsRepository
- * reads raw minutes where a refresh is pending): a refresh only makes
- * reads after late or corrected bars fast again.
+ * The lifecycle task `rollup_refresh`: refreshes the rollups (continuous
+ * aggregates), finest level first, since each is built from the one below.
+ * TimescaleDB's own policies do this on a server with background workers;
+ * this task does it on every engine (the embedded one has no workers),
+ * every ROLLUP_REFRESH_INTERVAL_MS under its lock, so one replica runs it
+ * at a time. Answers stay exact between refreshes (RollupsRepository reads
+ * raw minutes where a refresh is pending): a refresh only makes reads after
+ * late or corrected bars fast again.
  */
 @Injectable()
-export class RollupRefreshTask implements MaintenanceTask {
+export class RollupRefreshTask implements LifecycleTask {
   readonly name = 'rollup_refresh';
+  readonly lockKey = ADVISORY_LOCKS.rollupRefresh;
   private readonly logger = new Logger('RollupRefresh');
-  private current?: Promise<Record<string, unknown>>;
 
   constructor(private readonly rollups: RollupRefreshRepository) {}
 
-  /** A call while a run is in progress gets that run's report. */
-  run(now: Date): Promise<Record<string, unknown>> {
-    this.current ??= this.execute(now.getTime()).finally(() => (this.current = undefined));
-    return this.current;
+  /** Plain PostgreSQL has no continuous aggregates: the scheduler gives it no timer there. */
+  get available(): boolean {
+    return this.rollups.rollupsAvailable;
   }
 
-  private async execute(nowMs: number): Promise<Record<string, unknown>> {
+  async run({ now, session }: TaskRun): Promise<Record<string, unknown>> {
     if (!this.rollups.rollupsAvailable) return { ran: false, reason: NO_ROLLUPS_REASON };
-    const refreshed = await this.rollups.withRefreshLock((session) =>
-      this.refreshAll(session, nowMs),
-    );
-    if (!refreshed) return { ran: false, reason: LOCKED_REASON };
+    const refreshed = await this.refreshAll(this.rollups.sessionOn(session), now.getTime());
     const pending = refreshed.reduce((n, l) => n + l.pending_ranges, 0);
     if (pending > 0) {
       this.logger.log(`refreshed ${refreshed.length} rollups over ${pending} invalidated range(s)`);

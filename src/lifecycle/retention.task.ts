@@ -1,10 +1,10 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { QueryCache } from '../cache/query-cache.service';
 import { formatInstant } from '../common/time';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
-import { MaintenanceScheduler } from './maintenance.scheduler';
-import { MaintenanceTask } from './maintenance-task';
+import { ADVISORY_LOCKS } from '../database/advisory-locks';
+import { LifecycleTask, TaskRun } from './lifecycle-task';
 import { DeletedRows, RetentionRepository } from '../repositories/retention.repository';
 
 const DAY_MS = 86_400_000;
@@ -18,21 +18,17 @@ const DAY_MS = 86_400_000;
  * dropped; rows of series that keep less are deleted row by row.
  */
 @Injectable()
-export class RetentionTask implements MaintenanceTask, OnModuleInit {
+export class RetentionTask implements LifecycleTask {
   readonly name = 'retention';
+  readonly lockKey = ADVISORY_LOCKS.retention;
 
   constructor(
     private readonly retention: RetentionRepository,
     private readonly cache: QueryCache,
-    private readonly scheduler: MaintenanceScheduler,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  onModuleInit(): void {
-    this.scheduler.register(this, this.settings.lifecycle.maintenanceIntervalMs);
-  }
-
-  async run(now: Date): Promise<Record<string, unknown>> {
+  async run({ now }: TaskRun): Promise<Record<string, unknown>> {
     const { retentionDefaultDays, retentionMaxDays } = this.settings.lifecycle;
     const cutoffOf = (days: number) => new Date(now.getTime() - days * DAY_MS);
     const configured = (await this.retention.findConfiguredRetentions()).map((c) => ({

@@ -4,24 +4,26 @@ import {
   RollupRefreshRepository,
   RollupRefreshSession,
 } from '../repositories/rollup-refresh.repository';
-import {
-  LOCKED_REASON,
-  NO_ROLLUPS_REASON,
-  refreshUntil,
-  RollupRefreshTask,
-} from './rollup-refresh.task';
+import { NO_ROLLUPS_REASON, refreshUntil, RollupRefreshTask } from './rollup-refresh.task';
+
+/** The lock's session the scheduler hands the task. */
+const LOCKED = { query: jest.fn() } as never;
 
 function repositoryMock(
   available: boolean,
-  session: RollupRefreshSession | undefined,
+  session: RollupRefreshSession,
 ): RollupRefreshRepository {
   return {
     rollupsAvailable: available,
-    withRefreshLock: jest.fn((work: (s: RollupRefreshSession) => Promise<unknown>) =>
-      session ? work(session) : Promise.resolve(undefined),
-    ),
+    sessionOn: jest.fn((sql: unknown) => {
+      // The refresh runs on the session holding the task's lock.
+      expect(sql).toBe(LOCKED);
+      return session;
+    }),
   } as unknown as RollupRefreshRepository;
 }
+
+const at = (now: Date) => ({ now, session: LOCKED, scheduled: false });
 
 function sessionMock(): jest.Mocked<RollupRefreshSession> {
   return {
@@ -60,7 +62,7 @@ describe('RollupRefreshTask', () => {
       const session = sessionMock();
       const task = new RollupRefreshTask(repositoryMock(true, session));
 
-      const report = await task.run(new Date('2025-06-21T10:07:30Z'));
+      const report = await task.run(at(new Date('2025-06-21T10:07:30Z')));
 
       const from = Date.parse('2025-06-01T00:00:00Z');
       expect(session.refresh.mock.calls.map(([l, ...window]) => [l.view, ...window])).toEqual([
@@ -85,7 +87,7 @@ describe('RollupRefreshTask', () => {
         .mockResolvedValue({ ranges: 0, fromMs: null });
       const task = new RollupRefreshTask(repositoryMock(true, session));
 
-      const report = (await task.run(new Date('2025-06-21T10:07:30Z'))) as {
+      const report = (await task.run(at(new Date('2025-06-21T10:07:30Z')))) as {
         levels: Record<string, unknown>[];
       };
 
@@ -101,13 +103,7 @@ describe('RollupRefreshTask', () => {
     it('should say why it did not run on plain PostgreSQL', async () => {
       const task = new RollupRefreshTask(repositoryMock(false, sessionMock()));
 
-      expect(await task.run(new Date())).toEqual({ ran: false, reason: NO_ROLLUPS_REASON });
-    });
-
-    it('should leave the refresh to the instance holding the lock', async () => {
-      const task = new RollupRefreshTask(repositoryMock(true, undefined));
-
-      expect(await task.run(new Date())).toEqual({ ran: false, reason: LOCKED_REASON });
+      expect(await task.run(at(new Date()))).toEqual({ ran: false, reason: NO_ROLLUPS_REASON });
     });
 
     it('should stop at a level that fails: the levels above are built from it', async () => {
@@ -117,7 +113,7 @@ describe('RollupRefreshTask', () => {
         .mockRejectedValueOnce(new Error('refresh failed'));
       const task = new RollupRefreshTask(repositoryMock(true, session));
 
-      await expect(task.run(new Date())).rejects.toThrow('refresh failed');
+      await expect(task.run(at(new Date()))).rejects.toThrow('refresh failed');
       expect(session.refresh).toHaveBeenCalledTimes(2);
     });
   });
