@@ -9,16 +9,29 @@
  * Text format otherwise (e.g. a decimal string for a numeric column), which
  * any column type accepts.
  */
+import { isoUs } from './instants';
 
-/** What a column's value is taken from: a JS number, a decimal string, text, or epoch ms. */
-export type CopyValueKind = 'number' | 'integer' | 'decimal' | 'text' | 'epochMs';
+/**
+ * What a column's value is taken from: a JS number, a decimal string, text,
+ * epoch ms or µs, or a list of strings (a text[] column).
+ */
+export type CopyValueKind =
+  | 'number'
+  | 'integer'
+  | 'decimal'
+  | 'text'
+  | 'epochMs'
+  | 'epochUs'
+  | 'textArray';
+
+export type CopyValue = number | string | readonly string[];
 
 /** A column written by COPY: its value from a row and the group the row belongs to (its series). */
 export interface CopyColumn<R, G> {
   readonly name: string;
   readonly kind: CopyValueKind;
   /** null writes NULL. */
-  readonly value: (row: R, group: G) => number | string | null;
+  readonly value: (row: R, group: G) => CopyValue | null;
 }
 
 /** Rows of one group (e.g. the bars of one series). */
@@ -34,14 +47,19 @@ const BINARY_TYPES: Readonly<Record<CopyValueKind, ReadonlySet<string>>> = {
   decimal: new Set(['int8']),
   text: new Set(['text', 'varchar', 'bpchar']),
   epochMs: new Set(['timestamptz']),
+  epochUs: new Set(['timestamptz']),
+  textArray: new Set(['_text']),
 };
 
 /** ms from the Unix epoch to PostgreSQL's (2000-01-01). */
 const PG_EPOCH_MS = 946_684_800_000;
+const PG_EPOCH_US = PG_EPOCH_MS * 1000;
+/** pg_type.oid of text: the element type a binary text[] names. */
+const TEXT_OID = 25;
 const TWO_32 = 4_294_967_296;
 const BINARY_HEADER = Buffer.from('PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0', 'latin1');
 
-type FieldWriter = (out: GrowingBuffer, value: number | string) => void;
+type FieldWriter = (out: GrowingBuffer, value: CopyValue) => void;
 
 /** A buffer written through a DataView (much cheaper per field than Buffer's write methods). */
 class GrowingBuffer {
@@ -110,8 +128,9 @@ class GrowingBuffer {
 const INTEGER_TEXT = /^-?\d+$/;
 
 /** Throws rather than let a DataView wrap a value the column cannot hold. */
-function integerIn(v: number | string, min: number, max: number, type: string): number {
-  const n = typeof v === 'number' ? v : INTEGER_TEXT.test(v) ? Number(v) : NaN;
+function integerIn(v: CopyValue, min: number, max: number, type: string): number {
+  const n =
+    typeof v === 'number' ? v : typeof v === 'string' && INTEGER_TEXT.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new RangeError(`${String(v)} does not fit a column of type ${type}`);
   }
@@ -245,7 +264,8 @@ function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
         out.int32(integerIn(v, -2_147_483_648, 2_147_483_647, type));
       };
     case 'int8':
-      return (out, v) => {
+      return (out, value) => {
+        const v = value as number | string;
         out.int32(8);
         // A decimal string beyond 2^53 stays exact through BigInt.
         if (typeof v === 'number' || v.length <= 15) {
@@ -258,10 +278,19 @@ function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
         out.at += 8;
       };
     case 'timestamptz':
+      // Microseconds since 2000-01-01: exact for epoch µs, and for epoch ms times 1000.
+      if (kind === 'epochUs') {
+        return (out, v) => {
+          out.int32(8);
+          out.int64((v as number) - PG_EPOCH_US);
+        };
+      }
       return (out, v) => {
         out.int32(8);
         out.int64(((v as number) - PG_EPOCH_MS) * 1000);
       };
+    case '_text':
+      return (out, v) => writeTextArray(out, v as readonly string[]);
     default: {
       // text, varchar, bpchar: the UTF-8 bytes, with its length first.
       if (kind !== 'text') throw new Error(`no binary writer for ${kind} as ${type}`);
@@ -282,6 +311,30 @@ function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
   }
 }
 
+/** array_send's layout of a one-dimensional text[] without NULLs ('{}' has no dimension). */
+function writeTextArray(out: GrowingBuffer, values: readonly string[]): void {
+  const elements = values.map((v) => Buffer.from(v, 'utf8'));
+  const dimensions = elements.length === 0 ? 0 : 1;
+  const size = 12 + dimensions * 8 + elements.reduce((n, e) => n + 4 + e.length, 0);
+  out.int32(size);
+  out.int32(dimensions);
+  out.int32(0); // no NULL element
+  out.int32(TEXT_OID);
+  if (dimensions === 1) {
+    out.int32(elements.length);
+    out.int32(1); // lower bound
+  }
+  for (const element of elements) {
+    out.int32(element.length);
+    out.bytes(element);
+  }
+}
+
+/** A text[] literal: every element quoted, its quotes and backslashes escaped. */
+function arrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
 /** COPY text format escapes. */
 export function copyText(value: string): string {
   return value.replace(/[\\\t\n\r]/g, (c) =>
@@ -289,9 +342,11 @@ export function copyText(value: string): string {
   );
 }
 
-function textOf(kind: CopyValueKind, v: number | string): string {
-  if (kind === 'epochMs') return new Date(v).toISOString();
+function textOf(kind: CopyValueKind, v: CopyValue): string {
+  if (kind === 'epochMs') return new Date(v as number).toISOString();
+  if (kind === 'epochUs') return isoUs(v as number);
   if (kind === 'text') return copyText(v as string);
+  if (kind === 'textArray') return copyText(arrayLiteral(v as readonly string[]));
   return String(v);
 }
 
