@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DatabaseUnavailableError } from '../common/errors';
 import { DeadLetterReason, MetricsService, Transport } from '../metrics/metrics.service';
-import type { EventBatchResult } from '../storage/storage.service';
+import type { EventBatchResult } from './event-ingest';
 import { batchRejectionReason, expandEvent } from './bar-batch-event';
 
 /** What a transport does with one message once its fate is known. */

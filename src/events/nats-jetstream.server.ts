@@ -4,7 +4,7 @@ import type { ConsumerMessages, JsMsg } from 'nats';
 import { lastValueFrom } from 'rxjs';
 import { MetricsService } from '../metrics/metrics.service';
 import type { EventSettings } from '../settings/settings';
-import type { EventBatchResult } from '../storage/storage.service';
+import type { EventBatchResult } from './event-ingest';
 import { deadLetterBody } from './dead-letter';
 import { EventBatchSettler, SettleTarget } from './event-batch-settler';
 import { INPUT_PATTERN, NATS_JETSTREAM } from './event-subjects';

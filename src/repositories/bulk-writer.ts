@@ -131,7 +131,11 @@ export class BulkWriter<R, G> {
       if (instant < oldest) oldest = instant;
       if (instant > newest) newest = instant;
     }
-    return { key: this.table.groupColumns.map((c) => c.value(group)).join('\u0000'), oldest, newest };
+    return {
+      key: this.table.groupColumns.map((c) => c.value(group)).join('\u0000'),
+      oldest,
+      newest,
+    };
   }
 
   private *instantsMs(groups: readonly CopyGroup<R, G>[]): Generator<number> {

@@ -16,13 +16,7 @@ import { isoUs } from './instants';
  * epoch ms or µs, or a list of strings (a text[] column).
  */
 export type CopyValueKind =
-  | 'number'
-  | 'integer'
-  | 'decimal'
-  | 'text'
-  | 'epochMs'
-  | 'epochUs'
-  | 'textArray';
+  'number' | 'integer' | 'decimal' | 'text' | 'epochMs' | 'epochUs' | 'textArray';
 
 export type CopyValue = number | string | readonly string[];
 

@@ -1,25 +1,29 @@
 import { Module } from '@nestjs/common';
 import { ConfigurationModule } from '../configuration/configuration.module';
+import { EventsOutputModule } from '../events/events-output.module';
 import { MaintenanceModule } from '../maintenance/maintenance.module';
 import { StorageController } from './storage.controller';
-import { StorageService } from './storage.service';
+import { IngestService } from './ingest.service';
 import { StoreRequestPipe } from './store-request.pipe';
-import { StoredAnnouncer } from './stored-announcer';
 import { TickLifecycleJob } from './tick-lifecycle.job';
-import { TickStorageService } from './tick-storage.service';
 import { RepositoriesModule } from '../repositories/repositories.module';
 import { CacheModule } from '../cache/cache.module';
 
+/**
+ * Writes and deletes of every data type (the ingest use case and its HTTP
+ * transport). STORED_PUBLISHER, the port it announces commits through, is
+ * provided by the events' output module.
+ */
 @Module({
-  imports: [ConfigurationModule, MaintenanceModule, RepositoriesModule, CacheModule],
-  controllers: [StorageController],
-  providers: [
-    StorageService,
-    TickStorageService,
-    TickLifecycleJob,
-    StoreRequestPipe,
-    StoredAnnouncer,
+  imports: [
+    ConfigurationModule,
+    MaintenanceModule,
+    RepositoriesModule,
+    CacheModule,
+    EventsOutputModule,
   ],
-  exports: [StorageService, TickStorageService, TickLifecycleJob, StoredAnnouncer],
+  controllers: [StorageController],
+  providers: [IngestService, TickLifecycleJob, StoreRequestPipe],
+  exports: [IngestService, TickLifecycleJob],
 })
 export class StorageModule {}

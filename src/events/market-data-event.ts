@@ -5,7 +5,7 @@ import {
   TimeFrame,
 } from '../common/market-data.types';
 import { parseIsoInstant } from '../common/time';
-import { isPrintableUpTo } from './bar-rules';
+import { isPrintableUpTo } from '../storage/bar-rules';
 
 /**
  * The `normalized_market_data` event of the spec:
