@@ -114,14 +114,18 @@ export class MarketDataStoredPublisher implements StoredPublisher {
         );
         return stored.map(() => UNKNOWN_PLACE);
       });
-    return stored.map((s, i) => ({
-      instrument_id: s.series.instrumentId,
-      timeframe: s.series.timeframe,
-      stored_count: s.storedCount,
-      storage_time_ms: s.storageTimeMs,
-      compression_ratio: s.compressionRatio ?? places[i].compressionRatio,
-      storage_location: places[i].location,
-    }));
+    return stored.map((s, i) => {
+      // One place per row asked for; a short answer reads as unknown.
+      const place = places[i] ?? UNKNOWN_PLACE;
+      return {
+        instrument_id: s.series.instrumentId,
+        timeframe: s.series.timeframe,
+        stored_count: s.storedCount,
+        storage_time_ms: s.storageTimeMs,
+        compression_ratio: s.compressionRatio ?? place.compressionRatio,
+        storage_location: place.location,
+      };
+    });
   }
 
   /** The chunk or partition of the newest tick written; the table when it cannot be asked. */

@@ -142,7 +142,9 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
       const failure = error instanceof Error ? error : new Error(String(error));
       arrived = { message, error: failure, weight: 1 };
     }
-    this.lanes[laneOfEvent(arrived.value, this.lanes.length)].push(arrived);
+    const lane = this.lanes[laneOfEvent(arrived.value, this.lanes.length)];
+    if (!lane) throw new Error('laneOfEvent answered a lane out of range');
+    lane.push(arrived);
   }
 
   /** Connects, ensures the stream and the durable consumer, starts pulling; retried until it works. */

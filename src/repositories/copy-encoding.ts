@@ -55,6 +55,11 @@ const BINARY_HEADER = Buffer.from('PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0', 'latin1'
 
 type FieldWriter = (out: GrowingBuffer, value: CopyValue) => void;
 
+interface BinaryField<R, G> {
+  readonly value: CopyColumn<R, G>['value'];
+  readonly write: FieldWriter;
+}
+
 /** A buffer written through a DataView (much cheaper per field than Buffer's write methods). */
 class GrowingBuffer {
   buf: Buffer;
@@ -109,7 +114,8 @@ class GrowingBuffer {
 
   bytes(v: Uint8Array): void {
     this.ensure(v.length);
-    if (v.length <= 16) for (let i = 0; i < v.length; i++) this.buf[this.at + i] = v[i];
+    // i < v.length: never undefined (the ?? is for noUncheckedIndexedAccess).
+    if (v.length <= 16) for (let i = 0; i < v.length; i++) this.buf[this.at + i] = v[i] ?? 0;
     else this.buf.set(v, this.at);
     this.at += v.length;
   }
@@ -153,7 +159,7 @@ function writeNumericGroups(
   out.int16(n === 0 ? 0 : weight);
   out.int16(negative && n > 0 ? NUMERIC_NEGATIVE : 0);
   out.int16(dscale);
-  for (let i = 0; i < n; i++) out.int16(groups[i]);
+  for (let i = 0; i < n; i++) out.int16(groups[i] ?? 0); // i < n <= groups.length
 }
 
 /**
@@ -218,7 +224,7 @@ function writeNumericText(out: GrowingBuffer, decimal: string): void {
     const g = Math.floor(p / 4);
     const index = top - g;
     while (groups.length <= index) groups.push(0);
-    groups[index] += d * 10 ** (p - g * 4);
+    groups[index] = (groups[index] ?? 0) + d * 10 ** (p - g * 4);
   }
   let first = 0;
   while (first < groups.length && groups[first] === 0) first++;
@@ -351,17 +357,21 @@ function textOf(kind: CopyValueKind, v: CopyValue): string {
  */
 export class CopyEncoder<R, G> {
   readonly format: 'binary' | 'text';
-  private readonly writers: FieldWriter[] | undefined;
+  /** Every column with its binary writer; undefined when one has no binary encoding here. */
+  private readonly binaryFields: BinaryField<R, G>[] | undefined;
 
   constructor(
     private readonly columns: readonly CopyColumn<R, G>[],
     columnTypes: ReadonlyMap<string, string>,
   ) {
-    const binary = columns.every((c) => BINARY_TYPES[c.kind].has(columnTypes.get(c.name) ?? '?'));
-    this.format = binary ? 'binary' : 'text';
-    this.writers = binary
-      ? columns.map((c) => binaryWriter(c.kind, columnTypes.get(c.name)!))
-      : undefined;
+    const fields: BinaryField<R, G>[] = [];
+    for (const { name, kind, value } of columns) {
+      const type = columnTypes.get(name);
+      if (type === undefined || !BINARY_TYPES[kind].has(type)) break;
+      fields.push({ value, write: binaryWriter(kind, type) });
+    }
+    this.binaryFields = fields.length === columns.length ? fields : undefined;
+    this.format = this.binaryFields ? 'binary' : 'text';
   }
 
   /** `COPY <table> (<columns>) FROM STDIN` in this encoder's format; `table` from a whitelist. */
@@ -372,12 +382,13 @@ export class CopyEncoder<R, G> {
 
   /** The COPY data of all `rows`, ready to be sent (and sent again). */
   encode(groups: readonly CopyGroup<R, G>[]): Buffer[] {
-    return this.writers ? [this.encodeBinary(groups, this.writers)] : this.encodeText(groups);
+    return this.binaryFields
+      ? [this.encodeBinary(groups, this.binaryFields)]
+      : this.encodeText(groups);
   }
 
-  private encodeBinary(groups: readonly CopyGroup<R, G>[], writers: FieldWriter[]): Buffer {
-    const columns = this.columns;
-    const n = columns.length;
+  private encodeBinary(groups: readonly CopyGroup<R, G>[], fields: BinaryField<R, G>[]): Buffer {
+    const n = fields.length;
     const rowCount = groups.reduce((sum, g) => sum + g.rows.length, 0);
     const out = new GrowingBuffer(BINARY_HEADER.length + rowCount * (2 + n * 12) + 2);
     BINARY_HEADER.copy(out.buf, 0);
@@ -385,10 +396,10 @@ export class CopyEncoder<R, G> {
     for (const { group, rows } of groups) {
       for (const row of rows) {
         out.int16(n);
-        for (let i = 0; i < n; i++) {
-          const v = columns[i].value(row, group);
+        for (const { value, write } of fields) {
+          const v = value(row, group);
           if (v === null) out.int32(-1);
-          else writers[i](out, v);
+          else write(out, v);
         }
       }
     }
@@ -402,10 +413,11 @@ export class CopyEncoder<R, G> {
     for (const { group, rows } of groups) {
       for (const row of rows) {
         let line = '';
-        for (let i = 0; i < this.columns.length; i++) {
-          const { kind, value } = this.columns[i];
+        let separator = '';
+        for (const { kind, value } of this.columns) {
           const v = value(row, group);
-          line += (i === 0 ? '' : '\t') + (v === null ? '\\N' : textOf(kind, v));
+          line += separator + (v === null ? '\\N' : textOf(kind, v));
+          separator = '\t';
         }
         lines.push(line + '\n');
         if (lines.length === 1000) {

@@ -185,7 +185,7 @@ export class TickTableMaintenance {
         TICK_CONFIGURATION_KEY[this.table],
       ]),
     );
-    return rows[0].found;
+    return rows[0]?.found ?? false;
   }
 
   /** Compresses the chunk (recompresses a partial one). */
