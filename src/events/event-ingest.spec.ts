@@ -3,6 +3,7 @@ import {
   marketDataMock,
   metricsMock,
   storedPublisherMock,
+  rejectionOf,
   unusedTicksMocks,
 } from '../../test/support/service-mocks';
 import type { QueryCache } from '../cache/query-cache.service';
@@ -15,15 +16,6 @@ import { TradesRepository } from '../repositories/trades.repository';
 import { IngestService } from '../storage/ingest.service';
 import type { StoredPublisher } from '../storage/stored-publisher';
 import { EventIngest } from './event-ingest';
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const SERIES = { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE };
 

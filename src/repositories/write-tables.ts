@@ -77,12 +77,30 @@ export const BAR_TABLE: WriteTable<BarRow, SeriesKey> = {
   unitsPerMs: 1,
 };
 
+/** A tick table: keyed by instrument and microsecond first, grouped by instrument. */
+function tickTable<R extends { readonly timestampUs: number }>(
+  name: WriteTable<R, string>['name'],
+  values: WriteTable<R, string>['columns'],
+  conflictKey: readonly string[],
+): WriteTable<R, string> {
+  return {
+    name,
+    columns: [
+      { name: 'timestamp', kind: 'epochUs', arrayType: 'timestamptz', value: (r) => r.timestampUs },
+      { name: 'instrument_id', kind: 'text', arrayType: 'text', value: (_r, id) => id },
+      ...values,
+    ],
+    conflictKey: ['instrument_id', 'timestamp', ...conflictKey],
+    groupColumns: [{ name: 'instrument_id', value: (id) => id }],
+    instantOf: (r) => r.timestampUs,
+    unitsPerMs: 1000,
+  };
+}
+
 /** Keyed by (instrument_id, timestamp, trade_id): several trades may share a microsecond. */
-export const TRADE_TABLE: WriteTable<TradeRow, string> = {
-  name: 'market_trades_ts',
-  columns: [
-    { name: 'timestamp', kind: 'epochUs', arrayType: 'timestamptz', value: (t) => t.timestampUs },
-    { name: 'instrument_id', kind: 'text', arrayType: 'text', value: (_t, id) => id },
+export const TRADE_TABLE = tickTable<TradeRow>(
+  'market_trades_ts',
+  [
     { name: 'trade_id', kind: 'text', arrayType: 'text', value: (t) => t.key },
     { name: 'price', kind: 'number', arrayType: 'float8', value: (t) => t.price },
     { name: 'size', kind: 'number', arrayType: 'float8', value: (t) => t.size },
@@ -90,26 +108,18 @@ export const TRADE_TABLE: WriteTable<TradeRow, string> = {
     { name: 'quality_score', kind: 'number', arrayType: 'float8', value: (t) => t.qualityScore },
     { name: 'source', kind: 'text', arrayType: 'text', value: (t) => t.source },
   ],
-  conflictKey: ['instrument_id', 'timestamp', 'trade_id'],
-  groupColumns: [{ name: 'instrument_id', value: (id) => id }],
-  instantOf: (t) => t.timestampUs,
-  unitsPerMs: 1000,
-};
+  ['trade_id'],
+);
 
 /** Keyed by (instrument_id, timestamp, source): one quote per venue and microsecond. */
-export const QUOTE_TABLE: WriteTable<QuoteRow, string> = {
-  name: 'market_quotes_ts',
-  columns: [
-    { name: 'timestamp', kind: 'epochUs', arrayType: 'timestamptz', value: (q) => q.timestampUs },
-    { name: 'instrument_id', kind: 'text', arrayType: 'text', value: (_q, id) => id },
+export const QUOTE_TABLE = tickTable<QuoteRow>(
+  'market_quotes_ts',
+  [
     { name: 'bid', kind: 'number', arrayType: 'float8', value: (q) => q.bid },
     { name: 'ask', kind: 'number', arrayType: 'float8', value: (q) => q.ask },
     { name: 'bid_size', kind: 'number', arrayType: 'float8', value: (q) => q.bidSize },
     { name: 'ask_size', kind: 'number', arrayType: 'float8', value: (q) => q.askSize },
     { name: 'source', kind: 'text', arrayType: 'text', value: (q) => q.source },
   ],
-  conflictKey: ['instrument_id', 'timestamp', 'source'],
-  groupColumns: [{ name: 'instrument_id', value: (id) => id }],
-  instantOf: (q) => q.timestampUs,
-  unitsPerMs: 1000,
-};
+  ['source'],
+);

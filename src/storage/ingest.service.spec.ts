@@ -3,6 +3,7 @@ import {
   marketDataMock,
   metricsMock,
   storedPublisherMock,
+  rejectionOf,
   unusedTicksMocks,
 } from '../../test/support/service-mocks';
 import type { QueryCache } from '../cache/query-cache.service';
@@ -55,15 +56,6 @@ function deleteRequest(overrides: Partial<DeleteRequestDto> = {}): DeleteRequest
     end_time: '2025-06-22T00:00:00Z',
     ...overrides,
   });
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 const SERIES = { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE };

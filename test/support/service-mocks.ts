@@ -73,3 +73,13 @@ export function unusedTicksMocks(): {
 export function storedPublisherMock(): jest.Mocked<StoredPublisher> {
   return { publish: jest.fn((_stored) => Promise.resolve()) };
 }
+
+/** The error a promise rejects with; fails when it resolves. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
