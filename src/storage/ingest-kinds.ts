@@ -1,6 +1,11 @@
-import { ConfiguredSeries, DataType, StoredTickType, TimeFrame } from '../common/market-data.types';
-import { TimeRange } from '../repositories/market-data.repository';
-import { MarketDataRepository } from '../repositories/market-data.repository';
+import {
+  ConfiguredSeries,
+  DataType,
+  SeriesKey,
+  StoredTickType,
+  TimeFrame,
+} from '../common/market-data.types';
+import { BarRow, MarketDataRepository, TimeRange } from '../repositories/market-data.repository';
 import { QuotesRepository } from '../repositories/quotes.repository';
 import { TradesRepository } from '../repositories/trades.repository';
 import { checkBars } from './bar-rules';
@@ -37,11 +42,11 @@ export interface IngestKind<R> {
 }
 
 /** A bar series always has a timeframe; the tick kinds never reach the bar rules. */
-function timeframeOf(series: ConfiguredSeries): TimeFrame {
-  if (series.timeframe === DataType.TRADE || series.timeframe === DataType.QUOTE) {
-    throw new Error(`${series.timeframe} is not a bar timeframe`);
+function barSeries({ instrumentId, timeframe }: ConfiguredSeries): SeriesKey {
+  if (timeframe === DataType.TRADE || timeframe === DataType.QUOTE) {
+    throw new Error(`${timeframe} is not a bar timeframe`);
   }
-  return series.timeframe;
+  return { instrumentId, timeframe };
 }
 
 function tickKind<R extends { readonly timestampUs: number }>(
@@ -88,25 +93,18 @@ export function ingestKinds(
   trades: TradesRepository,
   quotes: QuotesRepository,
 ): IngestKinds {
-  const bars: IngestKind<ReturnType<typeof checkBars>['rows'][number]> = {
-    check: (series, points, maxErrors) => checkBars(points, timeframeOf(series), maxErrors),
+  const bars: IngestKind<BarRow> = {
+    check: (series, points, maxErrors) => checkBars(points, barSeries(series).timeframe, maxErrors),
     write: (batches) =>
       marketData.upsertSeriesBars(
-        batches.map(({ series, rows }) => ({
-          series: { instrumentId: series.instrumentId, timeframe: timeframeOf(series) },
-          bars: rows,
-        })),
+        batches.map(({ series, rows }) => ({ series: barSeries(series), bars: rows })),
       ),
-    measureCompressionRatio: (series) =>
-      marketData.measureCompressionRatio({
-        instrumentId: series.instrumentId,
-        timeframe: timeframeOf(series),
-      }),
+    measureCompressionRatio: (series) => marketData.measureCompressionRatio(barSeries(series)),
     stored: ({ series, rows }, storageTimeMs, compressionRatio) => {
       let newestMs = -Infinity;
       for (const { timestampMs } of rows) if (timestampMs > newestMs) newestMs = timestampMs;
       return {
-        series: { instrumentId: series.instrumentId, timeframe: timeframeOf(series) },
+        series: barSeries(series),
         storedCount: rows.length,
         newestMs,
         storageTimeMs,

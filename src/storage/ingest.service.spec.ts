@@ -9,7 +9,7 @@ import {
 import type { QueryCache } from '../cache/query-cache.service';
 import type { MetricsService } from '../metrics/metrics.service';
 import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
-import { CompressionLevel, TimeFrame } from '../common/market-data.types';
+import { CompressionLevel, DataType, TimeFrame } from '../common/market-data.types';
 import { ConfigurationService } from '../configuration/configuration.service';
 import { MarketDataRepository } from '../repositories/market-data.repository';
 import { DeleteRequestDto } from './dto/delete-request.dto';
@@ -67,6 +67,7 @@ describe('IngestService (bars)', () => {
   let cache: jest.Mocked<QueryCache>;
   let metrics: jest.Mocked<MetricsService>;
   let publisher: jest.Mocked<StoredPublisher>;
+  let ticks: ReturnType<typeof unusedTicksMocks>;
 
   beforeEach(() => {
     marketData = marketDataMock();
@@ -74,7 +75,7 @@ describe('IngestService (bars)', () => {
     cache = bypassCacheMock();
     metrics = metricsMock();
     publisher = storedPublisherMock();
-    const ticks = unusedTicksMocks();
+    ticks = unusedTicksMocks();
     service = new IngestService(
       marketData,
       ticks.trades,
@@ -261,6 +262,60 @@ describe('IngestService (bars)', () => {
 
       expect(response.stored_count).toBe(0);
       expect(publisher.publish).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('store (trades)', () => {
+    it('should write the trades, record the compression under TRADE and publish what was written', async () => {
+      ticks.trades.upsertTrades.mockResolvedValue(undefined);
+      const measure = jest.fn().mockResolvedValue(0.25);
+      Object.assign(ticks.trades, { maintenance: { measureCompressionRatio: measure } });
+      configurations.recordCompressionLevel.mockResolvedValue(undefined);
+      const series = { instrumentId: 'AAPL', timeframe: DataType.TRADE } as const;
+
+      const response = await service.store(
+        {
+          series,
+          points: [
+            { timestamp: '2025-06-21T10:00:00.000002Z', price: 10, size: 1, trade_id: 'b' },
+            { timestamp: '2025-06-21T10:00:00.000001Z', price: 10, size: 2, trade_id: 'a' },
+            { timestamp: '2025-06-21T10:00:00Z', price: 10, size: 'x' },
+          ],
+        },
+        CompressionLevel.HIGH,
+      );
+
+      expect(response).toMatchObject({ stored_count: 2, failed_count: 1, compression_ratio: 0.25 });
+      expect(ticks.trades.upsertTrades.mock.calls[0][0]).toEqual([
+        { instrumentId: 'AAPL', trades: [expect.any(Object), expect.any(Object)] },
+      ]);
+      expect(configurations.recordCompressionLevel).toHaveBeenCalledWith(
+        series,
+        CompressionLevel.HIGH,
+      );
+      expect(metrics.storeCompleted).toHaveBeenCalledWith(
+        'rest',
+        'TRADE',
+        2,
+        1,
+        expect.any(Number),
+      );
+      const base = Date.UTC(2025, 5, 21, 10) * 1000;
+      expect(publisher.publish.mock.calls).toEqual([
+        [
+          [
+            {
+              instrumentId: 'AAPL',
+              dataType: DataType.TRADE,
+              storedCount: 2,
+              oldestUs: base + 1,
+              newestUs: base + 2,
+              storageTimeMs: response.storage_time_ms,
+              compressionRatio: 0.25,
+            },
+          ],
+        ],
+      ]);
     });
   });
 
