@@ -16,6 +16,10 @@ interface Row {
   volume: string;
   count: number | null;
   note: string | null;
+  /** Epoch microseconds (trades and quotes). */
+  us: number;
+  /** A text[] (trade conditions). */
+  tags: readonly string[] | null;
 }
 
 const COLUMNS: readonly CopyColumn<Row, string>[] = [
@@ -25,6 +29,8 @@ const COLUMNS: readonly CopyColumn<Row, string>[] = [
   { name: 'volume', kind: 'decimal', value: (r) => r.volume },
   { name: 'count', kind: 'integer', value: (r) => r.count },
   { name: 'note', kind: 'text', value: (r) => r.note },
+  { name: 'us', kind: 'epochUs', value: (r) => r.us },
+  { name: 'tags', kind: 'textArray', value: (r) => r.tags },
 ];
 
 const TYPES = new Map([
@@ -34,16 +40,28 @@ const TYPES = new Map([
   ['volume', 'int8'],
   ['count', 'int4'],
   ['note', 'text'],
+  ['us', 'timestamptz'],
+  ['tags', '_text'],
 ]);
 
 const ROWS: Row[] = [
-  { ms: Date.UTC(1900, 0, 1), price: -0.01, volume: '0', count: 0, note: null },
+  {
+    ms: Date.UTC(1900, 0, 1),
+    price: -0.01,
+    volume: '0',
+    count: 0,
+    note: null,
+    us: Date.UTC(1900, 0, 1) * 1000 - 1,
+    tags: null,
+  },
   {
     ms: Date.UTC(1969, 11, 31, 23, 59),
     price: 5e-324,
     volume: '9007199254740993',
     count: null,
     note: 'tab\there',
+    us: -1,
+    tags: [],
   },
   {
     ms: Date.UTC(2000, 0, 1),
@@ -51,6 +69,8 @@ const ROWS: Row[] = [
     volume: '9223372036854775807',
     count: 2_147_483_647,
     note: 'back\\slash \\N',
+    us: Date.UTC(2000, 0, 1) * 1000,
+    tags: ['@', 'F', 'T'],
   },
   {
     ms: Date.UTC(2025, 5, 21, 10, 0, 0, 123),
@@ -58,6 +78,8 @@ const ROWS: Row[] = [
     volume: '123456789012345',
     count: 7,
     note: 'new\nline\r ünïcødé €',
+    us: Date.UTC(2025, 5, 21, 10, 0, 0, 123) * 1000 + 456,
+    tags: ['with "quote"', 'back\\slash', 'comma,', 'space here', 'NULL', 'tab\t', '{brace}', ''],
   },
   {
     ms: Date.UTC(2199, 11, 31, 23, 59),
@@ -65,6 +87,8 @@ const ROWS: Row[] = [
     volume: '999999999999999',
     count: -5,
     note: '',
+    us: Date.UTC(2199, 11, 31, 23, 59, 59, 999) * 1000 + 999,
+    tags: ['ünï €'],
   },
 ];
 
@@ -78,7 +102,8 @@ describe('CopyEncoder on postgresql', () => {
     await client.connect();
     for (const table of ['t_binary', 't_text']) {
       await client.query(
-        `CREATE TABLE ${table} (at timestamptz, name varchar(20), price float8, volume int8, count int4, note text)`,
+        `CREATE TABLE ${table} (at timestamptz, name varchar(20), price float8, volume int8, count int4, note text,
+                                us timestamptz, tags text[])`,
       );
     }
   });
@@ -98,7 +123,8 @@ describe('CopyEncoder on postgresql', () => {
 
   async function read(table: string) {
     const { rows } = await client.query<Record<string, unknown>>(
-      `SELECT (extract(epoch FROM at) * 1000)::float8 AS ms, name, price, volume::text AS volume, count, note
+      `SELECT (extract(epoch FROM at) * 1000)::float8 AS ms, name, price, volume::text AS volume, count, note,
+              (extract(epoch FROM us) * 1000000)::float8 AS us, tags
          FROM ${table} ORDER BY at`,
     );
     return rows;
@@ -112,6 +138,8 @@ describe('CopyEncoder on postgresql', () => {
     const numericVolume = new Map([...TYPES, ['volume', 'numeric']]);
     expect(new CopyEncoder(COLUMNS, numericVolume).format).toBe('text');
     expect(new CopyEncoder(COLUMNS, numericVolume).statement('t')).toMatch(/FROM STDIN$/);
+    // A list binary-encodes only as text[]; varchar[] goes as text.
+    expect(new CopyEncoder(COLUMNS, new Map([...TYPES, ['tags', '_varchar']])).format).toBe('text');
     expect(new CopyEncoder(COLUMNS, new Map()).format).toBe('text');
   });
 
@@ -139,6 +167,8 @@ describe('CopyEncoder on postgresql', () => {
       volume: r.volume,
       count: r.count,
       note: r.note,
+      us: r.us,
+      tags: r.tags,
     }));
     expect(binary).toEqual(expected);
     await expect(read('t_text')).resolves.toEqual(expected);

@@ -1,6 +1,6 @@
 import { DatabaseUnavailableError } from '../common/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import type { EventBatchResult } from '../storage/storage.service';
+import type { EventBatchResult } from './event-ingest';
 import { EventBatchSettler, SettleTarget } from './event-batch-settler';
 
 /** A message as the fake transport sees it: its payload and how often it was delivered. */

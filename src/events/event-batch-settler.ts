@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { DatabaseUnavailableError } from '../common/errors';
 import { DeadLetterReason, MetricsService, Transport } from '../metrics/metrics.service';
-import type { EventBatchResult } from '../storage/storage.service';
+import type { EventBatchResult } from './event-ingest';
+import type { EventRejection } from './market-data-event';
 import { batchRejectionReason, expandEvent } from './bar-batch-event';
 
 /** What a transport does with one message once its fate is known. */
@@ -117,11 +118,12 @@ export class EventBatchSettler<M> {
   }
 
   private async storeAndSettle(items: readonly Decoded<M>[], summary: SettleSummary) {
-    if (items.length === 0) return;
+    const [first, ...others] = items;
+    if (!first) return;
     let result: EventBatchResult;
     try {
       result = await this.store(
-        items.length === 1 ? items[0].events : items.flatMap((i) => i.events),
+        others.length === 0 ? first.events : items.flatMap((i) => i.events),
       );
     } catch (error) {
       if (isDatabaseUnavailable(error)) {
@@ -129,7 +131,7 @@ export class EventBatchSettler<M> {
         await this.retryAll(items, messageOf(error), summary);
         return;
       }
-      if (items.length > 1) {
+      if (others.length > 0) {
         const half = Math.ceil(items.length / 2);
         await this.storeAndSettle(items.slice(0, half), summary);
         await this.storeAndSettle(items.slice(half), summary);
@@ -137,7 +139,7 @@ export class EventBatchSettler<M> {
       }
       this.logger.error(`an event could not be stored: ${messageOf(error)}`);
       await this.deadLetterAll(
-        [{ message: items[0].message, reason: `could not be stored: ${messageOf(error)}` }],
+        [{ message: first.message, reason: `could not be stored: ${messageOf(error)}` }],
         'storage_error',
         summary,
       );
@@ -147,25 +149,29 @@ export class EventBatchSettler<M> {
     // Rejections are ascending by index: walk them along the messages' ranges of events.
     const invalid: { message: M; reason: string }[] = [];
     let next = 0;
-    let first = 0;
+    let start = 0;
     for (const item of items) {
-      const end = first + item.events.length;
+      const end = start + item.events.length;
       const refused: { bar: number; reason: string }[] = [];
-      while (next < result.rejected.length && result.rejected[next].index < end) {
-        const { index, reason } = result.rejected[next++];
-        refused.push({ bar: index - first, reason });
+      for (
+        let rejection: EventRejection | undefined = result.rejected[next];
+        rejection !== undefined && rejection.index < end;
+        rejection = result.rejected[++next]
+      ) {
+        refused.push({ bar: rejection.index - start, reason: rejection.reason });
       }
-      if (refused.length === 0) {
+      const [firstRefused] = refused;
+      if (!firstRefused) {
         this.target.ack(item.message);
         summary.stored++;
       } else {
         // A batch event's valid bars are stored; the dead letter says which bars were not.
         const reason = item.batch
           ? batchRejectionReason(item.events.length, refused)
-          : refused[0].reason;
+          : firstRefused.reason;
         invalid.push({ message: item.message, reason });
       }
-      first = end;
+      start = end;
     }
     await this.deadLetterAll(invalid, 'invalid', summary);
   }

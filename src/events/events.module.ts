@@ -2,11 +2,12 @@ import { Module, OnApplicationShutdown } from '@nestjs/common';
 import { StorageModule } from '../storage/storage.module';
 import { EventsController } from './events.controller';
 import { EventsHealthIndicator } from './events.health';
+import { EventIngest } from './event-ingest';
+import { EventsOutputModule } from './events-output.module';
 import { EventsRedis } from './events-redis';
 import { MarketDataStoredPublisher } from './market-data-stored.publisher';
 import { NatsEventBus } from './nats-event-bus';
 import { RedisEventIngest } from './redis-event-ingest';
-import { RepositoriesModule } from '../repositories/repositories.module';
 
 /**
  * Event input and output (DESIGN 5). The transports themselves are Nest
@@ -14,16 +15,10 @@ import { RepositoriesModule } from '../repositories/repositories.module';
  * when NATS_URL and/or EVENTS_REDIS_URL are set.
  */
 @Module({
-  imports: [StorageModule, RepositoriesModule],
+  imports: [StorageModule, EventsOutputModule],
   controllers: [EventsController],
-  providers: [
-    NatsEventBus,
-    EventsRedis,
-    MarketDataStoredPublisher,
-    RedisEventIngest,
-    EventsHealthIndicator,
-  ],
-  exports: [NatsEventBus, EventsHealthIndicator],
+  providers: [EventIngest, RedisEventIngest, EventsHealthIndicator],
+  exports: [EventsOutputModule, EventsHealthIndicator],
 })
 export class EventsModule implements OnApplicationShutdown {
   constructor(

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataType, StoredTickType } from '../common/market-data.types';
 import { formatInstantMicros } from '../common/time';
@@ -8,11 +8,11 @@ import { TradesRepository } from '../repositories/trades.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import {
   isStoredTicks,
-  StoredAnnouncer,
+  StoredPublisher,
   StoredRecord,
   StoredSeries,
   StoredTicks,
-} from '../storage/stored-announcer';
+} from '../storage/stored-publisher';
 import { REDIS_CHANNELS } from './event-subjects';
 import { EventsRedis } from './events-redis';
 import { NatsEventBus } from './nats-event-bus';
@@ -59,13 +59,12 @@ const UNKNOWN_PLACE: StoredRowPlace = { location: 'market_data_ts', compressionR
  * are committed whatever happens to their announcement.
  */
 @Injectable()
-export class MarketDataStoredPublisher implements OnModuleInit {
+export class MarketDataStoredPublisher implements StoredPublisher {
   private readonly logger = new Logger('Events');
   private readonly encoder = new TextEncoder();
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
-    private readonly announcer: StoredAnnouncer,
     private readonly marketData: MarketDataRepository,
     private readonly trades: TradesRepository,
     private readonly quotes: QuotesRepository,
@@ -74,14 +73,11 @@ export class MarketDataStoredPublisher implements OnModuleInit {
     private readonly metrics: MetricsService,
   ) {}
 
-  onModuleInit(): void {
-    if (this.nats.configured || this.redis.configured) {
-      this.announcer.onStored((stored) => this.publish(stored));
-    }
-  }
-
-  /** Resolves once published (or given up); never rejects. */
+  /** Resolves once published (or given up); never rejects. Without NATS and Redis: nothing to do. */
   publish(stored: readonly StoredRecord[]): Promise<void> {
+    if (stored.length === 0 || !(this.nats.configured || this.redis.configured)) {
+      return Promise.resolve();
+    }
     const done = this.announce(stored).catch((error: unknown) => {
       this.logger.warn(
         `market_data_stored not published: ${error instanceof Error ? error.message : String(error)}`,
@@ -118,14 +114,18 @@ export class MarketDataStoredPublisher implements OnModuleInit {
         );
         return stored.map(() => UNKNOWN_PLACE);
       });
-    return stored.map((s, i) => ({
-      instrument_id: s.series.instrumentId,
-      timeframe: s.series.timeframe,
-      stored_count: s.storedCount,
-      storage_time_ms: s.storageTimeMs,
-      compression_ratio: s.compressionRatio ?? places[i].compressionRatio,
-      storage_location: places[i].location,
-    }));
+    return stored.map((s, i) => {
+      // One place per row asked for; a short answer reads as unknown.
+      const place = places[i] ?? UNKNOWN_PLACE;
+      return {
+        instrument_id: s.series.instrumentId,
+        timeframe: s.series.timeframe,
+        stored_count: s.storedCount,
+        storage_time_ms: s.storageTimeMs,
+        compression_ratio: s.compressionRatio ?? place.compressionRatio,
+        storage_location: place.location,
+      };
+    });
   }
 
   /** The chunk or partition of the newest tick written; the table when it cannot be asked. */

@@ -4,7 +4,7 @@ import type { ConsumerMessages, JsMsg } from 'nats';
 import { lastValueFrom } from 'rxjs';
 import { MetricsService } from '../metrics/metrics.service';
 import type { EventSettings } from '../settings/settings';
-import type { EventBatchResult } from '../storage/storage.service';
+import type { EventBatchResult } from './event-ingest';
 import { deadLetterBody } from './dead-letter';
 import { EventBatchSettler, SettleTarget } from './event-batch-settler';
 import { INPUT_PATTERN, NATS_JETSTREAM } from './event-subjects';
@@ -142,7 +142,9 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
       const failure = error instanceof Error ? error : new Error(String(error));
       arrived = { message, error: failure, weight: 1 };
     }
-    this.lanes[laneOfEvent(arrived.value, this.lanes.length)].push(arrived);
+    const lane = this.lanes[laneOfEvent(arrived.value, this.lanes.length)];
+    if (!lane) throw new Error('laneOfEvent answered a lane out of range');
+    lane.push(arrived);
   }
 
   /** Connects, ensures the stream and the durable consumer, starts pulling; retried until it works. */

@@ -2,9 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
-import { StorageService } from '../storage/storage.service';
 import { deadLetterBody } from './dead-letter';
 import { EventBatchSettler, SettleTarget } from './event-batch-settler';
+import { EventIngest } from './event-ingest';
 import { REDIS_CHANNELS } from './event-subjects';
 import { EventsRedis } from './events-redis';
 import { barsIn } from './bar-batch-event';
@@ -31,14 +31,14 @@ export class RedisEventIngest {
   private running: Promise<void> | undefined;
 
   constructor(
-    storage: StorageService,
+    events: EventIngest,
     private readonly redis: EventsRedis,
     private readonly metrics: MetricsService,
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {
     this.settler = new EventBatchSettler(
       this.settleTarget(),
-      (events) => storage.storeEvents(events, 'redis'),
+      (batch) => events.storeEvents(batch, 'redis'),
       {
         maxDeliver: 0,
         retryBaseMs: settings.events.retryBaseMs,

@@ -9,16 +9,23 @@
  * Text format otherwise (e.g. a decimal string for a numeric column), which
  * any column type accepts.
  */
+import { isoUs } from './instants';
 
-/** What a column's value is taken from: a JS number, a decimal string, text, or epoch ms. */
-export type CopyValueKind = 'number' | 'integer' | 'decimal' | 'text' | 'epochMs';
+/**
+ * What a column's value is taken from: a JS number, a decimal string, text,
+ * epoch ms or µs, or a list of strings (a text[] column).
+ */
+export type CopyValueKind =
+  'number' | 'integer' | 'decimal' | 'text' | 'epochMs' | 'epochUs' | 'textArray';
+
+export type CopyValue = number | string | readonly string[];
 
 /** A column written by COPY: its value from a row and the group the row belongs to (its series). */
 export interface CopyColumn<R, G> {
   readonly name: string;
   readonly kind: CopyValueKind;
   /** null writes NULL. */
-  readonly value: (row: R, group: G) => number | string | null;
+  readonly value: (row: R, group: G) => CopyValue | null;
 }
 
 /** Rows of one group (e.g. the bars of one series). */
@@ -34,14 +41,24 @@ const BINARY_TYPES: Readonly<Record<CopyValueKind, ReadonlySet<string>>> = {
   decimal: new Set(['int8']),
   text: new Set(['text', 'varchar', 'bpchar']),
   epochMs: new Set(['timestamptz']),
+  epochUs: new Set(['timestamptz']),
+  textArray: new Set(['_text']),
 };
 
 /** ms from the Unix epoch to PostgreSQL's (2000-01-01). */
 const PG_EPOCH_MS = 946_684_800_000;
+const PG_EPOCH_US = PG_EPOCH_MS * 1000;
+/** pg_type.oid of text: the element type a binary text[] names. */
+const TEXT_OID = 25;
 const TWO_32 = 4_294_967_296;
 const BINARY_HEADER = Buffer.from('PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0', 'latin1');
 
-type FieldWriter = (out: GrowingBuffer, value: number | string) => void;
+type FieldWriter = (out: GrowingBuffer, value: CopyValue) => void;
+
+interface BinaryField<R, G> {
+  readonly value: CopyColumn<R, G>['value'];
+  readonly write: FieldWriter;
+}
 
 /** A buffer written through a DataView (much cheaper per field than Buffer's write methods). */
 class GrowingBuffer {
@@ -97,7 +114,8 @@ class GrowingBuffer {
 
   bytes(v: Uint8Array): void {
     this.ensure(v.length);
-    if (v.length <= 16) for (let i = 0; i < v.length; i++) this.buf[this.at + i] = v[i];
+    // i < v.length: never undefined (the ?? is for noUncheckedIndexedAccess).
+    if (v.length <= 16) for (let i = 0; i < v.length; i++) this.buf[this.at + i] = v[i] ?? 0;
     else this.buf.set(v, this.at);
     this.at += v.length;
   }
@@ -110,8 +128,9 @@ class GrowingBuffer {
 const INTEGER_TEXT = /^-?\d+$/;
 
 /** Throws rather than let a DataView wrap a value the column cannot hold. */
-function integerIn(v: number | string, min: number, max: number, type: string): number {
-  const n = typeof v === 'number' ? v : INTEGER_TEXT.test(v) ? Number(v) : NaN;
+function integerIn(v: CopyValue, min: number, max: number, type: string): number {
+  const n =
+    typeof v === 'number' ? v : typeof v === 'string' && INTEGER_TEXT.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new RangeError(`${String(v)} does not fit a column of type ${type}`);
   }
@@ -140,7 +159,7 @@ function writeNumericGroups(
   out.int16(n === 0 ? 0 : weight);
   out.int16(negative && n > 0 ? NUMERIC_NEGATIVE : 0);
   out.int16(dscale);
-  for (let i = 0; i < n; i++) out.int16(groups[i]);
+  for (let i = 0; i < n; i++) out.int16(groups[i] ?? 0); // i < n <= groups.length
 }
 
 /**
@@ -205,7 +224,7 @@ function writeNumericText(out: GrowingBuffer, decimal: string): void {
     const g = Math.floor(p / 4);
     const index = top - g;
     while (groups.length <= index) groups.push(0);
-    groups[index] += d * 10 ** (p - g * 4);
+    groups[index] = (groups[index] ?? 0) + d * 10 ** (p - g * 4);
   }
   let first = 0;
   while (first < groups.length && groups[first] === 0) first++;
@@ -245,7 +264,8 @@ function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
         out.int32(integerIn(v, -2_147_483_648, 2_147_483_647, type));
       };
     case 'int8':
-      return (out, v) => {
+      return (out, value) => {
+        const v = value as number | string;
         out.int32(8);
         // A decimal string beyond 2^53 stays exact through BigInt.
         if (typeof v === 'number' || v.length <= 15) {
@@ -258,10 +278,19 @@ function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
         out.at += 8;
       };
     case 'timestamptz':
+      // Microseconds since 2000-01-01: exact for epoch µs, and for epoch ms times 1000.
+      if (kind === 'epochUs') {
+        return (out, v) => {
+          out.int32(8);
+          out.int64((v as number) - PG_EPOCH_US);
+        };
+      }
       return (out, v) => {
         out.int32(8);
         out.int64(((v as number) - PG_EPOCH_MS) * 1000);
       };
+    case '_text':
+      return (out, v) => writeTextArray(out, v as readonly string[]);
     default: {
       // text, varchar, bpchar: the UTF-8 bytes, with its length first.
       if (kind !== 'text') throw new Error(`no binary writer for ${kind} as ${type}`);
@@ -282,6 +311,30 @@ function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
   }
 }
 
+/** array_send's layout of a one-dimensional text[] without NULLs ('{}' has no dimension). */
+function writeTextArray(out: GrowingBuffer, values: readonly string[]): void {
+  const elements = values.map((v) => Buffer.from(v, 'utf8'));
+  const dimensions = elements.length === 0 ? 0 : 1;
+  const size = 12 + dimensions * 8 + elements.reduce((n, e) => n + 4 + e.length, 0);
+  out.int32(size);
+  out.int32(dimensions);
+  out.int32(0); // no NULL element
+  out.int32(TEXT_OID);
+  if (dimensions === 1) {
+    out.int32(elements.length);
+    out.int32(1); // lower bound
+  }
+  for (const element of elements) {
+    out.int32(element.length);
+    out.bytes(element);
+  }
+}
+
+/** A text[] literal: every element quoted, its quotes and backslashes escaped. */
+function arrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
 /** COPY text format escapes. */
 export function copyText(value: string): string {
   return value.replace(/[\\\t\n\r]/g, (c) =>
@@ -289,9 +342,11 @@ export function copyText(value: string): string {
   );
 }
 
-function textOf(kind: CopyValueKind, v: number | string): string {
-  if (kind === 'epochMs') return new Date(v).toISOString();
+function textOf(kind: CopyValueKind, v: CopyValue): string {
+  if (kind === 'epochMs') return new Date(v as number).toISOString();
+  if (kind === 'epochUs') return isoUs(v as number);
   if (kind === 'text') return copyText(v as string);
+  if (kind === 'textArray') return copyText(arrayLiteral(v as readonly string[]));
   return String(v);
 }
 
@@ -302,17 +357,21 @@ function textOf(kind: CopyValueKind, v: number | string): string {
  */
 export class CopyEncoder<R, G> {
   readonly format: 'binary' | 'text';
-  private readonly writers: FieldWriter[] | undefined;
+  /** Every column with its binary writer; undefined when one has no binary encoding here. */
+  private readonly binaryFields: BinaryField<R, G>[] | undefined;
 
   constructor(
     private readonly columns: readonly CopyColumn<R, G>[],
     columnTypes: ReadonlyMap<string, string>,
   ) {
-    const binary = columns.every((c) => BINARY_TYPES[c.kind].has(columnTypes.get(c.name) ?? '?'));
-    this.format = binary ? 'binary' : 'text';
-    this.writers = binary
-      ? columns.map((c) => binaryWriter(c.kind, columnTypes.get(c.name)!))
-      : undefined;
+    const fields: BinaryField<R, G>[] = [];
+    for (const { name, kind, value } of columns) {
+      const type = columnTypes.get(name);
+      if (type === undefined || !BINARY_TYPES[kind].has(type)) break;
+      fields.push({ value, write: binaryWriter(kind, type) });
+    }
+    this.binaryFields = fields.length === columns.length ? fields : undefined;
+    this.format = this.binaryFields ? 'binary' : 'text';
   }
 
   /** `COPY <table> (<columns>) FROM STDIN` in this encoder's format; `table` from a whitelist. */
@@ -323,12 +382,13 @@ export class CopyEncoder<R, G> {
 
   /** The COPY data of all `rows`, ready to be sent (and sent again). */
   encode(groups: readonly CopyGroup<R, G>[]): Buffer[] {
-    return this.writers ? [this.encodeBinary(groups, this.writers)] : this.encodeText(groups);
+    return this.binaryFields
+      ? [this.encodeBinary(groups, this.binaryFields)]
+      : this.encodeText(groups);
   }
 
-  private encodeBinary(groups: readonly CopyGroup<R, G>[], writers: FieldWriter[]): Buffer {
-    const columns = this.columns;
-    const n = columns.length;
+  private encodeBinary(groups: readonly CopyGroup<R, G>[], fields: BinaryField<R, G>[]): Buffer {
+    const n = fields.length;
     const rowCount = groups.reduce((sum, g) => sum + g.rows.length, 0);
     const out = new GrowingBuffer(BINARY_HEADER.length + rowCount * (2 + n * 12) + 2);
     BINARY_HEADER.copy(out.buf, 0);
@@ -336,10 +396,10 @@ export class CopyEncoder<R, G> {
     for (const { group, rows } of groups) {
       for (const row of rows) {
         out.int16(n);
-        for (let i = 0; i < n; i++) {
-          const v = columns[i].value(row, group);
+        for (const { value, write } of fields) {
+          const v = value(row, group);
           if (v === null) out.int32(-1);
-          else writers[i](out, v);
+          else write(out, v);
         }
       }
     }
@@ -353,10 +413,11 @@ export class CopyEncoder<R, G> {
     for (const { group, rows } of groups) {
       for (const row of rows) {
         let line = '';
-        for (let i = 0; i < this.columns.length; i++) {
-          const { kind, value } = this.columns[i];
+        let separator = '';
+        for (const { kind, value } of this.columns) {
           const v = value(row, group);
-          line += (i === 0 ? '' : '\t') + (v === null ? '\\N' : textOf(kind, v));
+          line += separator + (v === null ? '\\N' : textOf(kind, v));
+          separator = '\t';
         }
         lines.push(line + '\n');
         if (lines.length === 1000) {

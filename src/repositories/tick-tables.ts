@@ -1,10 +1,10 @@
-import { PoolClient } from 'pg';
-import { formatInstantMicros } from '../common/time';
 import { DatabaseConnection } from '../database/database-connection';
-import { allowDmlOnCompressedChunks, compressedChunksSql, copyOrMerge } from './bulk-sql';
+import { compressedChunksSql } from './bulk-sql';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
 import { translatePgErrors } from '../database/pg-errors';
-import { withTransaction } from '../database/sessions';
+import { isoUs } from './instants';
+
+export { isoUs };
 
 export type TickTable = 'market_trades_ts' | 'market_quotes_ts';
 
@@ -26,9 +26,6 @@ export interface OpenTickChunk {
   readonly rangeEndMs: number;
 }
 
-/** Below this many rows a COPY costs more than it saves. */
-const COPY_MIN_ROWS = 500;
-
 /** Half-open [fromUs, toUs) in epoch microseconds. */
 export interface MicroRange {
   readonly fromUs: number;
@@ -48,24 +45,6 @@ export interface TickPage {
   readonly totalCount?: number;
   /** Where the next page starts; absent on the last page. */
   readonly next?: TickPosition;
-}
-
-let cachedSecond = NaN;
-let cachedPrefix = '';
-
-/**
- * Row text of an epoch-microsecond instant, for SQL parameters and COPY.
- * Trades come in time order, many in the same second: the
- * `YYYY-MM-DDTHH:MM:SS.` part is reused while the second stays the same.
- */
-export function isoUs(us: number): string {
-  const second = Math.floor(us / 1_000_000);
-  if (second !== cachedSecond) {
-    const text = formatInstantMicros(second * 1_000_000);
-    cachedSecond = second;
-    cachedPrefix = text.slice(0, 20);
-  }
-  return `${cachedPrefix}${String(us - second * 1_000_000).padStart(6, '0')}Z`;
 }
 
 /**
@@ -91,61 +70,6 @@ export class TickTableMaintenance {
     return this.table;
   }
 
-  /**
-   * Writes the points of several instruments in ONE transaction; an existing
-   * key is replaced. On a server, new rows take a plain COPY and existing ones
-   * a COPY into a staging table merged by `write.mergeSql`; the embedded
-   * engine and small batches upsert from arrays.
-   */
-  async upsertBatches<B extends { readonly instrumentId: string }>(
-    batches: readonly B[],
-    write: {
-      readonly pointsOf: (batch: B) => readonly { readonly timestampUs: number }[];
-      readonly fromArrays: (client: PoolClient, batches: readonly B[]) => Promise<unknown>;
-      readonly columns: string;
-      readonly copyLines: (batches: readonly B[]) => Iterable<string>;
-      readonly mergeSql: string;
-    },
-  ): Promise<void> {
-    const written = batches.filter((b) => write.pointsOf(b).length > 0);
-    if (written.length === 0) return;
-    const spans = written.map((b) => {
-      let min = Infinity;
-      let max = -Infinity;
-      for (const { timestampUs } of write.pointsOf(b)) {
-        if (timestampUs < min) min = timestampUs;
-        if (timestampUs > max) max = timestampUs;
-      }
-      return { min, max };
-    });
-    const total = written.reduce((n, b) => n + write.pointsOf(b).length, 0);
-    await translatePgErrors(async () => {
-      // Before the transaction: a partition is created on a connection of its own.
-      await this.ensurePartitions(
-        written.flatMap((b) => write.pointsOf(b).map((p) => p.timestampUs)),
-      );
-      await withTransaction(this.db.pool, async (client) => {
-        await allowDmlOnCompressedChunks(client, this.timescale);
-        if (this.db.info.embedded || total < COPY_MIN_ROWS) {
-          await write.fromArrays(client, written);
-          return;
-        }
-        await copyOrMerge(client, {
-          table: this.table,
-          staging: `${this.table.replace(/_ts$/, '')}_staging`,
-          columns: write.columns,
-          mayExist: await this.hasRowsBetween(
-            client,
-            written.map((b) => b.instrumentId),
-            spans,
-          ),
-          lines: () => write.copyLines(written),
-          mergeSql: write.mergeSql,
-        });
-      });
-    });
-  }
-
   /** Creates the monthly partitions [nowMs, nowMs + months] needs (plain PostgreSQL only); returns those it created. */
   async preparePartitionsAhead(nowMs: number, months: number): Promise<string[]> {
     const ahead = new Date(nowMs);
@@ -153,29 +77,6 @@ export class TickTableMaintenance {
     return translatePgErrors(
       async () => (await this.partitions?.ensureCovering(nowMs, ahead.getTime())) ?? [],
     );
-  }
-
-  /** The partitions of the months holding these instants, and no others (plain PostgreSQL only). */
-  async ensurePartitions(instantsUs: Iterable<number>): Promise<void> {
-    if (!this.partitions) return;
-    await this.partitions.ensureFor(millisecondsOf(instantsUs));
-  }
-
-  /** Whether the instrument has a row in [fromUs, toUs]: a COPY of new rows needs none. */
-  async hasRowsBetween(
-    client: PoolClient,
-    instrumentIds: readonly string[],
-    spans: readonly { min: number; max: number }[],
-  ): Promise<boolean> {
-    const { rows } = await client.query<{ found: boolean }>(
-      `SELECT EXISTS (
-         SELECT 1 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS k(instrument_id, lo, hi)
-          WHERE EXISTS (SELECT 1 FROM ${this.table} m
-                         WHERE m.instrument_id = k.instrument_id
-                           AND m."timestamp" BETWEEN k.lo AND k.hi)) AS found`,
-      [instrumentIds, spans.map((s) => isoUs(s.min)), spans.map((s) => isoUs(s.max))],
-    );
-    return rows[0].found;
   }
 
   /**
@@ -284,7 +185,7 @@ export class TickTableMaintenance {
         TICK_CONFIGURATION_KEY[this.table],
       ]),
     );
-    return rows[0].found;
+    return rows[0]?.found ?? false;
   }
 
   /** Compresses the chunk (recompresses a partial one). */
@@ -316,8 +217,4 @@ export class TickTableMaintenance {
     );
     return dropped.length;
   }
-}
-
-function* millisecondsOf(instantsUs: Iterable<number>): Generator<number> {
-  for (const us of instantsUs) yield Math.floor(us / 1000);
 }

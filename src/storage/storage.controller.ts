@@ -2,22 +2,25 @@ import { Body, Controller, Delete, HttpCode, Param, Post, Query } from '@nestjs/
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InstrumentParamsDto } from '../common/instrument-params.dto';
 import { RequireScope } from '../security/require-scope.decorator';
-import { isTickDataType } from '../common/market-data.types';
+import { ConfiguredSeries, DataType, isTickDataType } from '../common/market-data.types';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
 import type { StoreRequest } from './dto/store-request.dto';
 import { StoreRequestDto } from './dto/store-request.dto';
-import { StorageService } from './storage.service';
+import { IngestService } from './ingest.service';
 import { StoreRequestPipe } from './store-request.pipe';
-import { TickStorageService } from './tick-storage.service';
+
+/** The series a request stores: a bar series, or the instrument's trades (TRADE, TICK) or quotes. */
+function seriesOf(request: StoreRequest): ConfiguredSeries {
+  const { instrument_id: instrumentId, data_type: dataType } = request;
+  if (!isTickDataType(dataType)) return { instrumentId, timeframe: request.timeframe };
+  return { instrumentId, timeframe: dataType === DataType.QUOTE ? DataType.QUOTE : DataType.TRADE };
+}
 
 @ApiTags('storage')
 @Controller('api/v1/storage')
 export class StorageController {
-  constructor(
-    private readonly storage: StorageService,
-    private readonly ticks: TickStorageService,
-  ) {}
+  constructor(private readonly ingest: IngestService) {}
 
   @Post('store')
   @RequireScope('write')
@@ -29,10 +32,10 @@ export class StorageController {
   @ApiOkResponse({ type: StorageResponseDto })
   // Typed by an interface so the global ValidationPipe leaves the body to StoreRequestPipe.
   store(@Body(StoreRequestPipe) request: StoreRequest): Promise<StorageResponseDto> {
-    const { data_type } = request;
-    return isTickDataType(data_type)
-      ? this.ticks.store({ ...request, data_type })
-      : this.storage.store(request);
+    return this.ingest.store(
+      { series: seriesOf(request), points: request.data_points },
+      request.compression,
+    );
   }
 
   @Delete('instruments/:instrument_id')
@@ -43,13 +46,6 @@ export class StorageController {
     @Param() params: InstrumentParamsDto,
     @Query() query: DeleteRequestDto,
   ): Promise<DeletionResponseDto> {
-    return isTickDataType(query.data_type)
-      ? this.ticks.deleteRange(
-          params.instrument_id,
-          query.data_type,
-          query.start_time,
-          query.end_time,
-        )
-      : this.storage.deleteRange(params.instrument_id, query);
+    return this.ingest.deleteRange(params.instrument_id, query);
   }
 }

@@ -1,17 +1,21 @@
 import { Module } from '@nestjs/common';
 import { ConfigurationModule } from '../configuration/configuration.module';
+import { EventsOutputModule } from '../events/events-output.module';
 import { StorageController } from './storage.controller';
-import { StorageService } from './storage.service';
+import { IngestService } from './ingest.service';
 import { StoreRequestPipe } from './store-request.pipe';
-import { StoredAnnouncer } from './stored-announcer';
-import { TickStorageService } from './tick-storage.service';
 import { RepositoriesModule } from '../repositories/repositories.module';
 import { CacheModule } from '../cache/cache.module';
 
+/**
+ * Writes and deletes of every data type (the ingest use case and its HTTP
+ * transport). STORED_PUBLISHER, the port it announces commits through, is
+ * provided by the events' output module.
+ */
 @Module({
-  imports: [ConfigurationModule, RepositoriesModule, CacheModule],
+  imports: [ConfigurationModule, RepositoriesModule, CacheModule, EventsOutputModule],
   controllers: [StorageController],
-  providers: [StorageService, TickStorageService, StoreRequestPipe, StoredAnnouncer],
-  exports: [StorageService, TickStorageService, StoredAnnouncer],
+  providers: [IngestService, StoreRequestPipe],
+  exports: [IngestService],
 })
 export class StorageModule {}

@@ -1,3 +1,4 @@
+import { rejectionOf } from '../../test/support/service-mocks';
 import { InvalidRequestError, PayloadTooLargeError } from '../common/errors';
 import { CompressionLevel, DataType, TimeFrame } from '../common/market-data.types';
 import { loadSettings, Settings } from '../settings/settings';
@@ -28,15 +29,6 @@ function body(overrides: Record<string, unknown> = {}): Record<string, unknown> 
     data_points: [point()],
     ...overrides,
   };
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('StoreRequestPipe', () => {

@@ -2,7 +2,8 @@ import { QueryCache } from '../../src/cache/query-cache.service';
 import { MarketDataRepository } from '../../src/repositories/market-data.repository';
 import { TradesRepository } from '../../src/repositories/trades.repository';
 import { MetricsService } from '../../src/metrics/metrics.service';
-import { TickStorageService } from '../../src/storage/tick-storage.service';
+import { QuotesRepository } from '../../src/repositories/quotes.repository';
+import type { StoredPublisher } from '../../src/storage/stored-publisher';
 
 /** Strict repository mock for unit tests: every method rejects until the test says what it answers. */
 export function marketDataMock(): jest.Mocked<MarketDataRepository> {
@@ -49,13 +50,36 @@ export function noTradesMock(): jest.Mocked<TradesRepository> {
   } as unknown as jest.Mocked<TradesRepository>;
 }
 
-/** The trade and quote path of a batch holding none: nothing stored, nothing rejected. */
-export function noTickEventsMock(): jest.Mocked<TickStorageService> {
+/** Trades and quotes repositories of a test that writes none: every write rejects. */
+export function unusedTicksMocks(): {
+  trades: jest.Mocked<TradesRepository>;
+  quotes: jest.Mocked<QuotesRepository>;
+} {
+  const unexpected = (name: string) =>
+    jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
   return {
-    storeEvents: jest.fn((events: readonly unknown[]) =>
-      events.length === 0
-        ? Promise.resolve({ storedCount: 0, supersededCount: 0, rejected: [], stored: [] })
-        : Promise.reject(new Error('unexpected trade or quote events')),
-    ),
-  } as unknown as jest.Mocked<TickStorageService>;
+    trades: {
+      upsertTrades: unexpected('upsertTrades'),
+      deleteRange: unexpected('trades.deleteRange'),
+    } as unknown as jest.Mocked<TradesRepository>,
+    quotes: {
+      upsertQuotes: unexpected('upsertQuotes'),
+      deleteRange: unexpected('quotes.deleteRange'),
+    } as unknown as jest.Mocked<QuotesRepository>,
+  };
+}
+
+/** A market_data_stored publisher that records what it is told. */
+export function storedPublisherMock(): jest.Mocked<StoredPublisher> {
+  return { publish: jest.fn((_stored) => Promise.resolve()) };
+}
+
+/** The error a promise rejects with; fails when it resolves. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
 }

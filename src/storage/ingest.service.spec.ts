@@ -2,18 +2,20 @@ import {
   bypassCacheMock,
   marketDataMock,
   metricsMock,
-  noTickEventsMock,
+  storedPublisherMock,
+  rejectionOf,
+  unusedTicksMocks,
 } from '../../test/support/service-mocks';
 import type { QueryCache } from '../cache/query-cache.service';
 import type { MetricsService } from '../metrics/metrics.service';
 import { DatabaseUnavailableError, InvalidRequestError } from '../common/errors';
-import { CompressionLevel, TimeFrame } from '../common/market-data.types';
+import { CompressionLevel, DataType, TimeFrame } from '../common/market-data.types';
 import { ConfigurationService } from '../configuration/configuration.service';
 import { MarketDataRepository } from '../repositories/market-data.repository';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { StoreRequest } from './dto/store-request.dto';
-import { StorageService } from './storage.service';
-import { StoredAnnouncer, StoredRecord } from './stored-announcer';
+import { IngestService } from './ingest.service';
+import type { StoredPublisher } from './stored-publisher';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -56,45 +58,52 @@ function deleteRequest(overrides: Partial<DeleteRequestDto> = {}): DeleteRequest
   });
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
 const SERIES = { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE };
 
-describe('StorageService', () => {
+describe('IngestService (bars)', () => {
   let marketData: jest.Mocked<MarketDataRepository>;
   let configurations: jest.Mocked<ConfigurationService>;
-  let service: StorageService;
+  let service: IngestService;
   let cache: jest.Mocked<QueryCache>;
   let metrics: jest.Mocked<MetricsService>;
+  let publisher: jest.Mocked<StoredPublisher>;
+  let ticks: ReturnType<typeof unusedTicksMocks>;
 
   beforeEach(() => {
     marketData = marketDataMock();
     configurations = configurationsMock();
     cache = bypassCacheMock();
     metrics = metricsMock();
-    service = new StorageService(
+    publisher = storedPublisherMock();
+    ticks = unusedTicksMocks();
+    service = new IngestService(
       marketData,
+      ticks.trades,
+      ticks.quotes,
       configurations,
       cache,
       metrics,
-      noTickEventsMock(),
-      new StoredAnnouncer(),
+      publisher,
     );
   });
 
+  /** A REST request as the controller hands it over: its series and points, its compression. */
+  function store(request: StoreRequest) {
+    return service.store(
+      {
+        series: { instrumentId: request.instrument_id, timeframe: request.timeframe },
+        points: request.data_points,
+      },
+      request.compression,
+    );
+  }
+
   describe('store', () => {
     it('should count stored, failed and superseded points and explain the failures', async () => {
-      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
       marketData.measureCompressionRatio.mockResolvedValue(0.42);
 
-      const response = await service.store(
+      const response = await store(
         storeRequest({
           data_points: [
             point({ close: 187.1 }),
@@ -118,10 +127,10 @@ describe('StorageService', () => {
     });
 
     it('should write each timestamp once, with its last valid values', async () => {
-      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
       marketData.measureCompressionRatio.mockResolvedValue(0);
 
-      await service.store(
+      await store(
         storeRequest({
           data_points: [
             point({ close: 187.1 }),
@@ -131,8 +140,8 @@ describe('StorageService', () => {
         }),
       );
 
-      expect(marketData.upsertBars).toHaveBeenCalledTimes(1);
-      const [series, rows] = marketData.upsertBars.mock.calls[0];
+      expect(marketData.upsertSeriesBars).toHaveBeenCalledTimes(1);
+      const [[{ series, bars: rows }]] = marketData.upsertSeriesBars.mock.calls[0];
       expect(series).toEqual(SERIES);
       expect(rows).toEqual([
         expect.objectContaining({ timestampMs: Date.UTC(2025, 5, 21, 10, 0), close: 187.3 }),
@@ -144,11 +153,11 @@ describe('StorageService', () => {
     });
 
     it('should record the compression level when the request names one', async () => {
-      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
       marketData.measureCompressionRatio.mockResolvedValue(0.9);
       configurations.recordCompressionLevel.mockResolvedValue(undefined);
 
-      const response = await service.store(storeRequest({ compression: CompressionLevel.HIGH }));
+      const response = await store(storeRequest({ compression: CompressionLevel.HIGH }));
 
       expect(response.stored_count).toBe(1);
       expect(configurations.recordCompressionLevel).toHaveBeenCalledWith(
@@ -158,19 +167,19 @@ describe('StorageService', () => {
     });
 
     it('should record no compression level when the request names none', async () => {
-      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
       marketData.measureCompressionRatio.mockResolvedValue(0);
 
-      const response = await service.store(storeRequest());
+      const response = await store(storeRequest());
 
       expect(response.stored_count).toBe(1);
       expect(configurations.recordCompressionLevel).not.toHaveBeenCalled();
     });
 
     it('should answer a compression ratio of 0 without measuring when nothing was stored', async () => {
-      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
 
-      const response = await service.store(
+      const response = await store(
         storeRequest({ data_points: [point({ open: 'x' }), point({ volume: -1 })] }),
       );
 
@@ -185,9 +194,9 @@ describe('StorageService', () => {
     });
 
     it('should check the points against the request timeframe', async () => {
-      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
 
-      const response = await service.store(
+      const response = await store(
         storeRequest({ timeframe: TimeFrame.ONE_DAY, data_points: [point()] }),
       );
 
@@ -203,207 +212,110 @@ describe('StorageService', () => {
 
     it('should fail as a whole and record no policy when the write fails', async () => {
       const failure = new DatabaseUnavailableError(new Error('ECONNREFUSED'));
-      marketData.upsertBars.mockRejectedValue(failure);
+      marketData.upsertSeriesBars.mockRejectedValue(failure);
 
-      const error = await rejectionOf(
-        service.store(storeRequest({ compression: CompressionLevel.LOW })),
-      );
+      const error = await rejectionOf(store(storeRequest({ compression: CompressionLevel.LOW })));
 
       expect(error).toBe(failure);
       expect(configurations.recordCompressionLevel).not.toHaveBeenCalled();
     });
 
     it('should give every response its own request_id', async () => {
-      marketData.upsertBars.mockResolvedValue(undefined);
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
       marketData.measureCompressionRatio.mockResolvedValue(0);
 
-      const first = await service.store(storeRequest());
-      const second = await service.store(storeRequest());
+      const first = await store(storeRequest());
+      const second = await store(storeRequest());
 
       expect(first.request_id).not.toBe(second.request_id);
     });
   });
 
   describe('store announcements', () => {
-    it('should tell the listeners of a commit with what it wrote', async () => {
-      marketData.upsertBars.mockResolvedValue(undefined);
+    it('should tell the publisher of a commit with what it wrote', async () => {
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
       marketData.measureCompressionRatio.mockResolvedValue(0.5);
-      const heard: StoredRecord[][] = [];
-      service.onStored((stored) => {
-        heard.push([...stored]);
-        return Promise.resolve();
-      });
 
-      const response = await service.store(
+      const response = await store(
         storeRequest({
           data_points: [point(), point({ timestamp: '2025-06-21T10:05:00Z' }), point({ low: 999 })],
         }),
       );
 
-      expect(heard).toEqual([
+      expect(publisher.publish.mock.calls).toEqual([
         [
-          {
-            series: SERIES,
-            storedCount: 2,
-            newestMs: Date.UTC(2025, 5, 21, 10, 5),
-            storageTimeMs: response.storage_time_ms,
-            compressionRatio: 0.5,
-          },
+          [
+            {
+              series: SERIES,
+              storedCount: 2,
+              newestMs: Date.UTC(2025, 5, 21, 10, 5),
+              storageTimeMs: response.storage_time_ms,
+              compressionRatio: 0.5,
+            },
+          ],
         ],
       ]);
     });
 
     it('should tell nobody when nothing was written', async () => {
-      const listener = jest.fn(() => Promise.resolve());
-      service.onStored(listener);
-
-      const response = await service.store(storeRequest({ data_points: [point({ open: 'x' })] }));
+      const response = await store(storeRequest({ data_points: [point({ open: 'x' })] }));
 
       expect(response.stored_count).toBe(0);
-      expect(listener).not.toHaveBeenCalled();
+      expect(publisher.publish).not.toHaveBeenCalled();
     });
   });
 
-  describe('storeEvents', () => {
-    function event(
-      instrumentId: string,
-      timestamp: string,
-      overrides: Record<string, unknown> = {},
-    ) {
-      return {
-        event_id: `${instrumentId}-${timestamp}`,
-        timestamp: '2025-06-21T12:00:00Z',
-        market_data: {
-          instrument_id: instrumentId,
-          timeframe: 'ONE_MINUTE',
-          timestamp,
-          ohlcv_data: { open: 10, high: 11, low: 9, close: 10.5, volume: 100, ...overrides },
-          quality_score: 0.8,
-          source_attribution: 'feed-A',
-        },
-      };
-    }
+  describe('store (trades)', () => {
+    it('should write the trades, record the compression under TRADE and publish what was written', async () => {
+      ticks.trades.upsertTrades.mockResolvedValue(undefined);
+      const measure = jest.fn().mockResolvedValue(0.25);
+      Object.assign(ticks.trades, { maintenance: { measureCompressionRatio: measure } });
+      configurations.recordCompressionLevel.mockResolvedValue(undefined);
+      const series = { instrumentId: 'AAPL', timeframe: DataType.TRADE } as const;
 
-    it('should write the valid events of every series in one call, last event per timestamp winning', async () => {
-      marketData.upsertSeriesBars.mockResolvedValue(undefined);
-
-      const result = await service.storeEvents(
-        [
-          event('AAPL', '2025-06-21T10:00:00Z', { close: 10.1 }),
-          event('MSFT', '2025-06-21T10:00:00Z'),
-          event('AAPL', '2025-06-21T10:01:00Z'),
-          event('AAPL', '2025-06-21T10:00:00Z', { close: 10.9 }),
-        ],
-        'nats',
-      );
-
-      expect(marketData.upsertSeriesBars).toHaveBeenCalledTimes(1);
-      const [batches] = marketData.upsertSeriesBars.mock.calls[0];
-      expect(
-        batches.map((b) => [b.series.instrumentId, b.bars.map((r) => [r.timestampMs, r.close])]),
-      ).toEqual([
-        [
-          'AAPL',
-          [
-            [Date.UTC(2025, 5, 21, 10, 0), 10.9],
-            [Date.UTC(2025, 5, 21, 10, 1), 10.5],
+      const response = await service.store(
+        {
+          series,
+          points: [
+            { timestamp: '2025-06-21T10:00:00.000002Z', price: 10, size: 1, trade_id: 'b' },
+            { timestamp: '2025-06-21T10:00:00.000001Z', price: 10, size: 2, trade_id: 'a' },
+            { timestamp: '2025-06-21T10:00:00Z', price: 10, size: 'x' },
           ],
-        ],
-        ['MSFT', [[Date.UTC(2025, 5, 21, 10, 0), 10.5]]],
-      ]);
-      expect(batches[0].bars[0]).toMatchObject({
-        qualityScore: 0.8,
-        source: 'feed-A',
-        volume: '100',
-      });
-      expect(result).toMatchObject({ storedCount: 3, supersededCount: 1, rejected: [] });
-    });
-
-    it('should answer every invalid event by its index and reason, and store the others', async () => {
-      marketData.upsertSeriesBars.mockResolvedValue(undefined);
-
-      const result = await service.storeEvents(
-        [
-          event('AAPL', '2025-06-21T10:00:00Z'),
-          'not an event',
-          event('AAPL', '2025-06-21T10:01:00Z', { low: 99 }),
-          event('AAPL', '2025-06-21T10:02:00Z'),
-          event('MSFT', '2025-06-21T10:02:30Z'),
-        ],
-        'redis',
+        },
+        CompressionLevel.HIGH,
       );
 
-      expect(result.rejected).toEqual([
-        { index: 1, reason: 'event must be a JSON object' },
-        { index: 2, reason: 'market_data.ohlcv_data.low must not exceed high' },
-        {
-          index: 4,
-          reason:
-            'market_data.timestamp must start a ONE_MINUTE bar (aligned to its length in UTC)',
-        },
+      expect(response).toMatchObject({ stored_count: 2, failed_count: 1, compression_ratio: 0.25 });
+      expect(ticks.trades.upsertTrades.mock.calls[0][0]).toEqual([
+        { instrumentId: 'AAPL', trades: [expect.any(Object), expect.any(Object)] },
       ]);
-      expect(result.storedCount).toBe(2);
-      const [batches] = marketData.upsertSeriesBars.mock.calls[0];
-      expect(batches.map((b) => b.series.instrumentId)).toEqual(['AAPL']);
-    });
-
-    it('should invalidate each written instrument once, record the batch and announce each series', async () => {
-      marketData.upsertSeriesBars.mockResolvedValue(undefined);
-      const heard: StoredRecord[] = [];
-      service.onStored((stored) => {
-        heard.push(...stored);
-        return Promise.resolve();
-      });
-
-      const result = await service.storeEvents(
-        [
-          event('AAPL', '2025-06-21T10:00:00Z'),
-          event('AAPL', '2025-06-21T10:03:00Z'),
-          event('MSFT', '2025-06-21T10:00:00Z'),
-        ],
-        'nats',
+      expect(configurations.recordCompressionLevel).toHaveBeenCalledWith(
+        series,
+        CompressionLevel.HIGH,
       );
-
-      expect(cache.invalidateInstrument.mock.calls.map((c) => c[0]).sort()).toEqual([
-        'AAPL',
-        'MSFT',
-      ]);
-      expect(heard).toEqual([
-        {
-          series: SERIES,
-          storedCount: 2,
-          newestMs: Date.UTC(2025, 5, 21, 10, 3),
-          storageTimeMs: result.storageTimeMs,
-        },
-        {
-          series: { instrumentId: 'MSFT', timeframe: TimeFrame.ONE_MINUTE },
-          storedCount: 1,
-          newestMs: Date.UTC(2025, 5, 21, 10, 0),
-          storageTimeMs: result.storageTimeMs,
-        },
-      ]);
-      expect(metrics.eventBatchStored).toHaveBeenCalledWith(
-        'nats',
-        3,
-        new Map([['ONE_MINUTE', 3]]),
-        new Map(),
+      expect(metrics.storeCompleted).toHaveBeenCalledWith(
+        'rest',
+        'TRADE',
+        2,
+        1,
         expect.any(Number),
       );
-    });
-
-    it('should fail as a whole when the write fails: nothing invalidated, nothing announced', async () => {
-      const failure = new DatabaseUnavailableError(new Error('ECONNREFUSED'));
-      marketData.upsertSeriesBars.mockRejectedValue(failure);
-      const listener = jest.fn(() => Promise.resolve());
-      service.onStored(listener);
-
-      const error = await rejectionOf(
-        service.storeEvents([event('AAPL', '2025-06-21T10:00:00Z')], 'nats'),
-      );
-
-      expect(error).toBe(failure);
-      expect(cache.invalidateInstrument).not.toHaveBeenCalled();
-      expect(listener).not.toHaveBeenCalled();
+      const base = Date.UTC(2025, 5, 21, 10) * 1000;
+      expect(publisher.publish.mock.calls).toEqual([
+        [
+          [
+            {
+              instrumentId: 'AAPL',
+              dataType: DataType.TRADE,
+              storedCount: 2,
+              oldestUs: base + 1,
+              newestUs: base + 2,
+              storageTimeMs: response.storage_time_ms,
+              compressionRatio: 0.25,
+            },
+          ],
+        ],
+      ]);
     });
   });
 

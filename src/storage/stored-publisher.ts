@@ -1,4 +1,3 @@
-import { Injectable } from '@nestjs/common';
 import { SeriesKey, StoredTickType } from '../common/market-data.types';
 
 /** One series of bars written by one commit: what a `market_data_stored` event reports. */
@@ -8,7 +7,7 @@ export interface StoredSeries {
   /** The newest timestamp written: names the chunk or partition in the event. */
   readonly newestMs: number;
   readonly storageTimeMs: number;
-  /** Already measured by a REST store for its answer; left to the listener otherwise. */
+  /** Already measured by a REST store for its answer; left to the publisher otherwise. */
   readonly compressionRatio?: number;
 }
 
@@ -31,24 +30,13 @@ export function isStoredTicks(stored: StoredRecord): stored is StoredTicks {
   return 'dataType' in stored;
 }
 
-/** Told of every commit, after it; must not throw. */
-export type StoredListener = (stored: readonly StoredRecord[]) => Promise<void>;
-
 /**
- * The port every write path (bars, trades, quotes; REST and events) tells
- * of its commits; the events module listens to publish market_data_stored.
+ * The port every write tells of its commits (market_data_stored): the
+ * events module provides it (MarketDataStoredPublisher). Resolves once
+ * published or given up; never rejects, so a commit never fails over it.
  */
-@Injectable()
-export class StoredAnnouncer {
-  private readonly listeners: StoredListener[] = [];
-
-  /** `listener` is told of every commit from now on. */
-  onStored(listener: StoredListener): void {
-    this.listeners.push(listener);
-  }
-
-  async announce(stored: readonly StoredRecord[]): Promise<void> {
-    if (stored.length === 0) return;
-    await Promise.all(this.listeners.map((listener) => listener(stored)));
-  }
+export interface StoredPublisher {
+  publish(stored: readonly StoredRecord[]): Promise<void>;
 }
+
+export const STORED_PUBLISHER = Symbol('STORED_PUBLISHER');

@@ -5,7 +5,7 @@ import {
   TimeFrame,
 } from '../common/market-data.types';
 import { parseIsoInstant } from '../common/time';
-import { isPrintableUpTo } from './bar-rules';
+import { isPrintableUpTo } from '../storage/bar-rules';
 
 /**
  * The `normalized_market_data` event of the spec:
@@ -27,7 +27,8 @@ export type ParsedEvent =
   | { readonly ok: true; readonly event: MarketDataEvent }
   | { readonly ok: false; readonly reason: string };
 
-const EVENT_KEYS = new Set(['event_id', 'timestamp', 'market_data']);
+/** The envelope of every event, bar, trade or quote. */
+export const EVENT_KEYS = new Set(['event_id', 'timestamp', 'market_data']);
 const MARKET_DATA_KEYS = new Set([
   'instrument_id',
   'timeframe',
@@ -38,8 +39,8 @@ const MARKET_DATA_KEYS = new Set([
 ]);
 const OHLCV_KEYS = ['open', 'high', 'low', 'close', 'volume', 'dollar_volume', 'trade_count'];
 const OHLCV_KEY_SET = new Set(OHLCV_KEYS);
-const TIMEFRAMES = new Set<string>(Object.values(TimeFrame));
-const MAX_EVENT_ID_LENGTH = 200;
+export const TIMEFRAMES = new Set<string>(Object.values(TimeFrame));
+export const MAX_EVENT_ID_LENGTH = 200;
 
 /** Where a MarketDataPoint field came from in the event, to name it in a dead-letter reason. */
 const EVENT_PATH_OF_POINT_FIELD: Readonly<Record<string, string>> = {
@@ -49,8 +50,13 @@ const EVENT_PATH_OF_POINT_FIELD: Readonly<Record<string, string>> = {
   data_point: 'market_data',
 };
 
+/** The event path of a point field every kind takes from market_data itself; undefined for a value field. */
+export function envelopePathOf(pointField: string): string | undefined {
+  return EVENT_PATH_OF_POINT_FIELD[pointField];
+}
+
 export function eventPathOf(pointField: string): string {
-  return EVENT_PATH_OF_POINT_FIELD[pointField] ?? `market_data.ohlcv_data.${pointField}`;
+  return envelopePathOf(pointField) ?? `market_data.ohlcv_data.${pointField}`;
 }
 
 class EnvelopeRejected extends Error {}

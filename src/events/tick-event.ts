@@ -4,9 +4,9 @@ import {
   INSTRUMENT_ID_RULE,
   isTickDataType,
   TickDataType,
-  TimeFrame,
 } from '../common/market-data.types';
 import { parseIsoInstant } from '../common/time';
+import { envelopePathOf, EVENT_KEYS, MAX_EVENT_ID_LENGTH, TIMEFRAMES } from './market-data-event';
 
 /**
  * A `normalized_market_data` event carrying a trade or a quote instead of a
@@ -30,7 +30,6 @@ export type ParsedTickEvent =
   | { readonly ok: true; readonly event: TickEvent }
   | { readonly ok: false; readonly reason: string };
 
-const EVENT_KEYS = new Set(['event_id', 'timestamp', 'market_data']);
 const MARKET_DATA_KEYS = new Set([
   'instrument_id',
   'data_type',
@@ -41,15 +40,11 @@ const MARKET_DATA_KEYS = new Set([
   'quality_score',
   'source_attribution',
 ]);
-const TIMEFRAMES = new Set<string>(Object.values(TimeFrame));
-const MAX_EVENT_ID_LENGTH = 200;
 
 /** Where a point field came from in the event, to name it in a dead-letter reason. */
 export function tickEventPathOf(dataType: TickEvent['dataType'], pointField: string): string {
-  if (pointField === 'timestamp') return 'market_data.timestamp';
-  if (pointField === 'quality_score') return 'market_data.quality_score';
-  if (pointField === 'source') return 'market_data.source_attribution';
-  if (pointField === 'data_point') return 'market_data';
+  const envelope = envelopePathOf(pointField);
+  if (envelope !== undefined) return envelope;
   return `market_data.${dataType === DataType.QUOTE ? 'quote_data' : 'trade_data'}.${pointField}`;
 }
 
