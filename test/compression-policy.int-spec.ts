@@ -9,6 +9,7 @@ import {
   CompressionPolicyJob,
   NO_COMPRESSION_REASON,
 } from '../src/configuration/compression-policy.job';
+import { BarsReader } from '../src/repositories/bars.reader';
 import { CompressionRepository } from '../src/repositories/compression.repository';
 import { ConfigurationRepository } from '../src/repositories/configuration.repository';
 import { ConfigurationService } from '../src/configuration/configuration.service';
@@ -51,6 +52,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
   let db: TestDatabase;
   let connection: DatabaseConnection;
   let marketData: MarketDataRepository;
+  let bars: BarsReader;
   let configurations: ConfigurationService;
   let job: CompressionPolicyJob;
   /** Chunk name -> the UTC day it covers. */
@@ -70,7 +72,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
   }
 
   async function readSeries(series: SeriesKey): Promise<unknown[]> {
-    const page = await marketData.findRange(
+    const page = await bars.findRange(
       series,
       { fromMs: Date.parse('2025-01-01T00:00:00Z'), toMs: Date.parse('2025-01-08T00:00:00Z') },
       POINT_FIELDS,
@@ -91,6 +93,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionPolicyJob on %s (TimescaleDB)', (en
     db = await createTestDatabase(engine);
     connection = await DatabaseConnection.open(db.settings);
     marketData = new MarketDataRepository(connection);
+    bars = new BarsReader(connection);
     configurations = new ConfigurationService(new ConfigurationRepository(connection.dataSource));
     job = new CompressionPolicyJob(new CompressionRepository(connection), db.settings);
 

@@ -5,7 +5,8 @@ import {
 } from '../src/configuration/compression-policy.job';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { DATABASE_CONNECTION } from '../src/database/database.tokens';
-import { MarketDataRepository, TimeRange } from '../src/repositories/market-data.repository';
+import { BarsReader } from '../src/repositories/bars.reader';
+import { TimeRange } from '../src/repositories/market-data.repository';
 import { RollupsRepository } from '../src/repositories/rollups.repository';
 import { NO_ROLLUPS_REASON, RollupRefreshTask } from '../src/rollups/rollup-refresh.task';
 import { BarPoint, makeBars } from './support/bars';
@@ -79,7 +80,7 @@ function bar(timestamp: string, overrides: Partial<BarPoint> = {}): BarPoint {
 describe.each(ENGINES)('Rollups on %s', (engine) => {
   const { timescale } = capabilitiesOf(engine);
   let t: TestApp;
-  let marketData: MarketDataRepository;
+  let bars: BarsReader;
   let rollups: RollupsRepository;
   let task: RollupRefreshTask;
   let db: DatabaseConnection;
@@ -93,7 +94,7 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
       // The compressed-chunk cases need several chunks within the few days of data here.
       LAYOUT_CHUNK_INTERVAL_HOURS: '24',
     });
-    marketData = t.app.get(MarketDataRepository);
+    bars = t.app.get(BarsReader);
     rollups = t.app.get(RollupsRepository);
     task = t.app.get(RollupRefreshTask);
     db = t.app.get<DatabaseConnection>(DATABASE_CONNECTION);
@@ -143,7 +144,7 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
         const fields = shape.fields ?? POINT_FIELDS;
         const page = { limit: shape.limit ?? 1000, offset: shape.offset ?? 0 };
         const range = sourceRange(target, shape);
-        const raw = await marketData.findDerivedRange(
+        const raw = await bars.findDerivedRange(
           ID,
           TimeFrame.ONE_MINUTE,
           target,
