@@ -1,5 +1,6 @@
 import { InvalidRequestError } from '../common/errors';
 import { POINT_FIELDS } from '../common/market-data.types';
+import { TRADE_FIELDS } from '../repositories/trades.reader';
 import { parseFields, QUOTE_FIELD_SET, TRADE_FIELD_SET } from './fields';
 
 describe('parseFields', () => {
@@ -48,14 +49,10 @@ describe('parseFields', () => {
   });
 
   it('should answer the trade defaults, without the prevailing quote, for no fields', () => {
-    expect(parseFields(undefined, TRADE_FIELD_SET)).toEqual([
-      'timestamp',
-      'price',
-      'size',
-      'trade_id',
-      'conditions',
-      'source',
-    ]);
+    const fields = parseFields(undefined, TRADE_FIELD_SET);
+
+    expect(fields).toEqual([...TRADE_FIELDS]);
+    expect(fields).not.toContain('prevailing_bid');
   });
 
   it('should answer the prevailing quote of trades only when asked for', () => {

@@ -34,17 +34,26 @@ const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
   trade_count: 't.trade_count',
 };
 
-/** The same fields over derived buckets (see findDerivedRange). */
-const BUCKET_COLUMNS: Readonly<Record<PointField, string>> = {
-  timestamp: 'buckets.bucket',
-  open: 'open_price',
-  high: 'high_price',
-  low: 'low_price',
-  close: 'close_price',
-  volume: 'volume',
-  dollar_volume: 'dollar_volume',
-  trade_count: 'trade_count',
-};
+/**
+ * The fields of a bar over rows that carry the bar's column names (derived
+ * buckets, rollups, bars built from trades); `timestamp`: the expression of
+ * the bar's start.
+ */
+export function barColumns(timestamp: string): Readonly<Record<PointField, string>> {
+  return {
+    timestamp,
+    open: 'open_price',
+    high: 'high_price',
+    low: 'low_price',
+    close: 'close_price',
+    volume: 'volume',
+    dollar_volume: 'dollar_volume',
+    trade_count: 'trade_count',
+  };
+}
+
+/** The fields over derived buckets (see findDerivedRange). */
+const BUCKET_COLUMNS = barColumns('buckets.bucket');
 
 /**
  * The count of the whole range when a page tells it: a page shorter than its

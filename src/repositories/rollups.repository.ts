@@ -3,7 +3,7 @@ import { PoolClient } from 'pg';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
-import { Page, PointsPage } from './bars.reader';
+import { barColumns, Page, PointsPage } from './bars.reader';
 import type { TimeRange } from './market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
 import { oneRow } from './one-row';
@@ -39,16 +39,7 @@ interface CatalogLevel {
 }
 
 /** Response fields over a bucket row; the same columns as the raw derivation's. */
-const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
-  timestamp: 'bucket',
-  open: 'open_price',
-  high: 'high_price',
-  low: 'low_price',
-  close: 'close_price',
-  volume: 'volume',
-  dollar_volume: 'dollar_volume',
-  trade_count: 'trade_count',
-};
+const FIELD_COLUMNS = barColumns('bucket');
 
 /** Unix microseconds: TimescaleDB's internal time of a timestamptz. */
 function unixMicros(ms: number): string {

@@ -3,7 +3,7 @@ import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
-import { Page, PointsPage } from './bars.reader';
+import { barColumns, Page, PointsPage } from './bars.reader';
 import { ISO_MS_SQL, ISO_US_SQL } from './bulk-sql';
 import type { TimeRange } from './market-data.repository';
 import { oneRow } from './one-row';
@@ -53,16 +53,7 @@ const TRADE_FIELD_SQL: Readonly<Record<TradeField, string>> = {
 };
 
 /** Bars built from trades, per response field of a bar. */
-const BAR_FIELD_SQL: Readonly<Record<PointField, string>> = {
-  timestamp: `to_char(bucket AT TIME ZONE 'UTC', ${ISO_MS_SQL})`,
-  open: 'open_price',
-  high: 'high_price',
-  low: 'low_price',
-  close: 'close_price',
-  volume: 'volume',
-  dollar_volume: 'dollar_volume',
-  trade_count: 'trade_count',
-};
+const BAR_FIELD_SQL = barColumns(`to_char(bucket AT TIME ZONE 'UTC', ${ISO_MS_SQL})`);
 
 /**
  * The reads of market_trades_ts: pages by (timestamp, trade_id), the newest
