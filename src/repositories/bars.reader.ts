@@ -4,7 +4,7 @@ import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import type { TimeRange } from './market-data.repository';
-import { oneRow } from './one-row';
+import { onlyRow } from '../database/rows';
 import { fieldColumnsSql, pointObjectSql, pointsArraySql } from './points-json.sql';
 
 export interface Page {
@@ -192,13 +192,13 @@ export class BarsReader {
     const { rows } = await translatePgErrors(() =>
       this.db.pool.query<{ page_count: string; points: string }>(pageSql, pageParams),
     );
-    const { points: pointsJson, page_count } = oneRow(rows);
+    const { points: pointsJson, page_count } = onlyRow(rows);
     const known = pageTotal(page, Number(page_count));
     if (known !== undefined) return { totalCount: known, pointsJson };
     const counted = await translatePgErrors(() =>
       this.db.pool.query<{ total_count: string }>(countSql, countParams),
     );
-    return { totalCount: Number(oneRow(counted.rows).total_count), pointsJson };
+    return { totalCount: Number(onlyRow(counted.rows).total_count), pointsJson };
   }
 }
 

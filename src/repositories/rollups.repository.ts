@@ -6,7 +6,7 @@ import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { barColumns, Page, PointsPage } from './bars.reader';
 import type { TimeRange } from './market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
-import { oneRow } from './one-row';
+import { onlyRow } from '../database/rows';
 import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
 import { withTransaction } from '../database/sessions';
 
@@ -132,7 +132,7 @@ export class RollupsRepository {
       );
       return answer;
     });
-    const { total_count, points } = oneRow(rows);
+    const { total_count, points } = onlyRow(rows);
     return { totalCount: Number(total_count), pointsJson: points };
   }
 

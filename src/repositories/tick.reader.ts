@@ -1,7 +1,7 @@
 import { DatabaseConnection } from '../database/database-connection';
 import { translatePgErrors } from '../database/pg-errors';
 import { ISO_US_SQL } from './bulk-sql';
-import { oneRow } from './one-row';
+import { onlyRow } from '../database/rows';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTable } from './tick-tables';
 
 /** `expr AS "field", ...`: the select list of a projection; row_to_json names the keys. */
@@ -86,7 +86,7 @@ export abstract class TickReader<F extends string> {
         params,
       ),
     );
-    return toTickPage(oneRow(rows));
+    return toTickPage(onlyRow(rows));
   }
 
   /** The newest point of the instrument as a JSON object, or null when it has none. */

@@ -6,7 +6,7 @@ import { translatePgErrors } from '../database/pg-errors';
 import { barColumns, Page, PointsPage } from './bars.reader';
 import { ISO_MS_SQL, ISO_US_SQL } from './bulk-sql';
 import type { TimeRange } from './market-data.repository';
-import { oneRow } from './one-row';
+import { onlyRow } from '../database/rows';
 import { TickReader, selectList } from './tick.reader';
 import { DERIVED_KEY_PREFIX } from './trades.repository';
 
@@ -79,7 +79,7 @@ export class TradesReader extends TickReader<TradeField> {
         [instrumentId, new Date(range.fromMs).toISOString(), new Date(range.toMs).toISOString()],
       ),
     );
-    return oneRow(rows).found;
+    return onlyRow(rows).found;
   }
 
   /**
@@ -123,7 +123,7 @@ export class TradesReader extends TickReader<TradeField> {
         ],
       ),
     );
-    const { total_count, points } = oneRow(rows);
+    const { total_count, points } = onlyRow(rows);
     return { totalCount: Number(total_count), pointsJson: points };
   }
 }
