@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Agent, request as httpRequest } from 'node:http';
 import { makeBars } from './support/bars';
 import { request, startTestApp, TestApp } from './support/test-app';
@@ -47,13 +48,10 @@ function post(
 }
 
 /** A shell pipeline with curl, `input` on its stdin. */
-function curl(pipeline: string, input?: Buffer): Promise<{ stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('sh', ['-c', pipeline], { encoding: 'utf8' }, (error, stdout) =>
-      error ? reject(error) : resolve({ stdout }),
-    );
-    child.stdin?.end(input);
-  });
+async function curl(pipeline: string, input?: Buffer): Promise<{ stdout: string }> {
+  const running = promisify(execFile)('sh', ['-c', pipeline], { encoding: 'utf8' });
+  running.child.stdin?.end(input);
+  return running;
 }
 
 describe.each(ENGINES)('a body above BODY_LIMIT_BYTES on %s', (engine) => {
