@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { POINT_FIELDS, TimeFrame } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { MarketDataRepository, PointsPage } from '../src/repositories/market-data.repository';
+import { BarsReader, PointsPage } from '../src/repositories/bars.reader';
+import { MarketDataRepository } from '../src/repositories/market-data.repository';
 import { RollupsRepository } from '../src/repositories/rollups.repository';
 import { RollupRefreshRepository } from '../src/repositories/rollup-refresh.repository';
 import { RollupRefreshTask } from '../src/lifecycle/rollup-refresh.task';
@@ -16,7 +17,7 @@ import { machineLine, printTable } from './support';
  * Derived timeframes over 30 days on the embedded TimescaleDB: p95 of the
  * same query (30 days of FIVE_MINUTES, 30 days of ONE_HOUR, every field,
  * the whole range in one page) computed from the raw 1-minute bars
- * (MarketDataRepository.findDerivedRange) and read from the rollups
+ * (BarsReader.findDerivedRange) and read from the rollups
  * (RollupsRepository.findDerivedRange), in one run, one client, at the
  * repository (no HTTP, no cache). Also the rollups right after a late bar,
  * before the refresh, when the touched range is read from the raw bars.
@@ -52,6 +53,7 @@ export async function runRollupsBench(): Promise<void> {
   const db = await DatabaseConnection.open(loadSettings({ DATA_DIR: dataDir, LOG_LEVEL: 'warn' }));
   try {
     const marketData = new MarketDataRepository(db);
+    const bars = new BarsReader(db);
     const rollups = new RollupsRepository(db);
     const refreshTask = new RollupRefreshTask(new RollupRefreshRepository(db));
     const task = { run: (at: Date) => runTask(db, refreshTask, at) };
@@ -77,7 +79,7 @@ export async function runRollupsBench(): Promise<void> {
     const range = { fromMs: Date.parse(START), toMs: Date.parse(START) + DAYS * DAY_MS };
     const page = { limit: 100_000, offset: 0 };
     const raw = (target: TimeFrame) => (id: string) =>
-      marketData.findDerivedRange(id, TimeFrame.ONE_MINUTE, target, range, POINT_FIELDS, page);
+      bars.findDerivedRange(id, TimeFrame.ONE_MINUTE, target, range, POINT_FIELDS, page);
     const fromRollups = (target: TimeFrame) => (id: string) =>
       rollups.findDerivedRange(id, target, range, POINT_FIELDS, page);
 

@@ -1061,6 +1061,46 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
       expect(Object.keys(paths[`${BASE}/health`])).toContain('get');
     });
 
+    it('should describe the answer of every data kind in the OpenAPI document', async () => {
+      const res = await request(t.baseUrl, 'GET', '/api/docs-json');
+      const ok = (path: string) =>
+        JSON.stringify(res.body.paths[`${BASE}${path}`].get.responses['200'].content);
+      const schemas = res.body.components.schemas as Record<
+        string,
+        { properties: Record<string, unknown> }
+      >;
+
+      for (const dto of ['QueryResponseDto', 'TradesPageResponseDto', 'QuotesPageResponseDto']) {
+        expect(ok('/query')).toContain(`#/components/schemas/${dto}`);
+      }
+      for (const dto of [
+        'MarketDataPointResponseDto',
+        'TradePointResponseDto',
+        'QuotePointResponseDto',
+      ]) {
+        expect(ok('/instruments/{instrument_id}/latest')).toContain(`#/components/schemas/${dto}`);
+      }
+      expect(Object.keys(schemas.TradesPageResponseDto.properties).sort()).toEqual(
+        [
+          'cache_hit',
+          'data_points',
+          'data_type',
+          'instrument_id',
+          'next_cursor',
+          'query_time_ms',
+          'total_count',
+        ].sort(),
+      );
+      expect(Object.keys(schemas.QuotePointResponseDto.properties)).toEqual([
+        'timestamp',
+        'bid',
+        'ask',
+        'bid_size',
+        'ask_size',
+        'source',
+      ]);
+    });
+
     it('should answer 404 with the error shape to an unknown route', async () => {
       expectError(await request(t.baseUrl, 'GET', `${BASE}/nothing-here`), 404);
       expectError(await request(t.baseUrl, 'POST', `${BASE}/query`, {}), 404);

@@ -13,6 +13,7 @@ import {
   NO_COMPRESSION_REASON,
 } from '../src/lifecycle/compression.task';
 import { runTask } from './support/lifecycle';
+import { BarsReader } from '../src/repositories/bars.reader';
 import { CompressionRepository } from '../src/repositories/compression.repository';
 import { ConfigurationRepository } from '../src/repositories/configuration.repository';
 import { ConfigurationService } from '../src/configuration/configuration.service';
@@ -55,6 +56,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionTask on %s (TimescaleDB)', (engine)
   let db: TestDatabase;
   let connection: DatabaseConnection;
   let marketData: MarketDataRepository;
+  let bars: BarsReader;
   let configurations: ConfigurationService;
   let job: CompressionTask;
   /** One run of the task at `iso`, as the scheduler starts it (under its lock). */
@@ -77,7 +79,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionTask on %s (TimescaleDB)', (engine)
   }
 
   async function readSeries(series: SeriesKey): Promise<unknown[]> {
-    const page = await marketData.findRange(
+    const page = await bars.findRange(
       series,
       { fromMs: Date.parse('2025-01-01T00:00:00Z'), toMs: Date.parse('2025-01-08T00:00:00Z') },
       POINT_FIELDS,
@@ -98,6 +100,7 @@ describe.each(TIMESCALE_ENGINES)('CompressionTask on %s (TimescaleDB)', (engine)
     db = await createTestDatabase(engine);
     connection = await DatabaseConnection.open(db.settings);
     marketData = new MarketDataRepository(connection);
+    bars = new BarsReader(connection);
     configurations = new ConfigurationService(new ConfigurationRepository(connection.dataSource));
     job = new CompressionTask(new CompressionRepository(connection));
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SeriesKey, TimeFrame } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
+import { BarsReader } from '../src/repositories/bars.reader';
 import { BarRow, MarketDataRepository } from '../src/repositories/market-data.repository';
 import { loadSettings } from '../src/settings/settings';
 import { makeBarRows } from './support/bar-rows';
@@ -42,8 +43,8 @@ async function withEngine<T>(
   }
 }
 
-async function readAll(repository: MarketDataRepository, series: SeriesKey) {
-  const page = await repository.findRange(
+async function readAll(connection: DatabaseConnection, series: SeriesKey) {
+  const page = await new BarsReader(connection).findRange(
     series,
     ALL_TIME,
     ['timestamp', 'open', 'high', 'low', 'close', 'volume', 'dollar_volume', 'trade_count'],
@@ -139,7 +140,9 @@ describe('embedded engine durability', () => {
           toMs: rows[100].timestampMs,
         });
       });
-      const reopened = await withEngine(dataDir, (repository) => readAll(repository, series));
+      const reopened = await withEngine(dataDir, (_repository, connection) =>
+        readAll(connection, series),
+      );
 
       expect(reopened.totalCount).toBe(1_400);
       expect(reopened.points).toEqual(expectedPoints(rows.slice(100)));
@@ -161,8 +164,8 @@ describe('embedded engine durability', () => {
       const signal = await killHard(child);
 
       expect(signal).toBe('SIGKILL');
-      const reopened = await withEngine(dataDir, (repository) =>
-        readAll(repository, { instrumentId, timeframe: TimeFrame.ONE_MINUTE }),
+      const reopened = await withEngine(dataDir, (_repository, connection) =>
+        readAll(connection, { instrumentId, timeframe: TimeFrame.ONE_MINUTE }),
       );
       expect(reopened.totalCount).toBe(2_000);
       expect(reopened.points).toEqual(expectedPoints(makeBarRows(WRITER_START_ISO, 2_000)));
@@ -183,8 +186,8 @@ describe('embedded engine durability', () => {
       await killHard(child);
       const printed = committed();
 
-      const reopened = await withEngine(dataDir, async (repository) => {
-        const page = await readAll(repository, { instrumentId, timeframe: TimeFrame.ONE_MINUTE });
+      const reopened = await withEngine(dataDir, async (repository, connection) => {
+        const page = await readAll(connection, { instrumentId, timeframe: TimeFrame.ONE_MINUTE });
         // The engine still takes writes after the crash.
         await repository.upsertBars(
           { instrumentId: 'DUR.AFTER', timeframe: TimeFrame.ONE_MINUTE },

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { TimeFrame } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { applyHypertableLayout } from '../src/repositories/hypertable-layout';
+import { BarsReader } from '../src/repositories/bars.reader';
 import { BarRow, MarketDataRepository } from '../src/repositories/market-data.repository';
 import { makeBarRows } from './support/bar-rows';
 import {
@@ -137,7 +138,8 @@ describe.each(TIMESCALE_ENGINES)('Compression of realistic bars on %s (Timescale
     };
     const fields = ['timestamp', 'open', 'high', 'low', 'close', 'volume'] as const;
     const page = { limit: 100_000, offset: 0 };
-    const before = await repository.findRange(series[3].series, range, fields, page);
+    const reader = new BarsReader(connection);
+    const before = await reader.findRange(series[3].series, range, fields, page);
 
     await connection.pool.query(`SELECT compress_chunk(c) FROM show_chunks('market_data_ts') c`);
 
@@ -148,7 +150,7 @@ describe.each(TIMESCALE_ENGINES)('Compression of realistic bars on %s (Timescale
     );
     expect(rows[0].chunks).toBe(2);
     expect(rows[0].ratio).toBeGreaterThanOrEqual(0.9);
-    const after = await repository.findRange(series[3].series, range, fields, page);
+    const after = await reader.findRange(series[3].series, range, fields, page);
     expect(after.totalCount).toBe(14 * 1440);
     expect(after.pointsJson).toBe(before.pointsJson);
   });

@@ -9,6 +9,7 @@ import {
   TIMEFRAMES_FINEST_FIRST,
 } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
+import { BarsReader } from '../src/repositories/bars.reader';
 import {
   BarRow,
   MarketDataRepository,
@@ -128,12 +129,14 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
   let db: TestDatabase;
   let connection: DatabaseConnection;
   let repository: MarketDataRepository;
+  let reader: BarsReader;
 
   beforeAll(async () => {
     Logger.overrideLogger(['error']);
     db = await createTestDatabase(engine);
     connection = await DatabaseConnection.open(db.settings);
     repository = new MarketDataRepository(connection);
+    reader = new BarsReader(connection);
   });
 
   afterAll(async () => {
@@ -151,7 +154,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
   }
 
   async function readAll(key: SeriesKey): Promise<JsonPoint[]> {
-    const page = await repository.findRange(
+    const page = await reader.findRange(
       key,
       { fromMs: 0, toMs: Date.parse('2100-01-01T00:00:00Z') },
       ALL_FIELDS,
@@ -453,14 +456,14 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
 
       await repository.upsertBars(key, rows);
 
-      const page = await repository.findRange(
+      const page = await reader.findRange(
         key,
         rangeOf('2025-01-12T00:00:00Z', '2025-01-13T00:00:00Z'),
         ['timestamp', 'volume'],
         ALL_PAGE,
       );
       expect(volumesInText(page.pointsJson)).toEqual(rows.map((r) => r.volume));
-      const latest = await repository.findLatest(key, ['volume']);
+      const latest = await reader.findLatest(key, ['volume']);
       expect(latest).toMatch(new RegExp(`"volume"\\s*:\\s*${rows[rows.length - 1].volume}\\b`));
       const { rows: stored } = await connection.pool.query<{ volume: string }>(
         `SELECT volume FROM market_data_ts WHERE instrument_id = $1 ORDER BY "timestamp"`,
@@ -507,7 +510,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should return the rows of the range in ascending order with the total count', async () => {
-      const page = await repository.findRange(
+      const page = await reader.findRange(
         key,
         rangeOf('2025-02-03T14:00:00Z', '2025-02-03T16:00:00Z'),
         ALL_FIELDS,
@@ -519,7 +522,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should treat the range as half-open [from, to)', async () => {
-      const page = await repository.findRange(
+      const page = await reader.findRange(
         key,
         rangeOf('2025-02-03T14:10:00Z', '2025-02-03T14:20:00Z'),
         ['timestamp'],
@@ -534,7 +537,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should include a row exactly at from and exclude one exactly at to when bounds are off the minute', async () => {
-      const page = await repository.findRange(
+      const page = await reader.findRange(
         { ...key },
         {
           fromMs: Date.parse('2025-02-03T14:10:00Z'),
@@ -548,7 +551,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should return only the requested fields, in the requested order', async () => {
-      const page = await repository.findRange(
+      const page = await reader.findRange(
         key,
         rangeOf('2025-02-03T14:00:00Z', '2025-02-03T14:03:00Z'),
         ['timestamp', 'close', 'volume'],
@@ -569,7 +572,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should page with limit and offset while total_count counts the whole range', async () => {
       const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
 
-      const page = await repository.findRange(key, range, ALL_FIELDS, { limit: 7, offset: 20 });
+      const page = await reader.findRange(key, range, ALL_FIELDS, { limit: 7, offset: 20 });
 
       expect(page.totalCount).toBe(60);
       expect(JSON.parse(page.pointsJson)).toEqual(rows.slice(20, 27).map(expectedPoint));
@@ -578,7 +581,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should tell the total from a last page shorter than its limit', async () => {
       const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
 
-      const page = await repository.findRange(key, range, ALL_FIELDS, { limit: 50, offset: 30 });
+      const page = await reader.findRange(key, range, ALL_FIELDS, { limit: 50, offset: 30 });
 
       expect(page.totalCount).toBe(60);
       expect(JSON.parse(page.pointsJson)).toEqual(rows.slice(30, 60).map(expectedPoint));
@@ -587,7 +590,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should count the range when the page is exactly full', async () => {
       const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
 
-      const page = await repository.findRange(key, range, ['timestamp'], { limit: 60, offset: 0 });
+      const page = await reader.findRange(key, range, ['timestamp'], { limit: 60, offset: 0 });
 
       expect(page.totalCount).toBe(60);
       expect(JSON.parse(page.pointsJson)).toHaveLength(60);
@@ -596,7 +599,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should count the range for an empty page far past its end', async () => {
       const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
 
-      const page = await repository.findRange(key, range, ALL_FIELDS, { limit: 10, offset: 500 });
+      const page = await reader.findRange(key, range, ALL_FIELDS, { limit: 10, offset: 500 });
 
       expect(page).toEqual({ totalCount: 60, pointsJson: '[]' });
     });
@@ -604,13 +607,13 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should return an empty page past the end with the total count still right', async () => {
       const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
 
-      const page = await repository.findRange(key, range, ALL_FIELDS, { limit: 10, offset: 60 });
+      const page = await reader.findRange(key, range, ALL_FIELDS, { limit: 10, offset: 60 });
 
       expect(page).toEqual({ totalCount: 60, pointsJson: '[]' });
     });
 
     it('should return an empty array and a zero count for a range without data', async () => {
-      const page = await repository.findRange(
+      const page = await reader.findRange(
         key,
         rangeOf('2024-02-03T14:00:00Z', '2024-02-04T14:00:00Z'),
         ALL_FIELDS,
@@ -621,7 +624,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should return an empty array for an unknown series', async () => {
-      const page = await repository.findRange(
+      const page = await reader.findRange(
         series('FR.NOPE'),
         rangeOf('2025-02-03T14:00:00Z', '2025-02-03T16:00:00Z'),
         ALL_FIELDS,
@@ -695,7 +698,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       async (target) => {
         const expected = deriveInTypeScript(rows, TIMEFRAME_MS[target], wholeRange);
 
-        const page = await repository.findDerivedRange(
+        const page = await reader.findDerivedRange(
           instrumentId,
           TimeFrame.ONE_MINUTE,
           target,
@@ -710,7 +713,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     );
 
     it('should have the buckets expected around the gaps', async () => {
-      const hourly = await repository.findDerivedRange(
+      const hourly = await reader.findDerivedRange(
         instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.ONE_HOUR,
@@ -718,7 +721,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
         ['timestamp'],
         ALL_PAGE,
       );
-      const daily = await repository.findDerivedRange(
+      const daily = await reader.findDerivedRange(
         instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.ONE_DAY,
@@ -738,7 +741,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should give null dollar_volume and trade_count to a bucket where any bar lacks them', async () => {
-      const fiveMinutes = await repository.findDerivedRange(
+      const fiveMinutes = await reader.findDerivedRange(
         instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.FIVE_MINUTES,
@@ -746,7 +749,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
         ['timestamp', 'dollar_volume', 'trade_count'],
         ALL_PAGE,
       );
-      const hourly = await repository.findDerivedRange(
+      const hourly = await reader.findDerivedRange(
         instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.ONE_HOUR,
@@ -776,7 +779,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       const range = rangeOf('2025-04-07T08:20:00Z', '2025-04-07T09:40:00Z');
       const expected = deriveInTypeScript(rows, HOUR, range);
 
-      const page = await repository.findDerivedRange(
+      const page = await reader.findDerivedRange(
         instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.ONE_HOUR,
@@ -792,7 +795,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should page over buckets with total_count counting all of them', async () => {
       const expected = deriveInTypeScript(rows, 5 * MINUTE, wholeRange);
 
-      const page = await repository.findDerivedRange(
+      const page = await reader.findDerivedRange(
         instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.FIVE_MINUTES,
@@ -808,7 +811,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should tell total_count from a last page of buckets shorter than its limit, and count past the end', async () => {
       const expected = deriveInTypeScript(rows, 5 * MINUTE, wholeRange);
       const derive = (offset: number) =>
-        repository.findDerivedRange(
+        reader.findDerivedRange(
           instrumentId,
           TimeFrame.ONE_MINUTE,
           TimeFrame.FIVE_MINUTES,
@@ -826,7 +829,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should return only the requested fields', async () => {
-      const page = await repository.findDerivedRange(
+      const page = await reader.findDerivedRange(
         instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.ONE_DAY,
@@ -850,7 +853,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
         })),
       );
 
-      const page = await repository.findDerivedRange(
+      const page = await reader.findDerivedRange(
         'DR.BIGVOL',
         TimeFrame.ONE_MINUTE,
         TimeFrame.FIVE_MINUTES,
@@ -864,7 +867,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should return no buckets for a range without data', async () => {
-      const page = await repository.findDerivedRange(
+      const page = await reader.findDerivedRange(
         instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.ONE_HOUR,
@@ -894,7 +897,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should return the candidates that have rows in the range', async () => {
-      const found = await repository.findTimeframesWithData(
+      const found = await reader.findTimeframesWithData(
         'TF.SERIES',
         [
           TimeFrame.ONE_MINUTE,
@@ -910,7 +913,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should ignore timeframes that are not candidates', async () => {
-      const found = await repository.findTimeframesWithData(
+      const found = await reader.findTimeframesWithData(
         'TF.SERIES',
         [TimeFrame.ONE_DAY, TimeFrame.ONE_HOUR],
         range,
@@ -920,12 +923,12 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should treat the range as half-open', async () => {
-      const found = await repository.findTimeframesWithData(
+      const found = await reader.findTimeframesWithData(
         'TF.SERIES',
         [TimeFrame.ONE_DAY],
         rangeOf('2025-05-05T00:00:00Z', '2025-05-06T00:00:00Z'),
       );
-      const next = await repository.findTimeframesWithData(
+      const next = await reader.findTimeframesWithData(
         'TF.SERIES',
         [TimeFrame.ONE_DAY],
         rangeOf('2025-05-06T00:00:00Z', '2025-05-06T00:00:00.001Z'),
@@ -937,9 +940,9 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
 
     it('should return nothing for another instrument or no candidates', async () => {
       await expect(
-        repository.findTimeframesWithData('TF.OTHER', [TimeFrame.ONE_MINUTE], range),
+        reader.findTimeframesWithData('TF.OTHER', [TimeFrame.ONE_MINUTE], range),
       ).resolves.toEqual([]);
-      await expect(repository.findTimeframesWithData('TF.SERIES', [], range)).resolves.toEqual([]);
+      await expect(reader.findTimeframesWithData('TF.SERIES', [], range)).resolves.toEqual([]);
     });
   });
 
@@ -958,20 +961,20 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
 
     it('should return null when the series has no rows', async () => {
-      await expect(repository.findLatest(series('LT.NONE'), ALL_FIELDS)).resolves.toBeNull();
+      await expect(reader.findLatest(series('LT.NONE'), ALL_FIELDS)).resolves.toBeNull();
       await expect(
-        repository.findLatest(series('LT.SERIES', TimeFrame.ONE_DAY), ALL_FIELDS),
+        reader.findLatest(series('LT.SERIES', TimeFrame.ONE_DAY), ALL_FIELDS),
       ).resolves.toBeNull();
     });
 
     it('should return the newest bar of the series with all fields', async () => {
-      const latest = await repository.findLatest(key, ALL_FIELDS);
+      const latest = await reader.findLatest(key, ALL_FIELDS);
 
       expect(JSON.parse(latest!)).toEqual(expectedPoint(rows[rows.length - 1]));
     });
 
     it('should return only the requested fields', async () => {
-      const latest = await repository.findLatest(key, ['timestamp', 'close']);
+      const latest = await reader.findLatest(key, ['timestamp', 'close']);
 
       const point = JSON.parse(latest!) as Record<string, unknown>;
       expect(point).toEqual({ timestamp: '2025-06-02T09:49:00.000Z', close: rows[49].close });
@@ -982,7 +985,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       const newer = makeBarRows('2025-06-02T10:30:00Z', 1, MINUTE, 77);
       await repository.upsertBars(key, newer);
 
-      const latest = await repository.findLatest(key, ALL_FIELDS);
+      const latest = await reader.findLatest(key, ALL_FIELDS);
 
       expect(JSON.parse(latest!)).toEqual(expectedPoint(newer[0]));
     });
@@ -1022,7 +1025,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should write a range byte for byte as row_to_json of the stored columns', async () => {
       const reference = await referencePoints();
 
-      const page = await repository.findRange(
+      const page = await reader.findRange(
         key,
         rangeOf(from, '2025-05-02T00:00:00Z'),
         ALL_FIELDS,
@@ -1040,14 +1043,14 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     it('should write the newest point byte for byte as row_to_json of its columns', async () => {
       const reference = await referencePoints();
 
-      const latest = await repository.findLatest(key, ALL_FIELDS);
+      const latest = await reader.findLatest(key, ALL_FIELDS);
 
       expect(reference).toHaveLength(3);
       expect(latest).toBe(reference[2]);
     });
 
     it('should write null sums of derived buckets as null and keep the projection', async () => {
-      const page = await repository.findDerivedRange(
+      const page = await reader.findDerivedRange(
         key.instrumentId,
         TimeFrame.ONE_MINUTE,
         TimeFrame.FIVE_MINUTES,
@@ -1164,7 +1167,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
 
       it('should read compressed rows exactly', async () => {
         await expect(readAll(key)).resolves.toEqual(rows.map(expectedPoint));
-        const latest = await repository.findLatest(key, ALL_FIELDS);
+        const latest = await reader.findLatest(key, ALL_FIELDS);
         expect(JSON.parse(latest!)).toEqual(expectedPoint(rows[rows.length - 1]));
       });
 

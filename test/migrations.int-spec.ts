@@ -3,6 +3,7 @@ import { Pool } from 'pg';
 import { TimeFrame } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { partitionName } from '../src/repositories/market-data-partitions';
+import { BarsReader } from '../src/repositories/bars.reader';
 import { MarketDataRepository } from '../src/repositories/market-data.repository';
 import { MigrationRunner, readMigrations } from '../src/database/migration-runner';
 import { makeBarRows } from './support/bar-rows';
@@ -168,7 +169,7 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
 
     await repository.upsertBars(series, rows);
 
-    const page = await repository.findRange(
+    const page = await new BarsReader(connection).findRange(
       series,
       { fromMs: rows[0].timestampMs, toMs: rows[9].timestampMs + 1 },
       ['timestamp', 'close'],

@@ -3,7 +3,8 @@ import { CompressionReport, NO_COMPRESSION_REASON } from '../src/lifecycle/compr
 import { NO_ROLLUPS_REASON } from '../src/lifecycle/rollup-refresh.task';
 import { DatabaseConnection } from '../src/database/database-connection';
 import { DATABASE_CONNECTION } from '../src/database/database.tokens';
-import { MarketDataRepository, TimeRange } from '../src/repositories/market-data.repository';
+import { BarsReader } from '../src/repositories/bars.reader';
+import { TimeRange } from '../src/repositories/market-data.repository';
 import { RollupsRepository } from '../src/repositories/rollups.repository';
 import { runAppTask } from './support/lifecycle';
 import { BarPoint, makeBars } from './support/bars';
@@ -77,7 +78,7 @@ function bar(timestamp: string, overrides: Partial<BarPoint> = {}): BarPoint {
 describe.each(ENGINES)('Rollups on %s', (engine) => {
   const { timescale } = capabilitiesOf(engine);
   let t: TestApp;
-  let marketData: MarketDataRepository;
+  let bars: BarsReader;
   let rollups: RollupsRepository;
   /** The refresh task at `now`, as POST /maintenance/run starts it (under its lock). */
   const task = { run: (now: Date) => runAppTask(t.app, 'rollup_refresh', now) };
@@ -92,7 +93,7 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
       // The compressed-chunk cases need several chunks within the few days of data here.
       LAYOUT_CHUNK_INTERVAL_HOURS: '24',
     });
-    marketData = t.app.get(MarketDataRepository);
+    bars = t.app.get(BarsReader);
     rollups = t.app.get(RollupsRepository);
     db = t.app.get<DatabaseConnection>(DATABASE_CONNECTION);
     await store(minuteBars());
@@ -141,7 +142,7 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
         const fields = shape.fields ?? POINT_FIELDS;
         const page = { limit: shape.limit ?? 1000, offset: shape.offset ?? 0 };
         const range = sourceRange(target, shape);
-        const raw = await marketData.findDerivedRange(
+        const raw = await bars.findDerivedRange(
           ID,
           TimeFrame.ONE_MINUTE,
           target,

@@ -2,9 +2,11 @@ import { Logger } from '@nestjs/common';
 import { formatInstantMicros } from '../src/common/time';
 import { TimeFrame, TIMEFRAME_MS } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { QuoteRow, QUOTE_FIELDS, QuotesRepository } from '../src/repositories/quotes.repository';
+import { QUOTE_FIELDS, QuotesReader } from '../src/repositories/quotes.reader';
+import { QuoteRow, QuotesRepository } from '../src/repositories/quotes.repository';
 import { TickPosition } from '../src/repositories/tick-tables';
-import { TradeRow, TRADE_FIELDS, TradesRepository } from '../src/repositories/trades.repository';
+import { TRADE_FIELDS, TradesReader } from '../src/repositories/trades.reader';
+import { TradeRow, TradesRepository } from '../src/repositories/trades.repository';
 import { TickLifecycleTask } from '../src/lifecycle/tick-lifecycle.task';
 import { runTask } from './support/lifecycle';
 import {
@@ -40,7 +42,7 @@ interface JsonTrade {
 }
 
 async function walkTrades(
-  repo: TradesRepository,
+  repo: TradesReader,
   instrumentId: string,
   limit: number,
   range = FAR,
@@ -50,14 +52,7 @@ async function walkTrades(
   let pages = 0;
   let firstTotal: number | undefined;
   do {
-    const page = await repo.findTradesPage(
-      instrumentId,
-      range,
-      TRADE_FIELDS,
-      limit,
-      after,
-      pages === 0,
-    );
+    const page = await repo.findPage(instrumentId, range, TRADE_FIELDS, limit, after, pages === 0);
     if (pages === 0) firstTotal = page.totalCount;
     else expect(page.totalCount).toBeUndefined();
     points.push(...(JSON.parse(page.pointsJson) as JsonTrade[]));
@@ -137,11 +132,13 @@ function recomputeBars(rows: readonly TradeRow[], timeframe: TimeFrame) {
   }));
 }
 
-describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) => {
+describe.each(ENGINES)('TradesRepository, QuotesRepository and their readers on %s', (engine) => {
   let db: TestDatabase;
   let connection: DatabaseConnection;
   let trades: TradesRepository;
   let quotes: QuotesRepository;
+  let tradeReads: TradesReader;
+  let quoteReads: QuotesReader;
 
   beforeAll(async () => {
     Logger.overrideLogger(['error']);
@@ -149,6 +146,8 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
     connection = await DatabaseConnection.open(db.settings);
     trades = new TradesRepository(connection);
     quotes = new QuotesRepository(connection);
+    tradeReads = new TradesReader(connection);
+    quoteReads = new QuotesReader(connection);
   }, 120_000);
 
   afterAll(async () => {
@@ -156,14 +155,14 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
     await db?.drop();
   });
 
-  describe('upsertTrades and findTradesPage', () => {
+  describe('upsertTrades and TradesReader.findPage', () => {
     it(`should give back ${ROUND_TRIP_COUNT[engine].toLocaleString('en')} trades with their microseconds exactly`, async () => {
       const rows = makeTradeRows('2025-06-02T13:30:00Z', ROUND_TRIP_COUNT[engine]);
       for (let at = 0; at < rows.length; at += 100_000) {
         await trades.upsertTrades([{ instrumentId: 'RT', trades: rows.slice(at, at + 100_000) }]);
       }
 
-      const { points, pages, firstTotal } = await walkTrades(trades, 'RT', 100_000);
+      const { points, pages, firstTotal } = await walkTrades(tradeReads, 'RT', 100_000);
 
       expect(firstTotal).toBe(rows.length);
       expect(pages).toBe(Math.ceil(rows.length / 100_000));
@@ -189,7 +188,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
       const changed = rows.map((r, i) => (i === 5 ? { ...r, price: 999.5, conditions: ['Z'] } : r));
       await trades.upsertTrades([{ instrumentId: 'REPLAY', trades: changed }]);
 
-      const { points } = await walkTrades(trades, 'REPLAY', 1000);
+      const { points } = await walkTrades(tradeReads, 'REPLAY', 1000);
 
       expect(points.length).toBe(rows.length);
       const fifth = points.find((p) => p.trade_id === 'T5');
@@ -200,7 +199,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
       const rows = makeTradeRows('2025-06-04T13:30:00Z', 257, 3);
       await trades.upsertTrades([{ instrumentId: 'PAGES', trades: rows }]);
 
-      const { points, pages } = await walkTrades(trades, 'PAGES', 10);
+      const { points, pages } = await walkTrades(tradeReads, 'PAGES', 10);
 
       expect(pages).toBe(26);
       const keys = points.map((p) => `${p.timestamp}|${p.trade_id}`);
@@ -225,7 +224,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
       }));
       await trades.upsertTrades([{ instrumentId: 'EDGE', trades: rows }]);
 
-      const page = await trades.findTradesPage(
+      const page = await tradeReads.findPage(
         'EDGE',
         { fromUs: base + 1, toUs: base + 3 },
         ['timestamp'],
@@ -249,14 +248,14 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
         (a, b) => b.timestampUs - a.timestampUs || (b.key > a.key ? 1 : -1),
       )[0];
 
-      const latest = await trades.findLatestTrade('LATEST', ['timestamp', 'price', 'trade_id']);
+      const latest = await tradeReads.findLatest('LATEST', ['timestamp', 'price', 'trade_id']);
 
       expect(JSON.parse(latest!)).toEqual({
         timestamp: formatInstantMicros(newest.timestampUs),
         price: newest.price,
         trade_id: newest.key,
       });
-      await expect(trades.findLatestTrade('NOTRADES', ['timestamp'])).resolves.toBeNull();
+      await expect(tradeReads.findLatest('NOTRADES', ['timestamp'])).resolves.toBeNull();
     });
   });
 
@@ -270,7 +269,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
         const expected = recomputeBars(rows, timeframe);
         const from = Date.parse('2025-06-09T13:00:00Z');
 
-        const page = await trades.findBarsFromTrades(
+        const page = await tradeReads.findBarsFromTrades(
           instrumentId,
           timeframe,
           { fromMs: from, toMs: from + DAY_US / 1000 },
@@ -301,8 +300,8 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
         { instrumentId: 'Q', quotes: [{ ...at(7), bid: 99, ask: 99.5 }] },
       ]);
 
-      const page = await quotes.findQuotesPage('Q', FAR, QUOTE_FIELDS, 2, undefined, true);
-      const rest = await quotes.findQuotesPage('Q', FAR, QUOTE_FIELDS, 2, page.next, false);
+      const page = await quoteReads.findPage('Q', FAR, QUOTE_FIELDS, 2, undefined, true);
+      const rest = await quoteReads.findPage('Q', FAR, QUOTE_FIELDS, 2, page.next, false);
 
       expect(page.totalCount).toBe(4);
       expect([...JSON.parse(page.pointsJson), ...JSON.parse(rest.pointsJson)]).toEqual([
@@ -340,7 +339,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
         },
       ]);
       expect(rest.next).toBeUndefined();
-      expect(JSON.parse((await quotes.findLatestQuote('Q', ['timestamp', 'bid']))!)).toEqual({
+      expect(JSON.parse((await quoteReads.findLatest('Q', ['timestamp', 'bid']))!)).toEqual({
         timestamp: '2025-06-10T14:00:00.000009Z',
         bid: 100.09,
       });
@@ -353,7 +352,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
         { instrumentId: 'QBULK', quotes: rows.map((r) => ({ ...r, askSize: 1 })) },
       ]);
 
-      const page = await quotes.findQuotesPage(
+      const page = await quoteReads.findPage(
         'QBULK',
         FAR,
         ['timestamp', 'ask_size'],
@@ -388,7 +387,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
           // Compressed rows still read back, and a replay into them still upserts.
           const rows = makeTradeRows('2025-06-03T13:30:00Z', 1_200, 11);
           await trades.upsertTrades([{ instrumentId: 'REPLAY', trades: rows }]);
-          const { points } = await walkTrades(trades, 'REPLAY', 1000);
+          const { points } = await walkTrades(tradeReads, 'REPLAY', 1000);
           expect(points.length).toBe(1_200);
         } else {
           expect(compressed).toEqual([]);
@@ -413,9 +412,9 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
       const dropped = await trades.maintenance.dropDataBefore(Date.parse('2022-01-01T00:00:00Z'));
 
       expect(dropped).toBeGreaterThan(0);
-      const { points } = await walkTrades(trades, 'RETAIN', 10);
+      const { points } = await walkTrades(tradeReads, 'RETAIN', 10);
       expect(points).toEqual([]);
-      const { points: kept } = await walkTrades(trades, 'PAGES', 1000);
+      const { points: kept } = await walkTrades(tradeReads, 'PAGES', 1000);
       expect(kept.length).toBe(257);
     });
   });
@@ -457,7 +456,7 @@ describe.each(ENGINES)('TradesRepository and QuotesRepository on %s', (engine) =
       const report = await runTask(connection, task, new Date('2025-06-20T00:00:00Z'));
 
       expect(report.dropped_parts).toBeGreaterThanOrEqual(1);
-      const { points } = await walkTrades(trades, 'LIFE', 10);
+      const { points } = await walkTrades(tradeReads, 'LIFE', 10);
       expect(points.map((p) => p.trade_id)).toEqual(['NEW']);
       if (capabilitiesOf(engine).timescale) {
         const compressed = report.compressed_chunks as string[];

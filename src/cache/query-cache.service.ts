@@ -102,9 +102,12 @@ export class QueryCache implements OnApplicationShutdown {
     try {
       const values = await this.bounded(this.store.cache.mget<string | PackedText>([...keys]));
       const index = values.findIndex((v) => v !== undefined && v !== null);
-      const value = index < 0 ? undefined : await unpackText(values[index]!);
+      const stored = values[index];
+      const value = stored === undefined || stored === null ? undefined : await unpackText(stored);
       this.metrics.cacheOperation(value === undefined ? 'miss' : 'hit');
-      if (value !== undefined) this.keep(keys[index], value, generation);
+      // mget answers one value per key, in the keys' order: `key` is the value's.
+      const key = keys[index];
+      if (value !== undefined && key !== undefined) this.keep(key, value, generation);
       return value;
     } catch (error) {
       this.failed('get', error);

@@ -1,44 +1,67 @@
 import { Controller, Get, Header, Param, Query } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import { InstrumentParamsDto } from '../common/instrument-params.dto';
-import { isTickDataType } from '../common/market-data.types';
 import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
-import { MarketDataPointResponseDto, QueryResponseDto } from './dto/query-response.dto';
+import {
+  MarketDataPointResponseDto,
+  QueryResponseDto,
+  QuotePointResponseDto,
+  QuotesPageResponseDto,
+  TradePointResponseDto,
+  TradesPageResponseDto,
+} from './dto/query-response.dto';
 import { QueryService } from './query.service';
-import { TickQueryService } from './tick-query.service';
+
+/** One answer per data kind: bars (OHLCV), trades (TRADE, TICK), quotes (QUOTE). */
+const oneOf = (...models: (new () => unknown)[]) => ({
+  oneOf: models.map((model) => ({ $ref: getSchemaPath(model) })),
+});
 
 /** Answers are JSON text built by the service, sent as they are. */
 @ApiTags('query')
+@ApiExtraModels(
+  QueryResponseDto,
+  TradesPageResponseDto,
+  QuotesPageResponseDto,
+  MarketDataPointResponseDto,
+  TradePointResponseDto,
+  QuotePointResponseDto,
+)
 @Controller('api/v1/storage')
 export class QueryController {
-  constructor(
-    private readonly queries: QueryService,
-    private readonly ticks: TickQueryService,
-  ) {}
+  constructor(private readonly queries: QueryService) {}
 
   @Get('query')
   @Header('content-type', 'application/json; charset=utf-8')
   @ApiOperation({ summary: 'Points of a series in [start_time, end_time), ascending' })
-  @ApiOkResponse({ type: QueryResponseDto })
+  @ApiOkResponse({
+    description:
+      'OHLCV: QueryResponse (paged by offset); TRADE, TICK, QUOTE: a page walked by cursor',
+    schema: oneOf(QueryResponseDto, TradesPageResponseDto, QuotesPageResponseDto),
+  })
   query(@Query() request: QueryRequestDto): Promise<string> {
-    const { data_type } = request;
-    return isTickDataType(data_type)
-      ? this.ticks.query({ ...request, data_type })
-      : this.queries.query(request);
+    return this.queries.query(request);
   }
 
   @Get('instruments/:instrument_id/latest')
   @Header('content-type', 'application/json; charset=utf-8')
   @ApiOperation({ summary: 'The newest point of a series' })
-  @ApiOkResponse({ type: MarketDataPointResponseDto })
+  @ApiOkResponse({
+    description: 'A bar (OHLCV), a trade (TRADE, TICK) or a quote (QUOTE)',
+    schema: oneOf(MarketDataPointResponseDto, TradePointResponseDto, QuotePointResponseDto),
+  })
   @ApiNotFoundResponse({ description: 'No data stored for this instrument and timeframe' })
   latest(
     @Param() params: InstrumentParamsDto,
     @Query() request: LatestRequestDto,
   ): Promise<string> {
-    const { data_type } = request;
-    return isTickDataType(data_type)
-      ? this.ticks.latest(params.instrument_id, { ...request, data_type })
-      : this.queries.latest(params.instrument_id, request);
+    return this.queries.latest(params.instrument_id, request);
   }
 }

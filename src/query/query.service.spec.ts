@@ -1,18 +1,19 @@
 import {
   bypassCacheMock,
-  marketDataMock,
+  barsReaderMock,
   metricsMock,
   noTradesMock,
 } from '../../test/support/service-mocks';
 import { CACHE_TTL_MS } from '../cache/cache-keys';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
-import { MarketDataRepository } from '../repositories/market-data.repository';
+import { BarsReader } from '../repositories/bars.reader';
+import { QuotesReader } from '../repositories/quotes.reader';
 import { RollupsRepository } from '../repositories/rollups.repository';
 import { loadSettings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
-import { parseFields, QueryService } from './query.service';
+import { QueryService } from './query.service';
 
 /** Every method rejects until the test says what it answers: no silent undefined. */
 
@@ -51,60 +52,14 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
 const HOUR_POINTS =
   '[{"timestamp":"2025-06-21T11:00:00.000Z","open":1,"high":2,"low":0.5,"close":1.5,"volume":10,"dollar_volume":null,"trade_count":null}]';
 
-describe('parseFields', () => {
-  it.each([undefined, '', '   '])('should answer every field for %p', (fields) => {
-    expect(parseFields(fields)).toEqual([...POINT_FIELDS]);
-  });
-
-  it('should always include timestamp', () => {
-    expect(parseFields('close')).toEqual(['timestamp', 'close']);
-  });
-
-  it('should answer the fields in response order whatever order they are asked in', () => {
-    expect(parseFields('volume,close,open')).toEqual(['timestamp', 'open', 'close', 'volume']);
-  });
-
-  it('should ignore spaces around names and repeated names', () => {
-    expect(parseFields(' open , open,high ')).toEqual(['timestamp', 'open', 'high']);
-  });
-
-  it('should accept timestamp itself', () => {
-    expect(parseFields('timestamp')).toEqual(['timestamp']);
-  });
-
-  it.each(['price', 'Open', 'open,quality_score', 'open;close'])(
-    'should refuse %p with an error naming fields',
-    (fields) => {
-      let error: unknown;
-      try {
-        parseFields(fields);
-      } catch (e) {
-        error = e;
-      }
-
-      expect(error).toBeInstanceOf(InvalidRequestError);
-      expect(error).toMatchObject({ field: 'fields' });
-      expect((error as Error).message).toMatch(
-        /^fields has unknown field ".*"; allowed: timestamp,/,
-      );
-    },
-  );
-
-  it('should quote the unknown name cut to 40 characters', () => {
-    const long = 'x'.repeat(100);
-
-    expect(() => parseFields(long)).toThrow(`fields has unknown field "${'x'.repeat(40)}";`);
-  });
-});
-
 describe('QueryService', () => {
-  let marketData: jest.Mocked<MarketDataRepository>;
+  let bars: jest.Mocked<BarsReader>;
   let rollups: jest.Mocked<RollupsRepository>;
   let recorded: [number, boolean][];
   let service: QueryService;
 
   beforeEach(() => {
-    marketData = marketDataMock();
+    bars = barsReaderMock();
     const statistics = statisticsFake();
     recorded = statistics.recorded;
     // No rollup serves unless a test says so (plain PostgreSQL).
@@ -112,19 +67,20 @@ describe('QueryService', () => {
       findDerivedRange: jest.fn().mockResolvedValue(undefined),
     } as unknown as jest.Mocked<RollupsRepository>;
     service = new QueryService(
-      marketData,
+      bars,
+      rollups,
+      noTradesMock(),
+      {} as QuotesReader,
       bypassCacheMock(),
       metricsMock(),
       statistics.service,
-      rollups,
-      noTradesMock(),
       loadSettings({}),
     );
   });
 
   describe('query', () => {
     it('should answer the stored timeframe when the range holds rows of it', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 5, pointsJson: HOUR_POINTS });
+      bars.findRange.mockResolvedValue({ totalCount: 5, pointsJson: HOUR_POINTS });
 
       const body = JSON.parse(await service.query(queryRequest()));
 
@@ -137,7 +93,7 @@ describe('QueryService', () => {
         cache_hit: false,
       });
       expect(body).not.toHaveProperty('derived_from');
-      expect(marketData.findTimeframesWithData).not.toHaveBeenCalled();
+      expect(bars.findTimeframesWithData).not.toHaveBeenCalled();
     });
 
     it('should answer a miss without waiting for the cache write, which carries the generation read first', async () => {
@@ -145,14 +101,15 @@ describe('QueryService', () => {
       cache.generation.mockResolvedValue('g1');
       // A store that never confirms the write.
       cache.set.mockImplementation(() => new Promise<void>(() => undefined));
-      marketData.findRange.mockResolvedValue({ totalCount: 5, pointsJson: HOUR_POINTS });
+      bars.findRange.mockResolvedValue({ totalCount: 5, pointsJson: HOUR_POINTS });
       const cached = new QueryService(
-        marketData,
+        bars,
+        rollups,
+        noTradesMock(),
+        {} as QuotesReader,
         cache,
         metricsMock(),
         statisticsFake().service,
-        rollups,
-        noTradesMock(),
         loadSettings({}),
       );
 
@@ -168,8 +125,8 @@ describe('QueryService', () => {
     });
 
     it('should read the requested series, range, fields and page', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([]);
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([]);
 
       await service.query(
         queryRequest({
@@ -182,7 +139,7 @@ describe('QueryService', () => {
         }),
       );
 
-      expect(marketData.findRange).toHaveBeenCalledWith(
+      expect(bars.findRange).toHaveBeenCalledWith(
         { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE },
         { fromMs: Date.UTC(2025, 5, 21, 10), toMs: Date.UTC(2025, 5, 21, 11) },
         ['timestamp', 'close'],
@@ -191,23 +148,23 @@ describe('QueryService', () => {
     });
 
     it('should default to a page of 1000 from offset 0', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 1, pointsJson: HOUR_POINTS });
+      bars.findRange.mockResolvedValue({ totalCount: 1, pointsJson: HOUR_POINTS });
 
       await service.query(queryRequest());
 
-      expect(marketData.findRange.mock.calls[0][3]).toEqual({ limit: 1000, offset: 0 });
+      expect(bars.findRange.mock.calls[0][3]).toEqual({ limit: 1000, offset: 0 });
     });
 
     it('should derive the bars from the finest stored timeframe when none are stored', async () => {
       const derived =
         '[{"timestamp":"2025-06-21T11:00:00.000Z","open":1,"high":3,"low":0.5,"close":2,"volume":120}]';
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([
         TimeFrame.FIFTEEN_MINUTES,
         TimeFrame.ONE_MINUTE,
         TimeFrame.FIVE_MINUTES,
       ]);
-      marketData.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: derived });
+      bars.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: derived });
 
       const body = JSON.parse(await service.query(queryRequest()));
 
@@ -219,7 +176,7 @@ describe('QueryService', () => {
         total_count: 2,
         cache_hit: false,
       });
-      expect(marketData.findDerivedRange).toHaveBeenCalledWith(
+      expect(bars.findDerivedRange).toHaveBeenCalledWith(
         'AAPL',
         TimeFrame.ONE_MINUTE,
         TimeFrame.ONE_HOUR,
@@ -231,8 +188,8 @@ describe('QueryService', () => {
 
     it('should answer from the rollups when they serve a series stored by the minute', async () => {
       const derived = '[{"timestamp":"2025-06-21T11:00:00.000Z","close":2}]';
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_MINUTE]);
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_MINUTE]);
       rollups.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: derived });
 
       const body = JSON.parse(await service.query(queryRequest({ fields: 'close' })));
@@ -249,28 +206,28 @@ describe('QueryService', () => {
         ['timestamp', 'close'],
         { limit: 1000, offset: 0 },
       );
-      expect(marketData.findDerivedRange).not.toHaveBeenCalled();
+      expect(bars.findDerivedRange).not.toHaveBeenCalled();
     });
 
     it('should not ask the rollups when the finest stored timeframe is coarser than the minute', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([TimeFrame.FIVE_MINUTES]);
-      marketData.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: '[]' });
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([TimeFrame.FIVE_MINUTES]);
+      bars.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: '[]' });
 
       const body = JSON.parse(await service.query(queryRequest()));
 
       expect(body.derived_from).toBe('FIVE_MINUTES');
       expect(rollups.findDerivedRange).not.toHaveBeenCalled();
-      expect(marketData.findDerivedRange.mock.calls[0][1]).toBe(TimeFrame.FIVE_MINUTES);
+      expect(bars.findDerivedRange.mock.calls[0][1]).toBe(TimeFrame.FIVE_MINUTES);
     });
 
     it('should look for the finer timeframes over the range rounded up to the target on both ends', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([]);
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([]);
 
       await service.query(queryRequest());
 
-      expect(marketData.findTimeframesWithData).toHaveBeenCalledWith(
+      expect(bars.findTimeframesWithData).toHaveBeenCalledWith(
         'AAPL',
         [TimeFrame.ONE_MINUTE, TimeFrame.FIVE_MINUTES, TimeFrame.FIFTEEN_MINUTES],
         { fromMs: Date.UTC(2025, 5, 21, 11), toMs: Date.UTC(2025, 5, 21, 13) },
@@ -278,8 +235,8 @@ describe('QueryService', () => {
     });
 
     it('should leave a range already on target boundaries as it is', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([]);
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([]);
 
       await service.query(
         queryRequest({
@@ -289,7 +246,7 @@ describe('QueryService', () => {
         }),
       );
 
-      expect(marketData.findTimeframesWithData).toHaveBeenCalledWith(
+      expect(bars.findTimeframesWithData).toHaveBeenCalledWith(
         'AAPL',
         [
           TimeFrame.ONE_MINUTE,
@@ -302,9 +259,9 @@ describe('QueryService', () => {
     });
 
     it('should round a daily range given with an offset to UTC day boundaries', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_HOUR]);
-      marketData.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: '[]' });
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_HOUR]);
+      bars.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: '[]' });
 
       const body = JSON.parse(
         await service.query(
@@ -317,37 +274,37 @@ describe('QueryService', () => {
       );
 
       expect(body.derived_from).toBe('ONE_HOUR');
-      expect(marketData.findDerivedRange.mock.calls[0][3]).toEqual({
+      expect(bars.findDerivedRange.mock.calls[0][3]).toEqual({
         fromMs: Date.UTC(2025, 5, 21),
         toMs: Date.UTC(2025, 5, 22),
       });
     });
 
     it('should answer an empty page without derived_from when no finer timeframe has data', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([]);
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([]);
 
       const body = JSON.parse(await service.query(queryRequest()));
 
       expect(body).toMatchObject({ data_points: [], total_count: 0 });
       expect(body).not.toHaveProperty('derived_from');
-      expect(marketData.findDerivedRange).not.toHaveBeenCalled();
+      expect(bars.findDerivedRange).not.toHaveBeenCalled();
     });
 
     it('should have nothing to derive ONE_MINUTE from', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
-      marketData.findTimeframesWithData.mockResolvedValue([]);
+      bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
+      bars.findTimeframesWithData.mockResolvedValue([]);
 
       const body = JSON.parse(
         await service.query(queryRequest({ timeframe: TimeFrame.ONE_MINUTE })),
       );
 
       expect(body).not.toHaveProperty('derived_from');
-      expect(marketData.findTimeframesWithData.mock.calls[0][1]).toEqual([]);
+      expect(bars.findTimeframesWithData.mock.calls[0][1]).toEqual([]);
     });
 
     it('should keep volumes above 2^53 exact in the answer', async () => {
-      marketData.findRange.mockResolvedValue({
+      bars.findRange.mockResolvedValue({
         totalCount: 1,
         pointsJson: '[{"timestamp":"2025-06-21T11:00:00.000Z","volume":9223372036854775807}]',
       });
@@ -369,7 +326,7 @@ describe('QueryService', () => {
         field: 'end_time',
         message: 'end_time must be after start_time',
       });
-      expect(marketData.findRange).not.toHaveBeenCalled();
+      expect(bars.findRange).not.toHaveBeenCalled();
     });
 
     it('should refuse unknown fields before reading anything', async () => {
@@ -377,18 +334,18 @@ describe('QueryService', () => {
 
       expect(error).toBeInstanceOf(InvalidRequestError);
       expect(error).toMatchObject({ field: 'fields' });
-      expect(marketData.findRange).not.toHaveBeenCalled();
+      expect(bars.findRange).not.toHaveBeenCalled();
     });
 
     it('should let a repository error through', async () => {
       const failure = new Error('boom');
-      marketData.findRange.mockRejectedValue(failure);
+      bars.findRange.mockRejectedValue(failure);
 
       expect(await rejectionOf(service.query(queryRequest()))).toBe(failure);
     });
 
     it('should count the answered query with its time and cache result for the statistics', async () => {
-      marketData.findRange.mockResolvedValue({ totalCount: 1, pointsJson: HOUR_POINTS });
+      bars.findRange.mockResolvedValue({ totalCount: 1, pointsJson: HOUR_POINTS });
 
       const body = JSON.parse(await service.query(queryRequest()));
 
@@ -406,27 +363,27 @@ describe('QueryService', () => {
     it('should answer the newest point as the repository serialized it', async () => {
       const point =
         '{"timestamp":"2025-06-21T10:00:00.000Z","close":187.5,"volume":9007199254740993}';
-      marketData.findLatest.mockResolvedValue(point);
+      bars.findLatest.mockResolvedValue(point);
 
       const answer = await service.latest('AAPL', latestRequest({ fields: 'close,volume' }));
 
       expect(answer).toBe(point);
-      expect(marketData.findLatest).toHaveBeenCalledWith(
+      expect(bars.findLatest).toHaveBeenCalledWith(
         { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_MINUTE },
         ['timestamp', 'close', 'volume'],
       );
     });
 
     it('should ask for every field by default', async () => {
-      marketData.findLatest.mockResolvedValue('{}');
+      bars.findLatest.mockResolvedValue('{}');
 
       await service.latest('AAPL', latestRequest());
 
-      expect(marketData.findLatest.mock.calls[0][1]).toEqual([...POINT_FIELDS]);
+      expect(bars.findLatest.mock.calls[0][1]).toEqual([...POINT_FIELDS]);
     });
 
     it('should answer NotFoundError when the series has no point', async () => {
-      marketData.findLatest.mockResolvedValue(null);
+      bars.findLatest.mockResolvedValue(null);
 
       const error = await rejectionOf(
         service.latest('MSFT', latestRequest({ timeframe: TimeFrame.ONE_DAY })),
@@ -437,7 +394,7 @@ describe('QueryService', () => {
     });
 
     it('should count an answered latest for the statistics', async () => {
-      marketData.findLatest.mockResolvedValue('{}');
+      bars.findLatest.mockResolvedValue('{}');
 
       await service.latest('AAPL', latestRequest());
 
@@ -450,7 +407,7 @@ describe('QueryService', () => {
 
       expect(error).toBeInstanceOf(InvalidRequestError);
       expect(error).toMatchObject({ field: 'fields' });
-      expect(marketData.findLatest).not.toHaveBeenCalled();
+      expect(bars.findLatest).not.toHaveBeenCalled();
     });
   });
 });

@@ -1,69 +1,52 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { cacheAside } from '../cache/cache-aside';
 import { aggKey, CACHE_TTL_MS, latestKey, queryKey } from '../cache/cache-keys';
 import { QueryCache } from '../cache/query-cache.service';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
-import { toRange } from '../common/instant-range';
+import { toMicroRange, toRange } from '../common/instant-range';
 import {
+  DataType,
   finerTimeframes,
-  POINT_FIELDS,
+  isTickDataType,
   PointField,
+  TickDataType,
   TimeFrame,
   TIMEFRAME_MS,
 } from '../common/market-data.types';
-import {
-  MarketDataRepository,
-  Page,
-  PointsPage,
-  TimeRange,
-} from '../repositories/market-data.repository';
+import { BarsReader, Page, PointsPage } from '../repositories/bars.reader';
+import type { TimeRange } from '../repositories/market-data.repository';
+import { QuotesReader } from '../repositories/quotes.reader';
 import { ROLLUP_SOURCE, RollupsRepository } from '../repositories/rollups.repository';
-import { TradesRepository } from '../repositories/trades.repository';
-import { CacheResult, MetricsService } from '../metrics/metrics.service';
+import type { MicroRange, TickPage, TickPosition } from '../repositories/tick-tables';
+import { TradesReader } from '../repositories/trades.reader';
+import { CacheResult, MetricsService, QueryShape } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
-import { toQueryResponseJson } from './dto/query-response.dto';
+import { toQueryResponseJson, toTickPageResponseJson } from './dto/query-response.dto';
+import { BAR_FIELD_SET, FieldSet, parseFields, QUOTE_FIELD_SET, TRADE_FIELD_SET } from './fields';
+import { decodeCursor, encodeCursor } from './tick-cursor';
 
-const KNOWN_FIELDS = new Set<string>(POINT_FIELDS);
-
-/** `fields=open,close` -> ['timestamp', 'open', 'close'] in response order; unknown names are a 400. */
-export function parseFields(fields: string | undefined): PointField[] {
-  if (fields === undefined || fields.trim() === '') return [...POINT_FIELDS];
-  const wanted = new Set<string>(['timestamp']);
-  for (const raw of fields.split(',')) {
-    const name = raw.trim();
-    if (!KNOWN_FIELDS.has(name)) {
-      throw new InvalidRequestError(
-        'fields',
-        `has unknown field "${name.slice(0, 40)}"; allowed: ${POINT_FIELDS.join(', ')}`,
-      );
-    }
-    wanted.add(name);
-  }
-  return POINT_FIELDS.filter((f) => wanted.has(f));
-}
+/** The bars' fields parser, where src/storage's property spec imports it from. */
+export { parseFields } from './fields';
 
 function ceilTo(ms: number, step: number): number {
   return Math.ceil(ms / step) * step;
 }
 
-function elapsedMs(started: number): number {
-  return Math.round((performance.now() - started) * 100) / 100;
-}
-
-/** A range answer without its timing: what is cached. */
-interface RangeAnswer extends PointsPage {
+/** A range of bars without its timing: what is cached. */
+interface BarsAnswer extends PointsPage {
   /** A finer timeframe, or TRADE for bars built from trades. */
   readonly derivedFrom?: TimeFrame | 'TRADE';
 }
 
 /** Cached as `{totalCount}\n{derivedFrom}\n{points}`: the points stay text, never re-parsed. */
-function encodeAnswer(answer: RangeAnswer): string {
+function encodeBars(answer: BarsAnswer): string {
   return `${answer.totalCount}\n${answer.derivedFrom ?? ''}\n${answer.pointsJson}`;
 }
 
-function decodeAnswer(text: string): RangeAnswer {
+function decodeBars(text: string): BarsAnswer {
   const first = text.indexOf('\n');
   const second = text.indexOf('\n', first + 1);
   const derivedFrom = text.slice(first + 1, second);
@@ -74,39 +57,148 @@ function decodeAnswer(text: string): RangeAnswer {
   };
 }
 
-/** The read path: ranges, derived timeframes, latest, through the query cache. Answers are JSON text. */
+/** A page of trades or quotes without its timing: what is cached. */
+interface TicksAnswer {
+  readonly totalCount?: number;
+  readonly nextCursor?: string;
+  readonly pointsJson: string;
+}
+
+function ticksAnswer(page: TickPage): TicksAnswer {
+  return {
+    totalCount: page.totalCount,
+    nextCursor: page.next ? encodeCursor(page.next) : undefined,
+    pointsJson: page.pointsJson,
+  };
+}
+
+/** Cached as `{totalCount or ''}\n{next_cursor or ''}\n{points}`. */
+function encodeTicks(answer: TicksAnswer): string {
+  return `${answer.totalCount ?? ''}\n${answer.nextCursor ?? ''}\n${answer.pointsJson}`;
+}
+
+function decodeTicks(text: string): TicksAnswer {
+  const first = text.indexOf('\n');
+  const second = text.indexOf('\n', first + 1);
+  const total = text.slice(0, first);
+  const next = text.slice(first + 1, second);
+  return {
+    totalCount: total === '' ? undefined : Number(total),
+    nextCursor: next === '' ? undefined : next,
+    pointsJson: text.slice(second + 1),
+  };
+}
+
+/** A latest point is cached as the JSON text it is. */
+const asText = (text: string): string => text;
+
+/** A tick reader (TickReader) over the fields its FieldSet parses. */
+interface TickReads {
+  findPage(
+    instrumentId: string,
+    range: MicroRange,
+    fields: readonly string[],
+    limit: number,
+    after: TickPosition | undefined,
+    withTotal: boolean,
+  ): Promise<TickPage>;
+  findLatest(instrumentId: string, fields: readonly string[]): Promise<string | null>;
+}
+
+/** How trades or quotes are read: their reader, fields and name. */
+interface TickKind {
+  /** TICK is stored and answered as TRADE (a tick is a trade print). */
+  readonly dataType: DataType.TRADE | DataType.QUOTE;
+  readonly reader: TickReads;
+  readonly fields: FieldSet<string>;
+  readonly noun: 'trades' | 'quotes';
+}
+
+/** What a latest read needs of a data kind. */
+interface LatestOf<F extends string> {
+  /** The timeframe of bars, the data type of trades and quotes: the key's second part. */
+  readonly series: string;
+  readonly fields: FieldSet<F>;
+  readonly find: (fields: readonly F[]) => Promise<string | null>;
+  readonly notFound: string;
+}
+
+/**
+ * The read use case of every data kind: ranges of bars (stored, derived from
+ * a finer timeframe or the rollups, or built from trades) paged by offset,
+ * pages of trades and quotes walked by cursor, and the newest point; each
+ * answer cached under the instrument's generation (a write of bars, trades
+ * or quotes of the instrument makes them unreachable at once). Answers are
+ * JSON text.
+ */
 @Injectable()
 export class QueryService {
+  private readonly ticks: Readonly<Record<TickDataType, TickKind>>;
+
   constructor(
-    private readonly marketData: MarketDataRepository,
+    private readonly bars: BarsReader,
+    private readonly rollups: RollupsRepository,
+    private readonly trades: TradesReader,
+    quotes: QuotesReader,
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
     private readonly statistics: StatisticsService,
-    private readonly rollups: RollupsRepository,
-    private readonly trades: TradesRepository,
     @Inject(SETTINGS) private readonly settings: Settings,
-  ) {}
+  ) {
+    const trade: TickKind = {
+      dataType: DataType.TRADE,
+      reader: trades,
+      fields: TRADE_FIELD_SET,
+      noun: 'trades',
+    };
+    this.ticks = {
+      [DataType.TRADE]: trade,
+      [DataType.TICK]: trade,
+      [DataType.QUOTE]: {
+        dataType: DataType.QUOTE,
+        reader: quotes,
+        fields: QUOTE_FIELD_SET,
+        noun: 'quotes',
+      },
+    };
+  }
 
+  /** Points of a series in [start_time, end_time), ascending, as the QueryResponse text. */
   async query(request: QueryRequestDto): Promise<string> {
     const started = performance.now();
-    if (request.cursor !== undefined) {
-      throw new InvalidRequestError(
-        'cursor',
-        'applies to TRADE and QUOTE; OHLCV pages with offset',
-      );
+    const { data_type } = request;
+    checkPaging(request, isTickDataType(data_type));
+    return isTickDataType(data_type)
+      ? this.tickPage(started, request, this.ticks[data_type])
+      : this.barRange(started, request);
+  }
+
+  /** The newest stored point of the series as JSON text. */
+  async latest(instrumentId: string, request: LatestRequestDto): Promise<string> {
+    const started = performance.now();
+    const { data_type, timeframe } = request;
+    if (isTickDataType(data_type)) {
+      const tick = this.ticks[data_type];
+      return this.readLatest(started, instrumentId, request.fields, {
+        series: tick.dataType,
+        fields: tick.fields,
+        find: (fields) => tick.reader.findLatest(instrumentId, fields),
+        notFound: `No ${tick.noun} stored for ${instrumentId}`,
+      });
     }
+    return this.readLatest(started, instrumentId, request.fields, {
+      series: timeframe,
+      fields: BAR_FIELD_SET,
+      find: (fields) => this.bars.findLatest({ instrumentId, timeframe }, fields),
+      notFound: `No ${timeframe} data stored for ${instrumentId}`,
+    });
+  }
+
+  private async barRange(started: number, request: QueryRequestDto): Promise<string> {
     const fields = parseFields(request.fields);
-    const range = toRange(
-      request.start_time,
-      request.end_time,
-      this.settings.security.maxQueryRangeDays,
-    );
+    const range = toRange(request.start_time, request.end_time, this.maxRangeDays);
     const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
     const { instrument_id: instrumentId, timeframe } = request;
-
-    // The generation is read before the database: an answer computed while a
-    // write commits is then cached under the generation that write replaces.
-    const generation = await this.cache.generation(instrumentId);
     const keyParts = [
       instrumentId,
       timeframe,
@@ -116,41 +208,23 @@ export class QueryService {
       page.limit,
       page.offset,
     ];
-    const keys =
-      generation === undefined
-        ? undefined
-        : {
-            range: queryKey(generation, keyParts),
-            derived: aggKey(instrumentId, timeframe, generation, keyParts),
-          };
-
-    let cacheResult: CacheResult = 'bypass';
-    let answer: RangeAnswer | undefined;
-    if (keys) {
-      const cached = await this.cache.getFirst([keys.range, keys.derived], generation);
-      cacheResult = cached === undefined ? 'miss' : 'hit';
-      if (cached !== undefined) answer = decodeAnswer(cached);
-    }
-    if (!answer) {
-      answer = await this.computeRange(instrumentId, timeframe, range, fields, page);
-      if (keys) {
-        const derived = answer.derivedFrom !== undefined;
-        // Not awaited: the answer need not wait for Redis (QueryCache.set says why that is safe).
-        void this.cache.set(
-          derived ? keys.derived : keys.range,
-          encodeAnswer(answer),
-          derived ? CACHE_TTL_MS.agg : CACHE_TTL_MS.query,
-          generation,
-        );
-      }
-    }
-    const queryTimeMs = elapsedMs(started);
-    this.metrics.queryCompleted(
+    const { answer, cacheResult } = await cacheAside(this.cache, {
+      instrumentId,
+      // A stored range and a derived one under their own keys and TTLs; read in one round trip.
+      slots: (generation) => [
+        { key: queryKey(generation, keyParts), ttlMs: CACHE_TTL_MS.query },
+        { key: aggKey(instrumentId, timeframe, generation, keyParts), ttlMs: CACHE_TTL_MS.agg },
+      ],
+      slotOf: (computed) => (computed.derivedFrom === undefined ? 0 : 1),
+      compute: () => this.computeRange(instrumentId, timeframe, range, fields, page),
+      encode: encodeBars,
+      decode: decodeBars,
+    });
+    const queryTimeMs = this.completed(
       answer.derivedFrom ? 'derived' : 'range',
       cacheResult,
-      queryTimeMs / 1000,
+      started,
     );
-    this.statistics.recordQuery(queryTimeMs, cacheResult === 'hit');
     return toQueryResponseJson({
       instrumentId,
       timeframe,
@@ -162,32 +236,83 @@ export class QueryService {
     });
   }
 
-  /** The newest stored point of the series as JSON text. */
-  async latest(instrumentId: string, request: LatestRequestDto): Promise<string> {
-    const started = performance.now();
-    const fields = parseFields(request.fields);
-    const generation = await this.cache.generation(instrumentId);
-    const key =
-      generation === undefined
-        ? undefined
-        : latestKey(instrumentId, request.timeframe, generation, fields.join(','));
-    let point = key === undefined ? undefined : await this.cache.get(key, generation);
-    const cacheResult: CacheResult =
-      key === undefined ? 'bypass' : point === undefined ? 'miss' : 'hit';
-    if (point === undefined) {
-      const found = await this.marketData.findLatest(
-        { instrumentId, timeframe: request.timeframe },
-        fields,
-      );
-      if (found === null)
-        throw new NotFoundError(`No ${request.timeframe} data stored for ${instrumentId}`);
-      point = found;
-      if (key !== undefined) void this.cache.set(key, point, CACHE_TTL_MS.latest, generation);
-    }
-    const queryTimeMs = elapsedMs(started);
-    this.metrics.queryCompleted('latest', cacheResult, queryTimeMs / 1000);
+  private async tickPage(
+    started: number,
+    request: QueryRequestDto,
+    tick: TickKind,
+  ): Promise<string> {
+    const range = toMicroRange(request.start_time, request.end_time, this.maxRangeDays);
+    const limit = request.limit ?? DEFAULT_LIMIT;
+    const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor);
+    const instrumentId = request.instrument_id;
+    const fields = parseFields(request.fields, tick.fields);
+    const keyParts = [
+      tick.dataType,
+      instrumentId,
+      range.fromUs,
+      range.toUs,
+      fields,
+      limit,
+      request.cursor ?? '',
+    ];
+    const { answer, cacheResult } = await cacheAside(this.cache, {
+      instrumentId,
+      slots: (generation) => [{ key: queryKey(generation, keyParts), ttlMs: CACHE_TTL_MS.query }],
+      // The count of the whole range only on the first page: recounting millions of rows per page would dominate the walk.
+      compute: async () =>
+        ticksAnswer(await tick.reader.findPage(instrumentId, range, fields, limit, after, !after)),
+      encode: encodeTicks,
+      decode: decodeTicks,
+    });
+    const queryTimeMs = this.completed('range', cacheResult, started);
+    return toTickPageResponseJson({
+      instrumentId,
+      dataType: tick.dataType,
+      pointsJson: answer.pointsJson,
+      totalCount: answer.totalCount,
+      nextCursor: answer.nextCursor,
+      queryTimeMs,
+      cacheHit: cacheResult === 'hit',
+    });
+  }
+
+  private async readLatest<F extends string>(
+    started: number,
+    instrumentId: string,
+    requested: string | undefined,
+    kind: LatestOf<F>,
+  ): Promise<string> {
+    const fields = parseFields(requested, kind.fields);
+    const { answer, cacheResult } = await cacheAside(this.cache, {
+      instrumentId,
+      slots: (generation) => [
+        {
+          key: latestKey(instrumentId, kind.series, generation, fields.join(',')),
+          ttlMs: CACHE_TTL_MS.latest,
+        },
+      ],
+      compute: async () => {
+        const point = await kind.find(fields);
+        if (point === null) throw new NotFoundError(kind.notFound);
+        return point;
+      },
+      encode: asText,
+      decode: asText,
+    });
+    this.completed('latest', cacheResult, started);
+    return answer;
+  }
+
+  /** Records the read in the metrics and today's statistics; returns its time in ms. */
+  private completed(shape: QueryShape, cacheResult: CacheResult, started: number): number {
+    const queryTimeMs = Math.round((performance.now() - started) * 100) / 100;
+    this.metrics.queryCompleted(shape, cacheResult, queryTimeMs / 1000);
     this.statistics.recordQuery(queryTimeMs, cacheResult === 'hit');
-    return point;
+    return queryTimeMs;
+  }
+
+  private get maxRangeDays(): number | undefined {
+    return this.settings.security.maxQueryRangeDays;
   }
 
   /**
@@ -200,31 +325,26 @@ export class QueryService {
     range: TimeRange,
     fields: PointField[],
     page: Page,
-  ): Promise<RangeAnswer> {
-    const stored = await this.marketData.findRange(
-      { instrumentId, timeframe },
-      range,
-      fields,
-      page,
-    );
+  ): Promise<BarsAnswer> {
+    const stored = await this.bars.findRange({ instrumentId, timeframe }, range, fields, page);
     if (stored.totalCount > 0) return stored;
     const sourceRange = this.bucketSourceRange(range, timeframe);
-    const finer = await this.marketData.findTimeframesWithData(
+    const finer = await this.bars.findTimeframesWithData(
       instrumentId,
       finerTimeframes(timeframe),
       sourceRange,
     );
-    if (finer.length === 0)
+    const [derivedFrom] = finer.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b]);
+    if (derivedFrom === undefined)
       return (
         (await this.barsFromTrades(instrumentId, timeframe, sourceRange, fields, page)) ?? stored
       );
-    const derivedFrom = finer.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
     // The rollups serve series whose finest stored timeframe is the minute; same answer, faster.
     const derived =
       (derivedFrom === ROLLUP_SOURCE
         ? await this.rollups.findDerivedRange(instrumentId, timeframe, sourceRange, fields, page)
         : undefined) ??
-      (await this.marketData.findDerivedRange(
+      (await this.bars.findDerivedRange(
         instrumentId,
         derivedFrom,
         timeframe,
@@ -242,7 +362,7 @@ export class QueryService {
     range: TimeRange,
     fields: PointField[],
     page: Page,
-  ): Promise<RangeAnswer | undefined> {
+  ): Promise<BarsAnswer | undefined> {
     if (!(await this.trades.hasTradesIn(instrumentId, range))) return undefined;
     const built = await this.trades.findBarsFromTrades(
       instrumentId,
@@ -262,5 +382,15 @@ export class QueryService {
   private bucketSourceRange(range: TimeRange, target: TimeFrame): TimeRange {
     const step = TIMEFRAME_MS[target];
     return { fromMs: ceilTo(range.fromMs, step), toMs: ceilTo(range.toMs, step) };
+  }
+}
+
+/** Bars page by offset, trades and quotes by cursor: the other one is a 400, the same shape for both. */
+function checkPaging(request: QueryRequestDto, tick: boolean): void {
+  if (tick && request.offset !== undefined) {
+    throw new InvalidRequestError('offset', 'is not used for TRADE and QUOTE: page with cursor');
+  }
+  if (!tick && request.cursor !== undefined) {
+    throw new InvalidRequestError('cursor', 'applies to TRADE and QUOTE; OHLCV pages with offset');
   }
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
+import { SeriesKey, TimeFrame } from '../common/market-data.types';
 import { COMPRESSED_CHUNKS_SQL } from './compressed-chunks.sql';
 import { allowDmlOnCompressedChunks } from './bulk-sql';
 import { BulkWriter } from './bulk-writer';
@@ -8,7 +8,6 @@ import { MarketDataPartitions, monthStart, partitionName } from './market-data-p
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { withTransaction } from '../database/sessions';
-import { fieldColumnsSql, pointObjectSql, pointsArraySql } from './points-json.sql';
 import { BAR_TABLE, BarRow, SeriesBars } from './write-tables';
 
 export type { BarRow, SeriesBars };
@@ -25,56 +24,6 @@ export interface StoredRowPlace {
 export interface TimeRange {
   readonly fromMs: number;
   readonly toMs: number;
-}
-
-export interface Page {
-  readonly limit: number;
-  readonly offset: number;
-}
-
-/** A page of points already serialized by PostgreSQL as a JSON array. */
-export interface PointsPage {
-  readonly totalCount: number;
-  readonly pointsJson: string;
-}
-
-/**
- * The column per response field over `market_data_ts t`; the only
- * identifiers ever put into SQL text. Qualified: an unqualified "timestamp"
- * in ORDER BY would name the page's output column.
- */
-const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
-  timestamp: 't."timestamp"',
-  open: 't.open_price',
-  high: 't.high_price',
-  low: 't.low_price',
-  close: 't.close_price',
-  volume: 't.volume',
-  dollar_volume: 't.dollar_volume',
-  trade_count: 't.trade_count',
-};
-
-/** The same fields over derived buckets (see findDerivedRange). */
-const BUCKET_COLUMNS: Readonly<Record<PointField, string>> = {
-  timestamp: 'buckets.bucket',
-  open: 'open_price',
-  high: 'high_price',
-  low: 'low_price',
-  close: 'close_price',
-  volume: 'volume',
-  dollar_volume: 'dollar_volume',
-  trade_count: 'trade_count',
-};
-
-/**
- * The count of the whole range when a page tells it: a page shorter than its
- * limit ends the range (offset + its rows), unless it is empty past the start
- * (the range may end anywhere before the offset). Undefined: count the range.
- */
-export function pageTotal(page: Page, pageCount: number): number | undefined {
-  if (pageCount < page.limit && (pageCount > 0 || page.offset === 0))
-    return page.offset + pageCount;
-  return undefined;
 }
 
 /**
@@ -167,112 +116,6 @@ export class MarketDataRepository {
     }));
   }
 
-  /**
-   * Rows of `series` in `range`: the page as JSON (PostgreSQL builds it) and
-   * the count of the whole range. The count is taken from the page when the
-   * page shows where the range ends (see pageTotal); only a full page (or an
-   * empty one past the start) costs a second scan of the range.
-   */
-  async findRange(
-    series: SeriesKey,
-    range: TimeRange,
-    fields: readonly PointField[],
-    page: Page,
-  ): Promise<PointsPage> {
-    const where = `t.instrument_id = $1 AND t.timeframe = $2 AND t."timestamp" >= $3 AND t."timestamp" < $4`;
-    const params = [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)];
-    return this.selectPage(
-      // The page holds raw columns: rows skipped by OFFSET are never formatted.
-      `WITH page AS (
-         SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM market_data_ts t
-          WHERE ${where} ORDER BY t."timestamp" LIMIT $5 OFFSET $6)
-       SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
-      [...params, page.limit, page.offset],
-      page,
-      `SELECT count(*) AS total_count FROM market_data_ts t WHERE ${where}`,
-      params,
-    );
-  }
-
-  /**
-   * Bars of `target` computed from the stored `source` timeframe: first
-   * open, max high, min low, last close, summed volume, dollar volume and
-   * trade count per UTC-aligned bucket (a sum is null when a bar of the
-   * bucket lacks that value). `range` holds the source rows.
-   */
-  async findDerivedRange(
-    instrumentId: string,
-    source: TimeFrame,
-    target: TimeFrame,
-    range: TimeRange,
-    fields: readonly PointField[],
-    page: Page,
-  ): Promise<PointsPage> {
-    const buckets = `WITH buckets AS (
-         SELECT date_bin(make_interval(secs => $5), "timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
-                (array_agg(open_price ORDER BY "timestamp"))[1] AS open_price,
-                max(high_price) AS high_price,
-                min(low_price) AS low_price,
-                (array_agg(close_price ORDER BY "timestamp" DESC))[1] AS close_price,
-                sum(volume) AS volume,
-                -- A sum over a bucket with a missing value would pass for the whole: null instead.
-                -- Summed in decimal: no order of summation (plan, rollup level) changes the result.
-                CASE WHEN count(dollar_volume) = count(*) THEN sum(dollar_volume::numeric)::float8 END AS dollar_volume,
-                CASE WHEN count(trade_count) = count(*) THEN sum(trade_count) END AS trade_count
-           FROM market_data_ts
-          WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4
-          GROUP BY 1)`;
-    const params = [
-      instrumentId,
-      source,
-      isoOf(range.fromMs),
-      isoOf(range.toMs),
-      TIMEFRAME_MS[target] / 1000,
-    ];
-    return this.selectPage(
-      `${buckets}, page AS (
-         SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
-          ORDER BY buckets.bucket LIMIT $6 OFFSET $7)
-       SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
-      [...params, page.limit, page.offset],
-      page,
-      `${buckets} SELECT count(*) AS total_count FROM buckets`,
-      params,
-    );
-  }
-
-  /** Which of `candidates` have at least one row of `instrumentId` in `range`. */
-  async findTimeframesWithData(
-    instrumentId: string,
-    candidates: readonly TimeFrame[],
-    range: TimeRange,
-  ): Promise<TimeFrame[]> {
-    if (candidates.length === 0) return [];
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ timeframe: TimeFrame }>(
-        `SELECT tf AS timeframe FROM unnest($2::text[]) AS tf
-          WHERE EXISTS (SELECT 1 FROM market_data_ts
-                         WHERE instrument_id = $1 AND timeframe = tf AND "timestamp" >= $3 AND "timestamp" < $4)`,
-        [instrumentId, candidates, isoOf(range.fromMs), isoOf(range.toMs)],
-      ),
-    );
-    return rows.map((r) => r.timeframe);
-  }
-
-  /** The newest bar of `series` as a JSON object, or null when it has none. */
-  async findLatest(series: SeriesKey, fields: readonly PointField[]): Promise<string | null> {
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ point: string }>(
-        `SELECT ${pointObjectSql(fields, 'p')} AS point FROM (
-           SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM market_data_ts t
-            WHERE t.instrument_id = $1 AND t.timeframe = $2
-            ORDER BY t."timestamp" DESC LIMIT 1) p`,
-        [series.instrumentId, series.timeframe],
-      ),
-    );
-    return rows[0]?.point ?? null;
-  }
-
   /** Deletes the rows of an instrument (one timeframe, or all) in `range`; returns how many. */
   async deleteRange(
     instrumentId: string,
@@ -312,26 +155,6 @@ export class MarketDataRepository {
       ),
     );
     return rows[0]?.ratio ?? 0;
-  }
-
-  /** The page, then the count of the whole range only when the page cannot tell it. */
-  private async selectPage(
-    pageSql: string,
-    pageParams: unknown[],
-    page: Page,
-    countSql: string,
-    countParams: unknown[],
-  ): Promise<PointsPage> {
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ page_count: string; points: string }>(pageSql, pageParams),
-    );
-    const pointsJson = rows[0].points;
-    const known = pageTotal(page, Number(rows[0].page_count));
-    if (known !== undefined) return { totalCount: known, pointsJson };
-    const counted = await translatePgErrors(() =>
-      this.db.pool.query<{ total_count: string }>(countSql, countParams),
-    );
-    return { totalCount: Number(counted.rows[0].total_count), pointsJson };
   }
 }
 

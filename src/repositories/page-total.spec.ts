@@ -1,4 +1,4 @@
-import { pageTotal } from './market-data.repository';
+import { pageTotal } from './bars.reader';
 
 describe('pageTotal', () => {
   it('should be offset + rows for a page shorter than its limit', () => {

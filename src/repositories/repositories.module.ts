@@ -1,14 +1,17 @@
 import { Module, OnApplicationBootstrap } from '@nestjs/common';
 import { DatabaseModule } from '../database/database.module';
+import { BarsReader } from './bars.reader';
 import { CompressionRepository } from './compression.repository';
 import { ConfigurationRepository } from './configuration.repository';
 import { IntegrityRepository } from './integrity.repository';
 import { MarketDataRepository } from './market-data.repository';
+import { QuotesReader } from './quotes.reader';
 import { QuotesRepository } from './quotes.repository';
 import { RetentionRepository } from './retention.repository';
 import { RollupRefreshRepository } from './rollup-refresh.repository';
 import { RollupsRepository } from './rollups.repository';
 import { StatisticsRepository } from './statistics.repository';
+import { TradesReader } from './trades.reader';
 import { TradesRepository } from './trades.repository';
 
 /** Months of partitions kept ready ahead of now on plain PostgreSQL. */
@@ -27,14 +30,17 @@ const REPOSITORIES = [
   TradesRepository,
 ];
 
+/** The read side: one reader per data kind (bars, trades, quotes), beside the rollups. */
+const READERS = [BarsReader, QuotesReader, TradesReader];
+
 /**
  * Every class that holds SQL, in one place: a feature module imports this
  * one and injects the repositories it uses; the services above hold no SQL.
  */
 @Module({
   imports: [DatabaseModule],
-  providers: REPOSITORIES,
-  exports: REPOSITORIES,
+  providers: [...REPOSITORIES, ...READERS],
+  exports: [...REPOSITORIES, ...READERS],
 })
 export class RepositoriesModule implements OnApplicationBootstrap {
   constructor(

@@ -3,8 +3,10 @@ import { PoolClient } from 'pg';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
-import { Page, PointsPage, TimeRange } from './market-data.repository';
+import { barColumns, Page, PointsPage } from './bars.reader';
+import type { TimeRange } from './market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
+import { onlyRow } from '../database/rows';
 import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
 import { withTransaction } from '../database/sessions';
 
@@ -37,16 +39,7 @@ interface CatalogLevel {
 }
 
 /** Response fields over a bucket row; the same columns as the raw derivation's. */
-const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
-  timestamp: 'bucket',
-  open: 'open_price',
-  high: 'high_price',
-  low: 'low_price',
-  close: 'close_price',
-  volume: 'volume',
-  dollar_volume: 'dollar_volume',
-  trade_count: 'trade_count',
-};
+const FIELD_COLUMNS = barColumns('bucket');
 
 /** Unix microseconds: TimescaleDB's internal time of a timestamptz. */
 function unixMicros(ms: number): string {
@@ -57,7 +50,7 @@ function unixMicros(ms: number): string {
  * Derived bars read from the continuous aggregates (TimescaleDB only).
  *
  * The aggregate is an accelerator: every answer equals the raw derivation
- * (MarketDataRepository.findDerivedRange from ONE_MINUTE). Materialized
+ * (BarsReader.findDerivedRange from ONE_MINUTE). Materialized
  * buckets are read from the target level's materialized hypertable; the
  * rest is computed from the raw minutes in the same snapshot: the buckets
  * past the level's watermark (not materialized yet: the union with the raw
@@ -98,6 +91,8 @@ export class RollupsRepository {
     if (!level) return undefined;
     const catalog = await this.loadCatalog();
     if (!catalog) return undefined;
+    // The catalog holds every level (loadCatalog answers undefined otherwise).
+    const targetLevel = catalog.get(level.view)!;
     const chain = ROLLUP_LEVELS.slice(0, ROLLUP_LEVELS.indexOf(level) + 1).map((l) =>
       catalog.get(l.view)!,
     );
@@ -115,13 +110,15 @@ export class RollupsRepository {
       ]);
       const rawLo = spans.map((r) => r.lo.toISOString());
       const rawHi = spans.map((r) => r.hi.toISOString());
+      const [firstLo] = rawLo;
+      const lastHi = rawHi[rawHi.length - 1];
       const { rows: answer } = await client.query<{ total_count: string; points: string }>(
         `WITH raw_spans AS (SELECT * FROM unnest($6::timestamptz[], $7::timestamptz[]) AS s(lo, hi)),
          buckets AS (
            SELECT bucket, open_price, high_price, low_price, close_price, volume,
                   CASE WHEN dollar_volume_count = bar_count THEN dollar_volume_sum::float8 END AS dollar_volume,
                   CASE WHEN trade_count_count = bar_count THEN trade_count_sum::bigint END AS trade_count
-             FROM ${chain[chain.length - 1].table} r
+             FROM ${targetLevel.table} r
             WHERE r.instrument_id = $1 AND r.bucket >= $2 AND r.bucket < $3
               ${spans.length ? 'AND NOT EXISTS (SELECT 1 FROM raw_spans s WHERE r.bucket >= s.lo AND r.bucket < s.hi)' : ''}
            ${spans.length ? RAW_BUCKETS_SQL : ''})
@@ -131,11 +128,12 @@ export class RollupsRepository {
                     ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
         [instrumentId, from, to, page.limit, page.offset, rawLo, rawHi]
           // The bucket width only where the raw part uses it: an unused parameter has no type.
-          .concat(spans.length ? [step, rawLo[0], rawHi[rawHi.length - 1]] : []),
+          .concat(firstLo !== undefined && lastHi !== undefined ? [step, firstLo, lastHi] : []),
       );
       return answer;
     });
-    return { totalCount: Number(rows[0].total_count), pointsJson: rows[0].points };
+    const { total_count, points } = onlyRow(rows);
+    return { totalCount: Number(total_count), pointsJson: points };
   }
 
   /** Runs `work` in a read-only REPEATABLE READ transaction: every statement sees one snapshot. */

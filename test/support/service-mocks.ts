@@ -1,19 +1,28 @@
 import { QueryCache } from '../../src/cache/query-cache.service';
 import { MarketDataRepository } from '../../src/repositories/market-data.repository';
+import { BarsReader } from '../../src/repositories/bars.reader';
+import { TradesReader } from '../../src/repositories/trades.reader';
 import { TradesRepository } from '../../src/repositories/trades.repository';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import { QuotesRepository } from '../../src/repositories/quotes.repository';
 import type { StoredPublisher } from '../../src/storage/stored-publisher';
 
-/** Strict repository mock for unit tests: every method rejects until the test says what it answers. */
-export function marketDataMock(): jest.Mocked<MarketDataRepository> {
-  const unexpected = (name: string) =>
-    jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
+const unexpected = (name: string) =>
+  jest.fn(() => Promise.reject(new Error(`unexpected call to ${name}`)));
+
+/** Strict reader mock for unit tests: every method rejects until the test says what it answers. */
+export function barsReaderMock(): jest.Mocked<BarsReader> {
   return {
     findRange: unexpected('findRange'),
     findDerivedRange: unexpected('findDerivedRange'),
     findTimeframesWithData: unexpected('findTimeframesWithData'),
     findLatest: unexpected('findLatest'),
+  } as unknown as jest.Mocked<BarsReader>;
+}
+
+/** Strict repository mock for unit tests: every method rejects until the test says what it answers. */
+export function marketDataMock(): jest.Mocked<MarketDataRepository> {
+  return {
     upsertBars: unexpected('upsertBars'),
     upsertSeriesBars: unexpected('upsertSeriesBars'),
     deleteRange: unexpected('deleteRange'),
@@ -42,12 +51,12 @@ export function metricsMock(): jest.Mocked<MetricsService> {
   } as unknown as jest.Mocked<MetricsService>;
 }
 
-/** Trades repository of an instrument without trades: bars are never built from trades. */
-export function noTradesMock(): jest.Mocked<TradesRepository> {
+/** Trades reader of an instrument without trades: bars are never built from trades. */
+export function noTradesMock(): jest.Mocked<TradesReader> {
   return {
     hasTradesIn: jest.fn().mockResolvedValue(false),
     findBarsFromTrades: jest.fn(() => Promise.reject(new Error('unexpected findBarsFromTrades'))),
-  } as unknown as jest.Mocked<TradesRepository>;
+  } as unknown as jest.Mocked<TradesReader>;
 }
 
 /** Trades and quotes repositories of a test that writes none: every write rejects. */

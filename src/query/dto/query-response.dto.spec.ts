@@ -1,5 +1,10 @@
 import { TimeFrame } from '../../common/market-data.types';
-import { QueryResponseParts, toQueryResponseJson } from './query-response.dto';
+import {
+  QueryResponseParts,
+  TickPageResponseParts,
+  toQueryResponseJson,
+  toTickPageResponseJson,
+} from './query-response.dto';
 
 function parts(overrides: Partial<QueryResponseParts> = {}): QueryResponseParts {
   return {
@@ -77,5 +82,38 @@ describe('toQueryResponseJson', () => {
     expect(JSON.parse(toQueryResponseJson(parts({ instrumentId }))).instrument_id).toBe(
       instrumentId,
     );
+  });
+});
+
+describe('toTickPageResponseJson', () => {
+  const page = (overrides: Partial<TickPageResponseParts> = {}): TickPageResponseParts => ({
+    instrumentId: 'AAPL',
+    dataType: 'TRADE',
+    pointsJson: '[{"timestamp":"2025-06-21T14:30:00.123456Z","price":187.25}]',
+    queryTimeMs: 1.5,
+    cacheHit: false,
+    ...overrides,
+  });
+
+  it('should answer a first page with its total and the next cursor, in this key order', () => {
+    const text = toTickPageResponseJson(page({ totalCount: 3, nextCursor: 'dDF8MXxr' }));
+
+    expect(Object.keys(JSON.parse(text))).toEqual([
+      'instrument_id',
+      'data_type',
+      'data_points',
+      'total_count',
+      'next_cursor',
+      'query_time_ms',
+      'cache_hit',
+    ]);
+    expect(JSON.parse(text)).toMatchObject({ total_count: 3, next_cursor: 'dDF8MXxr' });
+  });
+
+  it('should leave total_count out of a later page and answer null as the last cursor', () => {
+    const body = JSON.parse(toTickPageResponseJson(page({ dataType: 'QUOTE', cacheHit: true })));
+
+    expect(body).not.toHaveProperty('total_count');
+    expect(body).toMatchObject({ data_type: 'QUOTE', next_cursor: null, cache_hit: true });
   });
 });

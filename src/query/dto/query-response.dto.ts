@@ -82,3 +82,125 @@ export function toQueryResponseJson(parts: QueryResponseParts): string {
     `,"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`
   );
 }
+
+export class TradePointResponseDto {
+  @ApiProperty({ example: '2025-06-21T14:30:00.123456Z', description: 'Microsecond precision' })
+  timestamp: string;
+
+  @ApiPropertyOptional({ example: 187.25 })
+  price?: number;
+
+  @ApiPropertyOptional({ example: 100 })
+  size?: number;
+
+  @ApiPropertyOptional({
+    nullable: true,
+    example: 'T-000123',
+    description: "The producer's trade_id; null when the service derived the trade's key",
+  })
+  trade_id?: string | null;
+
+  @ApiPropertyOptional({ type: [String], nullable: true, example: ['@', 'F'] })
+  conditions?: string[] | null;
+
+  @ApiPropertyOptional({ nullable: true, example: 'XNAS' })
+  source?: string | null;
+
+  @ApiPropertyOptional({
+    nullable: true,
+    example: 187.24,
+    description: 'Bid of the newest quote at or before the trade; only when asked for in fields',
+  })
+  prevailing_bid?: number | null;
+
+  @ApiPropertyOptional({
+    nullable: true,
+    example: 187.26,
+    description: 'Ask of the newest quote at or before the trade; only when asked for in fields',
+  })
+  prevailing_ask?: number | null;
+}
+
+export class QuotePointResponseDto {
+  @ApiProperty({ example: '2025-06-21T14:30:00.123456Z', description: 'Microsecond precision' })
+  timestamp: string;
+
+  @ApiPropertyOptional({ example: 187.24 })
+  bid?: number;
+
+  @ApiPropertyOptional({ example: 187.26 })
+  ask?: number;
+
+  @ApiPropertyOptional({ example: 300 })
+  bid_size?: number;
+
+  @ApiPropertyOptional({ example: 200 })
+  ask_size?: number;
+
+  @ApiPropertyOptional({ nullable: true, example: 'XNAS' })
+  source?: string | null;
+}
+
+/** What a trades page and a quotes page share. */
+abstract class TickPageResponseDto {
+  @ApiProperty({ example: 'AAPL' })
+  instrument_id: string;
+
+  @ApiPropertyOptional({
+    description: 'Points in the whole range; on the first page only (no cursor sent)',
+    example: 125000,
+  })
+  total_count?: number;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Send as cursor for the next page; null on the last page',
+  })
+  next_cursor: string | null;
+
+  @ApiProperty({ example: 3.2 })
+  query_time_ms: number;
+
+  @ApiProperty({ example: false })
+  cache_hit: boolean;
+}
+
+export class TradesPageResponseDto extends TickPageResponseDto {
+  @ApiProperty({ enum: ['TRADE'], description: 'TICK is answered as TRADE' })
+  data_type: 'TRADE';
+
+  @ApiProperty({ type: [TradePointResponseDto] })
+  data_points: TradePointResponseDto[];
+}
+
+export class QuotesPageResponseDto extends TickPageResponseDto {
+  @ApiProperty({ enum: ['QUOTE'] })
+  data_type: 'QUOTE';
+
+  @ApiProperty({ type: [QuotePointResponseDto] })
+  data_points: QuotePointResponseDto[];
+}
+
+export interface TickPageResponseParts {
+  readonly instrumentId: string;
+  readonly dataType: 'TRADE' | 'QUOTE';
+  /** The points as a JSON array text, built by PostgreSQL. */
+  readonly pointsJson: string;
+  /** Only on the first page. */
+  readonly totalCount?: number;
+  readonly nextCursor?: string;
+  readonly queryTimeMs: number;
+  readonly cacheHit: boolean;
+}
+
+/** A trades or quotes page as text, the points spliced in as toQueryResponseJson does. */
+export function toTickPageResponseJson(parts: TickPageResponseParts): string {
+  const total = parts.totalCount === undefined ? '' : `,"total_count":${parts.totalCount}`;
+  const next = parts.nextCursor === undefined ? 'null' : JSON.stringify(parts.nextCursor);
+  return (
+    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"data_type":"${parts.dataType}"` +
+    `,"data_points":${parts.pointsJson}${total}` +
+    `,"next_cursor":${next},"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`
+  );
+}
