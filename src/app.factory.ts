@@ -22,7 +22,11 @@ function levelsFrom(level: LogLevel): NestLogLevel[] {
  * Builds the application (used by main.ts and by the end-to-end tests alike):
  * HTTP, plus the event transports that the settings configure.
  */
-export async function createApp(settings: Settings): Promise<NestFastifyApplication> {
+export async function createApp(given: Settings): Promise<NestFastifyApplication> {
+  // This application's own settings object: DatabaseModule finds the connection
+  // opened below by it (DatabaseConnection.openedWith), so two applications of
+  // one process (replicas in a test) never share or swap connections.
+  const settings: Settings = { ...given };
   Logger.overrideLogger(levelsFrom(settings.logLevel));
   // Opened (and migrated) before Nest starts, so that an unreachable database is
   // waited for, then reported as one line rather than a provider stack trace.
