@@ -284,14 +284,14 @@ describe('QueryCache', () => {
 
       expect(fake.set).toHaveBeenCalledTimes(2);
       const [first, second] = fake.set.mock.calls;
-      expect(first[0]).toBe('gen:AAPL');
-      expect(first[2]).toBe(CACHE_TTL_MS.generation);
-      expect(first[2]).toBeGreaterThan(
+      expect(first?.[0]).toBe('gen:AAPL');
+      expect(first?.[2]).toBe(CACHE_TTL_MS.generation);
+      expect(first?.[2]).toBeGreaterThan(
         Math.max(CACHE_TTL_MS.query, CACHE_TTL_MS.agg, CACHE_TTL_MS.latest),
       );
-      expect(typeof first[1]).toBe('string');
-      expect(first[1]).not.toBe('0');
-      expect(second[1]).not.toBe(first[1]);
+      expect(typeof first?.[1]).toBe('string');
+      expect(first?.[1]).not.toBe('0');
+      expect(second?.[1]).not.toBe(first?.[1]);
     });
 
     it('should keep reading the cache after a successful invalidation', async () => {

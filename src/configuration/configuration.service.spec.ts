@@ -147,7 +147,7 @@ describe('ConfigurationService', () => {
         indexing_strategy: 'time_instrument',
       });
 
-      expect(repository.replace.mock.calls[0][1]).toEqual({
+      expect(repository.replace.mock.calls[0]?.[1]).toEqual({
         compressionLevel: 'none',
         retentionDays: 30,
         indexingStrategy: 'time_instrument',

@@ -37,7 +37,9 @@ class FakePool {
   }
 
   get client(): FakeClient {
-    return this.clients[0];
+    const [client] = this.clients;
+    if (!client) throw new Error('no client was connected yet');
+    return client;
   }
 }
 

@@ -77,7 +77,7 @@ describe('EventBatchSettler', () => {
       const summary = await settler().settle([message('a'), message('b'), message('c')]);
 
       expect(store).toHaveBeenCalledTimes(1);
-      expect(store.mock.calls[0][0]).toEqual([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
+      expect(store.mock.calls[0]?.[0]).toEqual([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
       expect(Object.fromEntries(target.outcome)).toEqual({ a: 'ack', b: 'ack', c: 'ack' });
       expect(summary).toEqual({
         stored: 3,
@@ -93,7 +93,7 @@ describe('EventBatchSettler', () => {
 
       await settler().settle([message('a'), message('bad', 'not json'), message('c')]);
 
-      expect(store.mock.calls[0][0]).toEqual([{ id: 'a' }, { id: 'c' }]);
+      expect(store.mock.calls[0]?.[0]).toEqual([{ id: 'a' }, { id: 'c' }]);
       expect(target.outcome.get('a')).toBe('ack');
       expect(target.outcome.get('c')).toBe('ack');
       expect(target.outcome.get('bad')).toMatch(/^dead letter: payload is not JSON: /);
@@ -142,7 +142,7 @@ describe('EventBatchSettler', () => {
         }),
       ]);
 
-      expect(store.mock.calls[0][0]).toEqual([
+      expect(store.mock.calls[0]?.[0]).toEqual([
         { id: 'a' },
         ...bars.map((bar) => ({ event_id: 'b', timestamp: 't', market_data: bar })),
         { id: 'c' },

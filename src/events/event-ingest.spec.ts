@@ -81,7 +81,7 @@ describe('EventIngest', () => {
       );
 
       expect(marketData.upsertSeriesBars).toHaveBeenCalledTimes(1);
-      const [batches] = marketData.upsertSeriesBars.mock.calls[0];
+      const batches = marketData.upsertSeriesBars.mock.calls[0]?.[0] ?? [];
       expect(
         batches.map((b) => [b.series.instrumentId, b.bars.map((r) => [r.timestampMs, r.close])]),
       ).toEqual([
@@ -94,7 +94,7 @@ describe('EventIngest', () => {
         ],
         ['MSFT', [[Date.UTC(2025, 5, 21, 10, 0), 10.5]]],
       ]);
-      expect(batches[0].bars[0]).toMatchObject({
+      expect(batches[0]?.bars[0]).toMatchObject({
         qualityScore: 0.8,
         source: 'feed-A',
         volume: '100',
@@ -126,7 +126,7 @@ describe('EventIngest', () => {
         },
       ]);
       expect(result.storedCount).toBe(2);
-      const [batches] = marketData.upsertSeriesBars.mock.calls[0];
+      const batches = marketData.upsertSeriesBars.mock.calls[0]?.[0] ?? [];
       expect(batches.map((b) => b.series.instrumentId)).toEqual(['AAPL']);
     });
 

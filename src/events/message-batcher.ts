@@ -45,8 +45,8 @@ export class MessageBatcher<T> {
     }
     let count = 0;
     let weight = 0;
-    while (count < this.items.length) {
-      const next = this.weightOf(this.items[count]);
+    for (const item of this.items) {
+      const next = this.weightOf(item);
       if (count > 0 && weight + next > max) break;
       weight += next;
       count++;

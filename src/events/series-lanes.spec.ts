@@ -16,7 +16,10 @@ describe('series lanes', () => {
 
   it('should spread series over every lane', () => {
     const counts = [0, 0];
-    for (let i = 0; i < 100; i++) counts[laneOfSeries(`BE${i}`, 'ONE_MINUTE', 2)]++;
+    for (let i = 0; i < 100; i++) {
+      const lane = laneOfSeries(`BE${i}`, 'ONE_MINUTE', 2);
+      counts[lane] = (counts[lane] ?? 0) + 1;
+    }
 
     expect(counts[0]).toBeGreaterThan(30);
     expect(counts[1]).toBeGreaterThan(30);

@@ -152,7 +152,7 @@ describe('QueryService', () => {
 
       await service.query(queryRequest());
 
-      expect(bars.findRange.mock.calls[0][3]).toEqual({ limit: 1000, offset: 0 });
+      expect(bars.findRange.mock.calls[0]?.[3]).toEqual({ limit: 1000, offset: 0 });
     });
 
     it('should derive the bars from the finest stored timeframe when none are stored', async () => {
@@ -218,7 +218,7 @@ describe('QueryService', () => {
 
       expect(body.derived_from).toBe('FIVE_MINUTES');
       expect(rollups.findDerivedRange).not.toHaveBeenCalled();
-      expect(bars.findDerivedRange.mock.calls[0][1]).toBe(TimeFrame.FIVE_MINUTES);
+      expect(bars.findDerivedRange.mock.calls[0]?.[1]).toBe(TimeFrame.FIVE_MINUTES);
     });
 
     it('should look for the finer timeframes over the range rounded up to the target on both ends', async () => {
@@ -274,7 +274,7 @@ describe('QueryService', () => {
       );
 
       expect(body.derived_from).toBe('ONE_HOUR');
-      expect(bars.findDerivedRange.mock.calls[0][3]).toEqual({
+      expect(bars.findDerivedRange.mock.calls[0]?.[3]).toEqual({
         fromMs: Date.UTC(2025, 5, 21),
         toMs: Date.UTC(2025, 5, 22),
       });
@@ -300,7 +300,7 @@ describe('QueryService', () => {
       );
 
       expect(body).not.toHaveProperty('derived_from');
-      expect(bars.findTimeframesWithData.mock.calls[0][1]).toEqual([]);
+      expect(bars.findTimeframesWithData.mock.calls[0]?.[1]).toEqual([]);
     });
 
     it('should keep volumes above 2^53 exact in the answer', async () => {
@@ -379,7 +379,7 @@ describe('QueryService', () => {
 
       await service.latest('AAPL', latestRequest());
 
-      expect(bars.findLatest.mock.calls[0][1]).toEqual([...POINT_FIELDS]);
+      expect(bars.findLatest.mock.calls[0]?.[1]).toEqual([...POINT_FIELDS]);
     });
 
     it('should answer NotFoundError when the series has no point', async () => {
@@ -399,7 +399,7 @@ describe('QueryService', () => {
       await service.latest('AAPL', latestRequest());
 
       expect(recorded).toEqual([[expect.any(Number), false]]);
-      expect(recorded[0][0]).toBeGreaterThanOrEqual(0);
+      expect(recorded[0]?.[0]).toBeGreaterThanOrEqual(0);
     });
 
     it('should refuse unknown fields', async () => {

@@ -144,9 +144,9 @@ describe('StatisticsService', () => {
       await service.refreshNow();
 
       expect(repository.flushed).toHaveLength(1);
-      expect(repository.flushed[0].queryCount).toBe(3);
-      expect(repository.flushed[0].avgQueryTimeMs).toBeCloseTo(30, 10);
-      expect(repository.flushed[0].cacheHitRatio).toBeCloseTo(2 / 3, 10);
+      expect(repository.flushed[0]?.queryCount).toBe(3);
+      expect(repository.flushed[0]?.avgQueryTimeMs).toBeCloseTo(30, 10);
+      expect(repository.flushed[0]?.cacheHitRatio).toBeCloseTo(2 / 3, 10);
     });
 
     it('should reset the counters after a flush', async () => {

@@ -28,8 +28,10 @@ function accepted(raw: unknown, timeframe = TimeFrame.ONE_MINUTE): BarRow {
   const result = checkBars([raw], timeframe);
   expect(result.errors).toEqual([]);
   expect(result.failedCount).toBe(0);
-  expect(result.rows).toHaveLength(1);
-  return result.rows[0];
+  const [row] = result.rows;
+  if (!row || result.rows.length !== 1)
+    throw new Error(`expected one row, got ${result.rows.length}`);
+  return row;
 }
 
 /** The one error of a point that must be rejected. */
@@ -37,8 +39,10 @@ function rejected(raw: unknown, timeframe = TimeFrame.ONE_MINUTE): PointError {
   const result = checkBars([raw], timeframe);
   expect(result.rows).toEqual([]);
   expect(result.failedCount).toBe(1);
-  expect(result.errors).toHaveLength(1);
-  return result.errors[0];
+  const [error] = result.errors;
+  if (!error || result.errors.length !== 1)
+    throw new Error(`expected one error, got ${result.errors.length}`);
+  return error;
 }
 
 const UTC_10_00 = Date.UTC(2025, 5, 21, 10, 0);
@@ -547,7 +551,7 @@ describe('checkBars', () => {
       );
 
       expect(result.rows).toHaveLength(1);
-      expect(result.rows[0].close).toBe(187.3);
+      expect(result.rows[0]?.close).toBe(187.3);
       expect(result.supersededCount).toBe(2);
       expect(result.failedCount).toBe(0);
     });
@@ -570,7 +574,7 @@ describe('checkBars', () => {
       );
 
       expect(result.rows).toHaveLength(1);
-      expect(result.rows[0].close).toBe(187.1);
+      expect(result.rows[0]?.close).toBe(187.1);
       expect(result.supersededCount).toBe(0);
       expect(result.failedCount).toBe(1);
       expect(result.errors).toEqual([
@@ -629,7 +633,7 @@ describe('checkBars', () => {
 
       expect(result.failedCount).toBe(MAX_REPORTED_ERRORS + 5);
       expect(result.errors).toHaveLength(MAX_REPORTED_ERRORS);
-      expect(result.errors[MAX_REPORTED_ERRORS - 1].index).toBe(MAX_REPORTED_ERRORS - 1);
+      expect(result.errors[MAX_REPORTED_ERRORS - 1]?.index).toBe(MAX_REPORTED_ERRORS - 1);
       expect(result.rows).toHaveLength(1);
     });
   });

@@ -112,8 +112,8 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
   for (const key in point) {
     if (!KNOWN.has(key)) reject(key, 'is not a MarketDataPoint field');
   }
-  for (let i = 0; i < REQUIRED.length; i++) {
-    if (point[REQUIRED[i]] == null) reject(REQUIRED[i], 'is required');
+  for (const name of REQUIRED) {
+    if (point[name] == null) reject(name, 'is required');
   }
 
   const time = parseIsoInstant(point.timestamp);
@@ -194,11 +194,12 @@ export function checkBars(
   const errors: PointError[] = [];
   let failedCount = 0;
   let ascending = true;
+  let lastMs = -Infinity;
   for (let index = 0; index < points.length; index++) {
     try {
       const row = toBarRow(points[index], timeframe);
-      if (valid.length > 0 && row.timestampMs <= valid[valid.length - 1].timestampMs)
-        ascending = false;
+      if (row.timestampMs <= lastMs) ascending = false;
+      lastMs = row.timestampMs;
       valid.push(row);
     } catch (error) {
       if (!(error instanceof PointRejected)) throw error;

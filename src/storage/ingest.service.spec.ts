@@ -141,9 +141,9 @@ describe('IngestService (bars)', () => {
       );
 
       expect(marketData.upsertSeriesBars).toHaveBeenCalledTimes(1);
-      const [[{ series, bars: rows }]] = marketData.upsertSeriesBars.mock.calls[0];
-      expect(series).toEqual(SERIES);
-      expect(rows).toEqual([
+      const written = marketData.upsertSeriesBars.mock.calls[0]?.[0][0];
+      expect(written?.series).toEqual(SERIES);
+      expect(written?.bars).toEqual([
         expect.objectContaining({ timestampMs: Date.UTC(2025, 5, 21, 10, 0), close: 187.3 }),
         expect.objectContaining({
           timestampMs: Date.UTC(2025, 5, 21, 10, 1),
@@ -286,7 +286,7 @@ describe('IngestService (bars)', () => {
       );
 
       expect(response).toMatchObject({ stored_count: 2, failed_count: 1, compression_ratio: 0.25 });
-      expect(ticks.trades.upsertTrades.mock.calls[0][0]).toEqual([
+      expect(ticks.trades.upsertTrades.mock.calls[0]?.[0]).toEqual([
         { instrumentId: 'AAPL', trades: [expect.any(Object), expect.any(Object)] },
       ]);
       expect(configurations.recordCompressionLevel).toHaveBeenCalledWith(
@@ -361,7 +361,7 @@ describe('IngestService (bars)', () => {
       const response = await service.deleteRange('AAPL', deleteRequest());
 
       expect(response.deleted_count).toBe(0);
-      expect(marketData.deleteRange.mock.calls[0][1]).toBeUndefined();
+      expect(marketData.deleteRange.mock.calls[0]?.[1]).toBeUndefined();
     });
 
     it('should refuse an end_time not after start_time and delete nothing', async () => {

@@ -109,12 +109,12 @@ export function checkPoints<R extends { readonly timestampUs: number }>(
   const errors: PointError[] = [];
   let failedCount = 0;
   let inTimeOrder = true;
+  let lastUs = -Infinity;
   for (let index = 0; index < points.length; index++) {
     try {
       const row = toRow(points[index]);
-      if (valid.length > 0 && row.timestampUs < valid[valid.length - 1].timestampUs) {
-        inTimeOrder = false;
-      }
+      if (row.timestampUs < lastUs) inTimeOrder = false;
+      lastUs = row.timestampUs;
       valid.push(row);
     } catch (error) {
       if (!(error instanceof PointRejected)) throw error;
@@ -143,8 +143,10 @@ function lastOfEachRun<R extends { readonly timestampUs: number }>(
 ): R[] {
   let out: R[] | undefined;
   for (let start = 0; start < rows.length;) {
+    const first = rows[start];
+    if (!first) break;
     let end = start + 1;
-    while (end < rows.length && rows[end].timestampUs === rows[start].timestampUs) end++;
+    while (end < rows.length && rows[end]?.timestampUs === first.timestampUs) end++;
     if (end - start > 1) {
       const run = rows.slice(start, end);
       const byId = new Map<string, R>();
@@ -156,7 +158,7 @@ function lastOfEachRun<R extends { readonly timestampUs: number }>(
         out?.push(...run);
       }
     } else {
-      out?.push(rows[start]);
+      out?.push(first);
     }
     start = end;
   }

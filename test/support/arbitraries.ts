@@ -99,7 +99,8 @@ export function validPoint(msArb: fc.Arbitrary<number> = alignedMs): fc.Arbitrar
     })
     .chain((r) =>
       isoWithOffset(r.ms).map((timestamp) => {
-        const [low, a, b, high] = [...r.prices].sort((x, y) => x - y);
+        // Four prices (minLength = maxLength = 4): the defaults never apply.
+        const [low = 0, a = 0, b = 0, high = 0] = [...r.prices].sort((x, y) => x - y);
         const point: SentPoint = {
           timestamp,
           open: r.openFirst ? a : b,

@@ -20,8 +20,7 @@ const ISO = /^(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?([Zz
 export function instantOf(iso: string): number {
   const m = ISO.exec(iso);
   if (!m) throw new Error(`not an ISO instant: ${iso}`);
-  const [, y, mo, d, h, mi, s = '0', fraction = ''] = m;
-  const zone = m[8];
+  const [, y = '', mo = '', d = '', h = '', mi = '', s = '0', fraction = '', zone = 'Z'] = m;
   const millis = Number(fraction.padEnd(3, '0').slice(0, 3));
   let offset = 0;
   if (zone !== 'Z' && zone !== 'z') {
