@@ -1,6 +1,7 @@
 import { TimeFrame } from '../common/market-data.types';
 import { BarRow } from '../repositories/market-data.repository';
-import { checkBars, CheckedBars, MAX_REPORTED_ERRORS, PointError } from './bar-rules';
+import { checkBars, CheckedBars } from './bar-rules';
+import { MAX_REPORTED_ERRORS, PointError } from './point-check';
 
 type RawPoint = Record<string, unknown>;
 

@@ -6,13 +6,14 @@ import {
   parseIsoInstant,
 } from '../common/time';
 import { BarRow } from '../repositories/market-data.repository';
-
-/** Why one point of a store request was not stored. */
-export interface PointError {
-  readonly index: number;
-  readonly field: string;
-  readonly message: string;
-}
+import {
+  collectPoints,
+  MAX_REPORTED_ERRORS,
+  PointError,
+  pointObject,
+  reject,
+  required,
+} from './point-check';
 
 const MAX_BIGINT = 2n ** 63n - 1n;
 const MAX_INT32 = 2_147_483_647;
@@ -56,19 +57,6 @@ function noNegativeZero(v: number): number {
   return v === 0 ? 0 : v;
 }
 
-class PointRejected extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function reject(field: string, message: string): never {
-  throw new PointRejected(field, message);
-}
-
 /** Volume is kept exact: a safe-integer number or a decimal string up to 2^63-1. */
 function parseVolume(v: unknown): string {
   if (typeof v === 'number') {
@@ -105,16 +93,8 @@ function optionalNumber(point: Record<string, unknown>, field: string): number |
  * row; throws PointRejected naming the first field at fault.
  */
 function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    reject('data_point', 'must be an object');
-  }
-  const point = raw as Record<string, unknown>;
-  for (const key in point) {
-    if (!KNOWN.has(key)) reject(key, 'is not a MarketDataPoint field');
-  }
-  for (const name of REQUIRED) {
-    if (point[name] == null) reject(name, 'is required');
-  }
+  const point = pointObject(raw, KNOWN, 'is not a MarketDataPoint field');
+  required(point, REQUIRED);
 
   const time = parseIsoInstant(point.timestamp);
   if (!time) reject('timestamp', 'must be an ISO-8601 time with a zone, e.g. 2025-06-21T10:00:00Z');
@@ -172,9 +152,6 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
   };
 }
 
-/** Errors listed in a response; failed_count always counts them all. */
-export const MAX_REPORTED_ERRORS = 1000;
-
 export interface CheckedBars {
   /** One row per timestamp: the last valid occurrence in the request wins. */
   readonly rows: BarRow[];
@@ -190,25 +167,12 @@ export function checkBars(
   timeframe: TimeFrame,
   maxErrors = MAX_REPORTED_ERRORS,
 ): CheckedBars {
-  const valid: BarRow[] = [];
-  const errors: PointError[] = [];
-  let failedCount = 0;
-  let ascending = true;
-  let lastMs = -Infinity;
-  for (let index = 0; index < points.length; index++) {
-    try {
-      const row = toBarRow(points[index], timeframe);
-      if (row.timestampMs <= lastMs) ascending = false;
-      lastMs = row.timestampMs;
-      valid.push(row);
-    } catch (error) {
-      if (!(error instanceof PointRejected)) throw error;
-      failedCount++;
-      if (errors.length < maxErrors) {
-        errors.push({ index, field: error.field, message: `${error.field} ${error.message}` });
-      }
-    }
-  }
+  const { valid, errors, failedCount, ascending } = collectPoints(
+    points,
+    (point) => toBarRow(point, timeframe),
+    (row) => row.timestampMs,
+    maxErrors,
+  );
   // Strictly ascending input (the usual case) holds no duplicate to resolve.
   const rows = ascending ? valid : lastOccurrences(valid);
   return { rows, failedCount, supersededCount: valid.length - rows.length, errors };

@@ -14,7 +14,7 @@ import { MetricsService, Transport } from '../metrics/metrics.service';
 import { MarketDataRepository } from '../repositories/market-data.repository';
 import { QuotesRepository } from '../repositories/quotes.repository';
 import { TradesRepository } from '../repositories/trades.repository';
-import { PointError } from './bar-rules';
+import { PointError } from './point-check';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
 import { IngestKind, IngestKinds, ingestKinds, kindOf, SeriesRows } from './ingest-kinds';

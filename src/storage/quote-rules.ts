@@ -1,16 +1,13 @@
 import { QuoteRow } from '../repositories/quotes.repository';
-import { MAX_REPORTED_ERRORS } from './bar-rules';
 import {
   checkPoints,
   CheckedPoints,
   finite,
   nonNegative,
-  pointObject,
-  reject,
-  required,
   source,
   timestampMicros,
 } from './tick-point-rules';
+import { MAX_REPORTED_ERRORS, pointObject, reject, required } from './point-check';
 
 const KNOWN = new Set(['timestamp', 'bid', 'ask', 'bid_size', 'ask_size', 'source']);
 const REQUIRED = ['timestamp', 'bid', 'ask', 'bid_size', 'ask_size'];

@@ -5,37 +5,9 @@ import {
   MIN_TIMESTAMP_MS,
   parseIsoInstant,
 } from '../common/time';
-import { MAX_REPORTED_ERRORS, PointError } from './bar-rules';
+import { collectPoints, MAX_REPORTED_ERRORS, PointError, reject } from './point-check';
 
 /** What trade-rules and quote-rules share: the point checks and the per-point error report. */
-
-export class PointRejected extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export function reject(field: string, message: string): never {
-  throw new PointRejected(field, message);
-}
-
-export function pointObject(raw: unknown, known: ReadonlySet<string>): Record<string, unknown> {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    reject('data_point', 'must be an object');
-  }
-  const point = raw as Record<string, unknown>;
-  for (const key in point) {
-    if (!known.has(key)) reject(key, 'is not a field of this data type');
-  }
-  return point;
-}
-
-export function required(point: Record<string, unknown>, fields: readonly string[]): void {
-  for (const field of fields) if (point[field] == null) reject(field, 'is required');
-}
 
 /** Epoch microseconds of the point's timestamp; digits below the microsecond are refused, not cut. */
 export function timestampMicros(point: Record<string, unknown>): number {
@@ -105,26 +77,13 @@ export function checkPoints<R extends { readonly timestampUs: number }>(
   idOf: (row: R) => string,
   maxErrors = MAX_REPORTED_ERRORS,
 ): CheckedPoints<R> {
-  const valid: R[] = [];
-  const errors: PointError[] = [];
-  let failedCount = 0;
-  let inTimeOrder = true;
-  let lastUs = -Infinity;
-  for (let index = 0; index < points.length; index++) {
-    try {
-      const row = toRow(points[index]);
-      if (row.timestampUs < lastUs) inTimeOrder = false;
-      lastUs = row.timestampUs;
-      valid.push(row);
-    } catch (error) {
-      if (!(error instanceof PointRejected)) throw error;
-      failedCount++;
-      if (errors.length < maxErrors) {
-        errors.push({ index, field: error.field, message: `${error.field} ${error.message}` });
-      }
-    }
-  }
-  const rows = inTimeOrder ? lastOfEachRun(valid, idOf) : lastOfEach(valid, idOf);
+  const { valid, errors, failedCount, inOrder } = collectPoints(
+    points,
+    toRow,
+    (row) => row.timestampUs,
+    maxErrors,
+  );
+  const rows = inOrder ? lastOfEachRun(valid, idOf) : lastOfEach(valid, idOf);
   return { rows, failedCount, supersededCount: valid.length - rows.length, errors };
 }
 

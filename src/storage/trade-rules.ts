@@ -1,17 +1,14 @@
 import { DERIVED_KEY_PREFIX, TradeRow } from '../repositories/trades.repository';
-import { MAX_REPORTED_ERRORS } from './bar-rules';
 import {
   checkPoints,
   CheckedPoints,
   finite,
   nonNegative,
-  pointObject,
   qualityScore,
-  reject,
-  required,
   source,
   timestampMicros,
 } from './tick-point-rules';
+import { MAX_REPORTED_ERRORS, pointObject, reject, required } from './point-check';
 
 const KNOWN = new Set([
   'timestamp',

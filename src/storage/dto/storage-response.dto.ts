@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { PointError } from '../bar-rules';
+import { PointError } from '../point-check';
 
 export class PointErrorDto implements PointError {
   @ApiProperty({ example: 3, description: 'Index of the point in data_points' })
