@@ -4,6 +4,7 @@ import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { TimeRange } from './market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
+import type { BarRow } from './write-tables';
 
 /**
  * A stored bar exactly as the database holds it: float8 columns parsed to the
@@ -11,18 +12,10 @@ import { translatePgErrors } from '../database/pg-errors';
  * its decimal text, NaN and infinities kept (a row written around the service
  * may hold them).
  */
-export interface StoredBar {
-  readonly timestampMs: number;
-  readonly open: number;
-  readonly high: number;
-  readonly low: number;
-  readonly close: number;
-  readonly volume: string;
-  readonly dollarVolume: number | null;
-  readonly tradeCount: number | null;
+export type StoredBar = Omit<BarRow, 'qualityScore'> & {
+  /** Null in a row written around the service. */
   readonly qualityScore: number | null;
-  readonly source: string | null;
-}
+};
 
 interface StoredBarRow {
   ts_ms: number;
