@@ -37,7 +37,7 @@ export async function createApp(given: Settings): Promise<NestFastifyApplication
       // Keeps a duplicate key from letting "__proto__" reach a plain object.
       onProtoPoisoning: 'remove',
       onConstructorPoisoning: 'remove',
-      querystringParser: parseQueryString,
+      routerOptions: { querystringParser: parseQueryString },
     });
     closeConnectionsWhenDraining(adapter.getInstance());
     answerOversizedBodies(adapter.getInstance(), settings);

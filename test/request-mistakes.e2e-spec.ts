@@ -98,4 +98,57 @@ describe.each(ENGINES)('request mistakes on %s', (engine) => {
     expect(answer.status).toBe(400);
     expect(answer.body).toMatchObject({ field: 'start_time' });
   });
+
+  it.each([
+    ['limit=abc', 'limit', 'limit must be a whole number'],
+    ['limit=0', 'limit', 'limit must be at least 1'],
+    ['offset=-1', 'offset', 'offset must be at least 0'],
+  ])('should name what a %s should be before its bounds', async (extra, field, message) => {
+    const query = `instrument_id=HANDS&timeframe=ONE_MINUTE&start_time=2025-06-23T00:00:00Z&end_time=2025-06-24T00:00:00Z&${extra}`;
+    const answer = await request(service.baseUrl, 'GET', `${BASE}/query?${query}`);
+    expect({ status: answer.status, body: answer.body }).toEqual({
+      status: 400,
+      body: { statusCode: 400, error: 'Bad Request', message, field },
+    });
+  });
+
+  it('should say a missing instrument_id is required before what it should look like', async () => {
+    const query = await request(
+      service.baseUrl,
+      'GET',
+      `${BASE}/query?timeframe=ONE_MINUTE&start_time=2025-06-23T00:00:00Z&end_time=2025-06-24T00:00:00Z`,
+    );
+    const store = await request(service.baseUrl, 'POST', `${BASE}/store`, {
+      timeframe: 'ONE_MINUTE',
+      data_points: [BAR],
+    });
+    for (const answer of [query, store])
+      expect(answer.body).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'instrument_id is required (must be 1-20 characters of A-Z a-z 0-9 . _ : / -)',
+        field: 'instrument_id',
+      });
+  });
+
+  it('should report a lowercase data_type on data_type, not on the timeframe it made seem missing', async () => {
+    const expected = {
+      statusCode: 400,
+      error: 'Bad Request',
+      message: 'data_type must be one of OHLCV, TICK, QUOTE, TRADE',
+      field: 'data_type',
+    };
+    const store = await request(service.baseUrl, 'POST', `${BASE}/store`, {
+      instrument_id: 'HANDS',
+      data_type: 'trade',
+      data_points: [{ timestamp: '2025-06-23T13:30:00Z', price: 1.5, size: 10 }],
+    });
+    expect(store.body).toEqual(expected);
+    const query = await request(
+      service.baseUrl,
+      'GET',
+      `${BASE}/query?instrument_id=HANDS&data_type=trade&start_time=2025-06-23T00:00:00Z&end_time=2025-06-24T00:00:00Z`,
+    );
+    expect(query.body).toEqual(expected);
+  });
 });

@@ -14,12 +14,31 @@ export function toInvalidRequestError(errors: ValidationError[]): InvalidRequest
   }
   if (error.constraints?.whitelistValidation)
     return new InvalidRequestError(path, 'is not an accepted field');
-  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
+  const message = firstByKind(error.constraints ?? {}) ?? 'is invalid';
   // class-validator messages start with the property name; keep only the reason.
   const reason = message.startsWith(`${error.property} `)
     ? message.slice(error.property.length + 1)
     : message;
+  // A field that is not there is missing: say so first, then what it takes.
+  if (error.value === undefined || error.value === '')
+    return new InvalidRequestError(
+      path,
+      reason === 'is required' ? reason : `is required (${reason})`,
+    );
   return new InvalidRequestError(path, reason);
+}
+
+/**
+ * Constraint kinds in the order a reason is told: what the value is (a
+ * number, one of a list) before its bounds, so that `limit=abc` is "must be
+ * a whole number", not "must be at most 100000" (class-validator lists
+ * every failed constraint, in decorator order).
+ */
+const KIND_FIRST = ['isInt', 'isNumber', 'isEnum', 'isString', 'isBoolean', 'isArray', 'isInstant'];
+
+function firstByKind(constraints: Record<string, string>): string | undefined {
+  const kind = KIND_FIRST.find((name) => name in constraints);
+  return kind ? constraints[kind] : Object.values(constraints)[0];
 }
 
 /** Query-string DTOs: strings converted to their declared types, unknown parameters refused. */

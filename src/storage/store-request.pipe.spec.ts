@@ -113,7 +113,20 @@ describe('StoreRequestPipe', () => {
       });
     });
 
-    it.each(['TWO_MINUTES', 'one_minute', '', 60, undefined])(
+    it.each(['', undefined])(
+      'should say a missing timeframe %p is required, and what it takes',
+      async (timeframe) => {
+        const error = await rejectionOf(pipe.transform(body({ timeframe })));
+
+        expect(error).toMatchObject({
+          field: 'timeframe',
+          message:
+            'timeframe is required (must be one of ONE_MINUTE, FIVE_MINUTES, FIFTEEN_MINUTES, ONE_HOUR, ONE_DAY)',
+        });
+      },
+    );
+
+    it.each(['TWO_MINUTES', 'one_minute', 60])(
       'should refuse the timeframe %p',
       async (timeframe) => {
         const error = await rejectionOf(pipe.transform(body({ timeframe })));
@@ -127,7 +140,19 @@ describe('StoreRequestPipe', () => {
       },
     );
 
-    it.each(['', 'AAPL US', 'X'.repeat(21), 'AAPL;DROP', 42, undefined])(
+    it.each(['', undefined])(
+      'should say a missing instrument_id %p is required, and what it takes',
+      async (instrumentId) => {
+        const error = await rejectionOf(pipe.transform(body({ instrument_id: instrumentId })));
+
+        expect(error).toMatchObject({
+          field: 'instrument_id',
+          message: 'instrument_id is required (must be 1-20 characters of A-Z a-z 0-9 . _ : / -)',
+        });
+      },
+    );
+
+    it.each(['AAPL US', 'X'.repeat(21), 'AAPL;DROP', 42])(
       'should refuse the instrument_id %p',
       async (instrumentId) => {
         const error = await rejectionOf(pipe.transform(body({ instrument_id: instrumentId })));

@@ -34,6 +34,12 @@ export class QueryRequestDto {
   @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
   instrument_id: string;
 
+  // Before timeframe: a wrong data_type is why a timeframe seems to be missing.
+  @ApiPropertyOptional({ enum: DataType, default: DataType.OHLCV })
+  @IsOptional()
+  @IsEnum(DataType, { message: DATA_TYPE_MESSAGE })
+  data_type?: DataType;
+
   @ApiProperty({
     enum: TimeFrame,
     example: TimeFrame.ONE_MINUTE,
@@ -42,11 +48,6 @@ export class QueryRequestDto {
   @ValidateIf(needsTimeframe)
   @IsEnum(TimeFrame, { message: TIMEFRAME_MESSAGE })
   timeframe: TimeFrame;
-
-  @ApiPropertyOptional({ enum: DataType, default: DataType.OHLCV })
-  @IsOptional()
-  @IsEnum(DataType, { message: DATA_TYPE_MESSAGE })
-  data_type?: DataType;
 
   @ApiPropertyOptional({
     description: 'TRADE and QUOTE: the next_cursor of the previous page (offset is not used)',

@@ -68,6 +68,16 @@ export class StoreRequestDto implements StoreRequest {
   @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
   instrument_id: string;
 
+  // Before timeframe: a wrong data_type is why a timeframe seems to be missing.
+  @ApiPropertyOptional({
+    enum: DataType,
+    default: DataType.OHLCV,
+    description: 'TRADE and TICK (a trade print) take TradePoint, QUOTE takes QuotePoint',
+  })
+  @IsOptional()
+  @IsEnum(DataType, { message: `must be one of ${Object.values(DataType).join(', ')}` })
+  data_type?: DataType;
+
   @ApiProperty({
     enum: TimeFrame,
     example: TimeFrame.ONE_MINUTE,
@@ -77,15 +87,6 @@ export class StoreRequestDto implements StoreRequest {
   @ValidateIf((o: StoreRequestDto) => !isTickDataType(o.data_type) || o.timeframe !== undefined)
   @IsEnum(TimeFrame, { message: `must be one of ${Object.values(TimeFrame).join(', ')}` })
   timeframe: TimeFrame;
-
-  @ApiPropertyOptional({
-    enum: DataType,
-    default: DataType.OHLCV,
-    description: 'TRADE and TICK (a trade print) take TradePoint, QUOTE takes QuotePoint',
-  })
-  @IsOptional()
-  @IsEnum(DataType, { message: `must be one of ${Object.values(DataType).join(', ')}` })
-  data_type?: DataType;
 
   @ApiPropertyOptional({
     enum: CompressionLevel,
