@@ -1,5 +1,5 @@
 import { DatabaseConnection } from '../database/database-connection';
-import { compressedChunksSql } from './bulk-sql';
+import { compressedChunksSql } from './compressed-chunks.sql';
 import { MarketDataPartitions, monthStart, partitionName } from './market-data-partitions';
 import { translatePgErrors } from '../database/pg-errors';
 import { isoUs } from './instants';
