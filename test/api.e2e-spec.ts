@@ -859,7 +859,8 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
 
     it('should answer 404 when the series holds no point', async () => {
       expectError(await latest('NOBODY', { timeframe: 'ONE_MINUTE' }), 404);
-      expectError(await latest('DAY', { timeframe: 'ONE_HOUR' }), 404);
+      // DAY's ONE_HOUR is derived from its minutes (test/latest-derived.e2e-spec.ts).
+      expectError(await latest('NOBODY', { timeframe: 'ONE_HOUR' }), 404);
     });
 
     it('should accept an instrument id with "/" sent URL-encoded as %2F', async () => {
@@ -1074,7 +1075,7 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
         expect(ok('/query')).toContain(`#/components/schemas/${dto}`);
       }
       for (const dto of [
-        'MarketDataPointResponseDto',
+        'LatestBarResponseDto',
         'TradePointResponseDto',
         'QuotePointResponseDto',
       ]) {

@@ -10,6 +10,7 @@ import {
 import { InstrumentParamsDto } from '../common/instrument-params.dto';
 import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import {
+  LatestBarResponseDto,
   MarketDataPointResponseDto,
   QueryResponseDto,
   QuotePointResponseDto,
@@ -31,6 +32,7 @@ const oneOf = (...models: (new () => unknown)[]) => ({
   TradesPageResponseDto,
   QuotesPageResponseDto,
   MarketDataPointResponseDto,
+  LatestBarResponseDto,
   TradePointResponseDto,
   QuotePointResponseDto,
 )
@@ -54,10 +56,15 @@ export class QueryController {
   @Header('content-type', 'application/json; charset=utf-8')
   @ApiOperation({ summary: 'The newest point of a series' })
   @ApiOkResponse({
-    description: 'A bar (OHLCV), a trade (TRADE, TICK) or a quote (QUOTE)',
-    schema: oneOf(MarketDataPointResponseDto, TradePointResponseDto, QuotePointResponseDto),
+    description:
+      'A bar (OHLCV), a trade (TRADE, TICK) or a quote (QUOTE). A timeframe that is not stored is ' +
+      'derived from the finest finer one as /query derives it (derived_from says which): its newest ' +
+      'bucket, partial while its period is still being stored',
+    schema: oneOf(LatestBarResponseDto, TradePointResponseDto, QuotePointResponseDto),
   })
-  @ApiNotFoundResponse({ description: 'No data stored for this instrument and timeframe' })
+  @ApiNotFoundResponse({
+    description: 'Nothing stored for this instrument at the timeframe nor at any finer one',
+  })
   latest(
     @Param() params: InstrumentParamsDto,
     @Query() request: LatestRequestDto,

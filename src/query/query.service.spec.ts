@@ -382,15 +382,71 @@ describe('QueryService', () => {
       expect(bars.findLatest.mock.calls[0]?.[1]).toEqual([...POINT_FIELDS]);
     });
 
-    it('should answer NotFoundError when the series has no point', async () => {
+    it('should answer NotFoundError when neither the timeframe nor a finer one has a point', async () => {
       bars.findLatest.mockResolvedValue(null);
+      bars.findNewestInstants.mockResolvedValue(new Map());
 
       const error = await rejectionOf(
         service.latest('MSFT', latestRequest({ timeframe: TimeFrame.ONE_DAY })),
       );
 
       expect(error).toBeInstanceOf(NotFoundError);
-      expect((error as Error).message).toBe('No ONE_DAY data stored for MSFT');
+      expect((error as Error).message).toBe(
+        'No ONE_DAY data stored for MSFT, nor any finer timeframe to derive it from',
+      );
+      expect(bars.findNewestInstants).toHaveBeenCalledWith('MSFT', [
+        TimeFrame.ONE_MINUTE,
+        TimeFrame.FIVE_MINUTES,
+        TimeFrame.FIFTEEN_MINUTES,
+        TimeFrame.ONE_HOUR,
+      ]);
+    });
+
+    it('should not look for finer timeframes than ONE_MINUTE', async () => {
+      bars.findLatest.mockResolvedValue(null);
+      bars.findNewestInstants.mockResolvedValue(new Map());
+
+      const error = await rejectionOf(service.latest('MSFT', latestRequest()));
+
+      expect((error as Error).message).toBe('No ONE_MINUTE data stored for MSFT');
+    });
+
+    it('should derive the newest bucket from the finest finer timeframe, as /query derives', async () => {
+      bars.findLatest.mockResolvedValue(null);
+      bars.findNewestInstants.mockResolvedValue(
+        new Map([
+          [TimeFrame.FIFTEEN_MINUTES, Date.parse('2025-06-21T12:45:00Z')],
+          [TimeFrame.FIVE_MINUTES, Date.parse('2025-06-21T11:35:00Z')],
+        ]),
+      );
+      bars.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: HOUR_POINTS });
+
+      const answer = await service.latest(
+        'AAPL',
+        latestRequest({ timeframe: TimeFrame.ONE_HOUR, fields: 'close' }),
+      );
+
+      expect(JSON.parse(answer)).toEqual({
+        ...JSON.parse(HOUR_POINTS)[0],
+        derived_from: 'FIVE_MINUTES',
+      });
+      expect(bars.findDerivedRange).toHaveBeenCalledWith(
+        'AAPL',
+        TimeFrame.FIVE_MINUTES,
+        TimeFrame.ONE_HOUR,
+        { fromMs: Date.parse('2025-06-21T11:00:00Z'), toMs: Date.parse('2025-06-21T12:00:00Z') },
+        ['timestamp', 'close'],
+        { limit: 1, offset: 0 },
+      );
+    });
+
+    it('should answer the stored bar when the timeframe is stored, without deriving', async () => {
+      bars.findLatest.mockResolvedValue('{"timestamp":"2025-06-21T11:00:00.000Z"}');
+
+      const answer = await service.latest('AAPL', latestRequest({ timeframe: TimeFrame.ONE_HOUR }));
+
+      expect(answer).toBe('{"timestamp":"2025-06-21T11:00:00.000Z"}');
+      expect(bars.findNewestInstants).not.toHaveBeenCalled();
     });
 
     it('should count an answered latest for the statistics', async () => {

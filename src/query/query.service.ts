@@ -24,7 +24,11 @@ import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
-import { toQueryResponseJson, toTickPageResponseJson } from './dto/query-response.dto';
+import {
+  toDerivedPointJson,
+  toQueryResponseJson,
+  toTickPageResponseJson,
+} from './dto/query-response.dto';
 import { BAR_FIELD_SET, FieldSet, parseFields, QUOTE_FIELD_SET, TRADE_FIELD_SET } from './fields';
 import { decodeCursor, encodeCursor } from './tick-cursor';
 
@@ -33,6 +37,10 @@ export { parseFields } from './fields';
 
 function ceilTo(ms: number, step: number): number {
   return Math.ceil(ms / step) * step;
+}
+
+function floorTo(ms: number, step: number): number {
+  return Math.floor(ms / step) * step;
 }
 
 /** A range of bars without its timing: what is cached. */
@@ -186,12 +194,45 @@ export class QueryService {
         notFound: `No ${tick.noun} stored for ${instrumentId}`,
       });
     }
+    const finer = finerTimeframes(timeframe).length > 0;
     return this.readLatest(started, instrumentId, request.fields, {
       series: timeframe,
       fields: BAR_FIELD_SET,
-      find: (fields) => this.bars.findLatest({ instrumentId, timeframe }, fields),
-      notFound: `No ${timeframe} data stored for ${instrumentId}`,
+      find: (fields) => this.findLatestBar(instrumentId, timeframe, fields),
+      notFound: `No ${timeframe} data stored for ${instrumentId}${finer ? ', nor any finer timeframe to derive it from' : ''}`,
     });
+  }
+
+  /**
+   * The newest stored bar of the timeframe when it has any (stored wins, as
+   * in /query); otherwise the newest bucket derived from the finest finer
+   * timeframe with rows, exactly as /query derives it (deriveRange over that
+   * one bucket), with `derived_from`. That bucket holds the source rows
+   * stored so far: the current hour is partial until its last minute is
+   * stored (docs/decisions.md).
+   */
+  private async findLatestBar(
+    instrumentId: string,
+    timeframe: TimeFrame,
+    fields: readonly PointField[],
+  ): Promise<string | null> {
+    const stored = await this.bars.findLatest({ instrumentId, timeframe }, fields);
+    if (stored !== null) return stored;
+    const newest = await this.bars.findNewestInstants(instrumentId, finerTimeframes(timeframe));
+    const [derivedFrom] = [...newest.keys()].sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b]);
+    if (derivedFrom === undefined) return null;
+    const step = TIMEFRAME_MS[timeframe];
+    const bucket = floorTo(newest.get(derivedFrom) ?? 0, step);
+    const derived = await this.deriveRange(
+      instrumentId,
+      derivedFrom,
+      timeframe,
+      { fromMs: bucket, toMs: bucket + step },
+      fields,
+      { limit: 1, offset: 0 },
+    );
+    // Empty only when a delete won the race since the newest instant was read.
+    return toDerivedPointJson(derived.pointsJson, derivedFrom);
   }
 
   private async barRange(started: number, request: QueryRequestDto): Promise<string> {
@@ -339,8 +380,32 @@ export class QueryService {
       return (
         (await this.barsFromTrades(instrumentId, timeframe, sourceRange, fields, page)) ?? stored
       );
-    // The rollups serve series whose finest stored timeframe is the minute; same answer, faster.
-    const derived =
+    const derived = await this.deriveRange(
+      instrumentId,
+      derivedFrom,
+      timeframe,
+      sourceRange,
+      fields,
+      page,
+    );
+    return { ...derived, derivedFrom };
+  }
+
+  /**
+   * Bars of `timeframe` computed from the stored `derivedFrom` rows of
+   * `sourceRange` (bucket-aligned): the one derivation behind /query and
+   * latest. The rollups serve series whose finest stored timeframe is the
+   * minute; same answer, faster.
+   */
+  private async deriveRange(
+    instrumentId: string,
+    derivedFrom: TimeFrame,
+    timeframe: TimeFrame,
+    sourceRange: TimeRange,
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<PointsPage> {
+    return (
       (derivedFrom === ROLLUP_SOURCE
         ? await this.rollups.findDerivedRange(instrumentId, timeframe, sourceRange, fields, page)
         : undefined) ??
@@ -351,8 +416,8 @@ export class QueryService {
         sourceRange,
         fields,
         page,
-      ));
-    return { ...derived, derivedFrom };
+      ))
+    );
   }
 
   /** Bars built from the instrument's trades when it has trades in the range (no bars at all there). */

@@ -167,6 +167,31 @@ export class BarsReader {
     return rows.map((r) => r.timeframe);
   }
 
+  /**
+   * The newest stored timestamp (ms) of each of `candidates` that has rows
+   * of `instrumentId`; those without rows are left out. One index probe per
+   * candidate, as findLatest.
+   */
+  async findNewestInstants(
+    instrumentId: string,
+    candidates: readonly TimeFrame[],
+  ): Promise<Map<TimeFrame, number>> {
+    if (candidates.length === 0) return new Map();
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ timeframe: TimeFrame; newest: Date | null }>(
+        `SELECT tf AS timeframe,
+                (SELECT "timestamp" FROM market_data_ts
+                  WHERE instrument_id = $1 AND timeframe = tf
+                  ORDER BY "timestamp" DESC LIMIT 1) AS newest
+           FROM unnest($2::text[]) AS tf`,
+        [instrumentId, candidates],
+      ),
+    );
+    return new Map(
+      rows.flatMap((r) => (r.newest === null ? [] : [[r.timeframe, r.newest.getTime()] as const])),
+    );
+  }
+
   /** The newest bar of `series` as a JSON object, or null when it has none. */
   async findLatest(series: SeriesKey, fields: readonly PointField[]): Promise<string | null> {
     const { rows } = await translatePgErrors(() =>

@@ -17,6 +17,7 @@ export function barsReaderMock(): jest.Mocked<BarsReader> {
     findDerivedRange: unexpected('findDerivedRange'),
     findTimeframesWithData: unexpected('findTimeframesWithData'),
     findLatest: unexpected('findLatest'),
+    findNewestInstants: unexpected('findNewestInstants'),
   } as unknown as jest.Mocked<BarsReader>;
 }
 

@@ -31,6 +31,16 @@ export class MarketDataPointResponseDto {
   trade_count?: number | null;
 }
 
+export class LatestBarResponseDto extends MarketDataPointResponseDto {
+  @ApiPropertyOptional({
+    enum: TimeFrame,
+    description:
+      'Present when the timeframe is not stored and the bar was computed from this finer one, as /query ' +
+      'computes it; the newest bucket holds the finer rows stored so far (the current hour is partial)',
+  })
+  derived_from?: TimeFrame;
+}
+
 export class QueryResponseDto {
   @ApiProperty({ example: 'AAPL' })
   instrument_id: string;
@@ -81,6 +91,16 @@ export function toQueryResponseJson(parts: QueryResponseParts): string {
     `,"data_points":${parts.pointsJson},"total_count":${parts.totalCount}` +
     `,"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`
   );
+}
+
+/**
+ * The only point of a one-bucket derived page (`[{...}]`) as a latest bar,
+ * with `derived_from` after its fields; null for an empty page. Spliced, not
+ * re-parsed, as toQueryResponseJson does.
+ */
+export function toDerivedPointJson(pointsJson: string, derivedFrom: TimeFrame): string | null {
+  if (pointsJson === '[]') return null;
+  return `${pointsJson.slice(1, -2)},"derived_from":${JSON.stringify(derivedFrom)}}`;
 }
 
 export class TradePointResponseDto {
