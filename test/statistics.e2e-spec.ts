@@ -126,6 +126,48 @@ describe.each(ENGINES)('statistics API on %s', (engine) => {
       expect(res.body.total_size_gb * 2 ** 30).toBe(Number(direct.total));
     });
 
+    it('should answer current counts right after a store and a delete, saying when it measured', async () => {
+      // A measurement before the writes, cached: what a stale answer would repeat.
+      const earlier = await readStatistics();
+      const others = earlier.body.total_records;
+      const written = Date.now();
+
+      await store('STATS.NOW', 'ONE_MINUTE', makeBars('2025-06-22T00:00:00Z', 5));
+      const stored = await readStatistics();
+
+      expect(stored.status).toBe(200);
+      expect(stored.body.total_records).toBe(others + 5);
+      expect(stored.body.series).toContainEqual(
+        expect.objectContaining({ instrument_id: 'STATS.NOW', record_count: 5 }),
+      );
+      expect(Date.parse(stored.body.measured_at)).toBeGreaterThanOrEqual(written - 1_000);
+      expect(Date.parse(stored.body.today.measured_at)).toBeGreaterThanOrEqual(
+        Date.parse(stored.body.measured_at),
+      );
+
+      const deleted = await request(
+        t.baseUrl,
+        'DELETE',
+        '/api/v1/storage/instruments/STATS.NOW?start_time=2025-06-22T00:03:00Z&end_time=2025-06-22T00:05:00Z',
+      );
+      expect(deleted.body.deleted_count).toBe(2);
+      const afterDelete = await readStatistics();
+
+      expect(afterDelete.body.total_records).toBe(others + 3);
+      expect(afterDelete.body.series).toContainEqual(
+        expect.objectContaining({
+          instrument_id: 'STATS.NOW',
+          record_count: 3,
+          last_updated: '2025-06-22T00:02:00.000Z',
+        }),
+      );
+      expect(Date.parse(afterDelete.body.measured_at)).toBeGreaterThanOrEqual(
+        Date.parse(stored.body.measured_at),
+      );
+      // Nothing written since: the same measurement again, not a new scan.
+      expect((await readStatistics()).body.measured_at).toBe(afterDelete.body.measured_at);
+    });
+
     it('should count the answered queries once they are flushed', async () => {
       await refreshNow();
       const before = (await readStatistics()).body.today;

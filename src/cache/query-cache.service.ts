@@ -32,6 +32,7 @@ export class QueryCache implements OnApplicationShutdown {
   /** Instruments whose new generation never reached the cache: written as soon as it answers again. */
   private readonly pending = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private invalidations = 0;
   /**
    * Answers this instance served or stored lately, by their full key, beside
    * Redis: a repeated hit then costs the generation read alone instead of a
@@ -134,11 +135,23 @@ export class QueryCache implements OnApplicationShutdown {
   }
 
   /**
+   * How many invalidations this instance has asked for since it started:
+   * every committed write or delete of stored data calls
+   * invalidateInstrument (DESIGN 6), so a change of this count tells the
+   * statistics that what they measured may have changed. Counted before
+   * the cache is reached: a failed invalidation still counts.
+   */
+  get invalidationCount(): number {
+    return this.invalidations;
+  }
+
+  /**
    * Makes every cached answer about the instrument unreachable: a new,
    * unique generation (unique so that two concurrent writers cannot both
    * land on the same "next" value). Called after the write has committed.
    */
   async invalidateInstrument(instrumentId: string): Promise<void> {
+    this.invalidations += 1;
     try {
       await this.bounded(
         this.store.cache.set(generationKey(instrumentId), randomUUID(), CACHE_TTL_MS.generation),

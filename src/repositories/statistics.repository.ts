@@ -62,6 +62,8 @@ export interface StorageMeasurement {
 /** The day's query figures; zeros when nothing was flushed yet. */
 export interface DayQueryFigures extends QueryFigures {
   readonly date: string;
+  /** When they were read (database clock): the flushes committed by then. */
+  readonly readAt: Date;
 }
 
 /** What one connection holding the measurement lock can do. */
@@ -357,18 +359,22 @@ export class StatisticsRepository {
     const { rows } = await translatePgErrors(() =>
       this.db.pool.query<{
         date: string;
+        read_at: Date;
         query_count: number | null;
         avg_query_time_ms: number | null;
         cache_hit_ratio: number | null;
       }>(
-        `SELECT today.date::text AS date, s.query_count, s.avg_query_time_ms, s.cache_hit_ratio
-           FROM (SELECT (now() AT TIME ZONE 'UTC')::date AS date) today
+        `SELECT today.date::text AS date, today.read_at,
+                s.query_count, s.avg_query_time_ms, s.cache_hit_ratio
+           FROM (SELECT (now() AT TIME ZONE 'UTC')::date AS date,
+                        date_trunc('milliseconds', now()) AS read_at) today
            LEFT JOIN storage_statistics s ON s.date = today.date`,
       ),
     );
     const row = onlyRow(rows);
     return {
       date: row.date,
+      readAt: row.read_at,
       queryCount: row.query_count ?? 0,
       avgQueryTimeMs: row.avg_query_time_ms ?? 0,
       cacheHitRatio: row.cache_hit_ratio ?? 0,

@@ -17,6 +17,7 @@ const MIB = 1024 * 1024;
 const MEASURED_AT = new Date('2026-11-26T13:00:00.123Z');
 const TODAY: DayQueryFigures = {
   date: '2026-11-26',
+  readAt: new Date('2026-11-26T13:00:00.456Z'),
   queryCount: 7,
   avgQueryTimeMs: 3.5,
   cacheHitRatio: 0.25,
@@ -102,6 +103,8 @@ class FakeStatistics {
 
 class FakeCache {
   readonly entries = new Map<string, { value: string; ttlMs: number }>();
+  /** As QueryCache's: a write or delete committed by this instance adds one. */
+  invalidationCount = 0;
   async get(key: string): Promise<string | undefined> {
     return this.entries.get(key)?.value;
   }
@@ -365,6 +368,7 @@ describe('StatisticsService', () => {
         compression_note: '1 - compressed/uncompressed bytes over the compressed chunks only',
         today: {
           date: '2026-11-26',
+          measured_at: '2026-11-26T13:00:00.456Z',
           query_count: 7,
           avg_query_time_ms: 3.5,
           cache_hit_ratio: 0.25,
@@ -419,6 +423,53 @@ describe('StatisticsService', () => {
         rollups_size_gb: 0.25,
       });
       expect(repository.saved).toEqual([]);
+    });
+
+    it('should measure before answering after a write or delete by this instance, past the cache', async () => {
+      await service.current();
+      await cache.set(STATS_KEY, '{"cached":true}', 60_000);
+      cache.invalidationCount += 1;
+
+      const body = JSON.parse(await service.current());
+
+      expect(repository.saved).toHaveLength(2);
+      expect(body).toMatchObject({ total_records: 400 });
+      // Measured through that write: the next read is the cached answer again.
+      await cache.set(STATS_KEY, '{"cached":true}', 60_000);
+      await expect(service.current()).resolves.toBe('{"cached":true}');
+    });
+
+    it("should measure again when a shared measurement began before the reader's write", async () => {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const countSeries = repository.sessionOn().countSeries;
+      let calls = 0;
+      jest.spyOn(repository, 'sessionOn').mockImplementation(() => ({
+        ...FakeStatistics.prototype.sessionOn.call(repository),
+        countSeries: async () => {
+          calls += 1;
+          if (calls === 1) await gate;
+          return countSeries();
+        },
+      }));
+      cache.invalidationCount = 1;
+      const first = service.current();
+      await new Promise((resolve) => setImmediate(resolve));
+      cache.invalidationCount = 2;
+      const second = service.current();
+      release();
+
+      await Promise.all([first, second]);
+
+      expect(calls).toBe(2);
+    });
+
+    it('should flush its own counted queries into an answer it builds', async () => {
+      service.recordQuery(8, false);
+
+      await service.current();
+
+      expect(repository.flushed).toEqual([{ queryCount: 1, avgQueryTimeMs: 8, cacheHitRatio: 0 }]);
     });
 
     it('should measure again when the newest measurement is from an earlier day', async () => {

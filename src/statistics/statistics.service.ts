@@ -69,6 +69,12 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
   private busy = false;
   /** A measurement asked for by readers, shared by every reader that finds none for today. */
   private readersMeasurement?: Promise<void>;
+  /**
+   * QueryCache.invalidationCount when this instance's newest measurement
+   * began: a higher count means this instance committed a write or delete
+   * since, and a reader measures before answering.
+   */
+  private measuredThrough = 0;
 
   constructor(
     private readonly statistics: StatisticsRepository,
@@ -110,23 +116,48 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
     return this.serialized(() => this.refresh());
   }
 
-  /** The newest measurement with today's query figures; cached for a minute. */
+  /**
+   * The newest measurement with today's query figures; cached for a minute.
+   * After a write or delete committed by this instance it measures first,
+   * so the counts read right after a store or delete are current (other
+   * instances' writes show at the next measurement; measured_at says when).
+   */
   async current(): Promise<string> {
-    const cached = await this.cache.get(STATS_KEY);
-    if (cached !== undefined) return cached;
+    const written = this.cache.invalidationCount > this.measuredThrough;
+    if (written) {
+      await this.measureForReaders();
+    } else {
+      const cached = await this.cache.get(STATS_KEY);
+      if (cached !== undefined) return cached;
+      // This instance's own counts are in the answer, flushed when it is built.
+      await this.serialized(() => this.flushQueryCounters()).catch((error: unknown) => {
+        this.logger.warn(`query counters not flushed: ${describe(error)}`);
+      });
+    }
     let answer = await this.readCurrent();
     if (answer === undefined || answer.measured_at.slice(0, 10) !== answer.today.date) {
       // Nothing measured yet today (the timer may be off): measure before answering.
-      this.readersMeasurement ??= this.refreshNow().finally(() => {
-        this.readersMeasurement = undefined;
-      });
-      await this.readersMeasurement;
+      await this.measureForReaders();
       answer = await this.readCurrent();
       if (answer === undefined) throw new Error('no storage measurement after a refresh');
     }
     const text = JSON.stringify(answer);
     await this.cache.set(STATS_KEY, text, CACHE_TTL_MS.stats);
     return text;
+  }
+
+  /**
+   * One measurement shared by every reader asking at the same time; a
+   * second one when the shared one began before this reader's writes.
+   */
+  private async measureForReaders(): Promise<void> {
+    const target = this.cache.invalidationCount;
+    do {
+      this.readersMeasurement ??= this.refreshNow().finally(() => {
+        this.readersMeasurement = undefined;
+      });
+      await this.readersMeasurement;
+    } while (this.measuredThrough < target);
   }
 
   /** The daily rows of [from, to], both validated 'YYYY-MM-DD' UTC days. */
@@ -215,6 +246,8 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
    * PostgreSQL sizes tables and chunks, not the rows of one series.
    */
   private async measure(session: MeasurementSession): Promise<StorageMeasurement> {
+    // Read before counting: a write committed while counting leaves the count above it.
+    const through = this.cache.invalidationCount;
     const measuredAt = await session.databaseTime();
     const series = await session.countSeries();
     const size = await session.measureTableSize();
@@ -232,6 +265,7 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
       })),
     };
     await session.saveMeasurement(measurement);
+    this.measuredThrough = Math.max(this.measuredThrough, through);
     return measurement;
   }
 

@@ -7,6 +7,14 @@ export class TodayQueryFiguresDto {
   @ApiProperty({ example: '2026-11-26', description: 'UTC day' })
   date: string;
 
+  @ApiProperty({
+    example: '2026-11-26T13:00:00.456Z',
+    description:
+      "When these figures were read: the answering instance's queries up to then, every other " +
+      "instance's up to its last flush (every STATS_REFRESH_INTERVAL_MS)",
+  })
+  measured_at: string;
+
   @ApiProperty({ example: 1520, description: 'Queries answered today, as flushed so far' })
   query_count: number;
 
@@ -50,7 +58,10 @@ export class SeriesStatisticsDto {
 export class StorageStatisticsDto {
   @ApiProperty({
     example: '2026-11-26T13:00:00.123Z',
-    description: 'When the figures were measured',
+    description:
+      'When total_records, the sizes, compression_ratio and every series were measured (database clock). ' +
+      'Measured again before answering after a store or delete through the answering instance, so those ' +
+      "are current; other instances' writes show at the next measurement (every STATS_REFRESH_INTERVAL_MS)",
   })
   measured_at: string;
 
@@ -170,6 +181,7 @@ export function toStorageStatisticsDto(
     compression_note: compressionNote(engine, measurement.compressionRatio),
     today: {
       date: today.date,
+      measured_at: today.readAt.toISOString(),
       query_count: today.queryCount,
       avg_query_time_ms: today.avgQueryTimeMs,
       cache_hit_ratio: today.cacheHitRatio,
