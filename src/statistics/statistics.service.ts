@@ -57,7 +57,9 @@ function describe(error: unknown): string {
  * as each instance must flush its own counts, which no single-replica task
  * can do. The sizes and counts of market_data_ts are measured by the
  * lifecycle task `statistics` (measureOn, under its lock: one instance at a
- * time), or by a reader that finds nothing measured today (refreshNow).
+ * time), or by a reader that finds nothing measured today or follows a write
+ * or delete committed by this instance since its last measurement
+ * (refreshNow): counts read after a store are current.
  */
 @Injectable()
 export class StatisticsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
