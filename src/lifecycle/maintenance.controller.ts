@@ -25,7 +25,11 @@ class TaskReportDto {
   status!: string;
   @ApiProperty({ example: 12 })
   took_ms!: number;
-  @ApiPropertyOptional({ description: 'What the task did (counts, names)' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'What the task did (counts, names); its fields depend on the task',
+  })
   result?: Record<string, unknown>;
   @ApiPropertyOptional({ description: 'Why it was skipped or failed' })
   reason?: string;

@@ -17,6 +17,74 @@ function seriesOf(request: StoreRequest): ConfiguredSeries {
   return { instrumentId, timeframe: dataType === DataType.QUOTE ? DataType.QUOTE : DataType.TRADE };
 }
 
+/**
+ * What "Try it out" sends. None sets compression: trying an example must not
+ * change how a series is kept (a schema-generated body would send the
+ * enum's first value, NONE).
+ */
+const STORE_EXAMPLES = {
+  bars: {
+    summary: 'Two 1-minute bars (OHLCV)',
+    value: {
+      instrument_id: 'AAPL',
+      timeframe: 'ONE_MINUTE',
+      data_points: [
+        {
+          timestamp: '2025-06-23T13:30:00Z',
+          open: 187.25,
+          high: 187.9,
+          low: 186.8,
+          close: 187.5,
+          volume: 125000,
+        },
+        {
+          timestamp: '2025-06-23T13:31:00Z',
+          open: 187.5,
+          high: 187.6,
+          low: 187.1,
+          close: 187.2,
+          volume: 98000,
+          dollar_volume: 18345600.5,
+          trade_count: 812,
+          source: 'NASDAQ',
+        },
+      ],
+    },
+  },
+  trades: {
+    summary: 'Trades (no timeframe)',
+    value: {
+      instrument_id: 'AAPL',
+      data_type: 'TRADE',
+      data_points: [
+        { timestamp: '2025-06-23T13:30:00.000125Z', price: 187.25, size: 100, trade_id: 'T-1' },
+        {
+          timestamp: '2025-06-23T13:30:00.004310Z',
+          price: 187.24,
+          size: 50,
+          conditions: ['@', 'F'],
+        },
+      ],
+    },
+  },
+  quotes: {
+    summary: 'Quotes (no timeframe)',
+    value: {
+      instrument_id: 'AAPL',
+      data_type: 'QUOTE',
+      data_points: [
+        {
+          timestamp: '2025-06-23T13:30:00.000125Z',
+          bid: 187.24,
+          ask: 187.26,
+          bid_size: 300,
+          ask_size: 200,
+        },
+      ],
+    },
+  },
+};
+
 @ApiTags('storage')
 @Controller('api/v1/storage')
 export class StorageController {
@@ -28,7 +96,7 @@ export class StorageController {
   @ApiOperation({
     summary: 'Store points of one series; invalid points are reported, valid ones stored',
   })
-  @ApiBody({ type: StoreRequestDto })
+  @ApiBody({ type: StoreRequestDto, examples: STORE_EXAMPLES })
   @ApiOkResponse({ type: StorageResponseDto })
   // Typed by an interface so the global ValidationPipe leaves the body to StoreRequestPipe.
   store(@Body(StoreRequestPipe) request: StoreRequest): Promise<StorageResponseDto> {

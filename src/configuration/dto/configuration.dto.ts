@@ -21,7 +21,8 @@ export type IndexingStrategy = (typeof INDEXING_STRATEGIES)[number];
 export const DEFAULT_INDEXING_STRATEGY: IndexingStrategy = 'time_instrument';
 
 const LEVEL_DESCRIPTION =
-  'When a chunk (1 day of market_data_ts) is compressed, counted from the end of its time range: ' +
+  'When a chunk of market_data_ts (LAYOUT_CHUNK_INTERVAL_HOURS long, 7 days by default) is compressed, ' +
+  'counted from the end of its time range: ' +
   'NONE never, LOW after 7 days, MEDIUM after 24 hours (the default, also for series without a ' +
   'configuration), HIGH after 1 hour. A chunk holds many series; it is compressed only when ' +
   'every series with rows in it allows it, so the strictest wins. The compression job checks ' +

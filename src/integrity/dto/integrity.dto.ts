@@ -69,10 +69,20 @@ export class IntegrityReportDto {
   @ApiProperty({ example: 1437, description: 'Stored bars in the range' })
   count: number;
 
-  @ApiProperty({ nullable: true, example: '2025-06-21T00:00:00.000Z' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: '2025-06-21T00:00:00.000Z',
+  })
   first_timestamp: string | null;
 
-  @ApiProperty({ nullable: true, example: '2025-06-21T23:59:00.000Z' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: '2025-06-21T23:59:00.000Z',
+  })
   last_timestamp: string | null;
 
   @ApiProperty({

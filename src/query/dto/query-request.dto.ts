@@ -40,7 +40,7 @@ export class QueryRequestDto {
   @IsEnum(DataType, { message: DATA_TYPE_MESSAGE })
   data_type?: DataType;
 
-  @ApiProperty({
+  @ApiPropertyOptional({
     enum: TimeFrame,
     example: TimeFrame.ONE_MINUTE,
     description: 'Required for OHLCV; TRADE, TICK and QUOTE need none',
@@ -91,7 +91,7 @@ export class QueryRequestDto {
 }
 
 export class LatestRequestDto {
-  @ApiProperty({
+  @ApiPropertyOptional({
     enum: TimeFrame,
     example: TimeFrame.ONE_MINUTE,
     description: 'Required for OHLCV; TRADE, TICK and QUOTE need none',

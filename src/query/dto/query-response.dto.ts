@@ -24,10 +24,10 @@ export class MarketDataPointResponseDto {
   })
   volume?: number;
 
-  @ApiPropertyOptional({ nullable: true, example: 23437500 })
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 23437500 })
   dollar_volume?: number | null;
 
-  @ApiPropertyOptional({ nullable: true, example: 812 })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, example: 812 })
   trade_count?: number | null;
 }
 
@@ -114,6 +114,7 @@ export class TradePointResponseDto {
   size?: number;
 
   @ApiPropertyOptional({
+    type: String,
     nullable: true,
     example: 'T-000123',
     description: "The producer's trade_id; null when the service derived the trade's key",
@@ -123,10 +124,11 @@ export class TradePointResponseDto {
   @ApiPropertyOptional({ type: [String], nullable: true, example: ['@', 'F'] })
   conditions?: string[] | null;
 
-  @ApiPropertyOptional({ nullable: true, example: 'XNAS' })
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'XNAS' })
   source?: string | null;
 
   @ApiPropertyOptional({
+    type: Number,
     nullable: true,
     example: 187.24,
     description: 'Bid of the newest quote at or before the trade; only when asked for in fields',
@@ -134,6 +136,7 @@ export class TradePointResponseDto {
   prevailing_bid?: number | null;
 
   @ApiPropertyOptional({
+    type: Number,
     nullable: true,
     example: 187.26,
     description: 'Ask of the newest quote at or before the trade; only when asked for in fields',
@@ -157,7 +160,7 @@ export class QuotePointResponseDto {
   @ApiPropertyOptional({ example: 200 })
   ask_size?: number;
 
-  @ApiPropertyOptional({ nullable: true, example: 'XNAS' })
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'XNAS' })
   source?: string | null;
 }
 

@@ -108,10 +108,16 @@ export class StatisticsDayDto {
   @ApiProperty({ example: '2026-11-26' })
   date: string;
 
-  @ApiProperty({ example: 864000, nullable: true, description: 'null: not measured that day' })
+  @ApiProperty({
+    type: 'integer',
+    example: 864000,
+    nullable: true,
+    description: 'null: not measured that day',
+  })
   total_records: number | null;
 
   @ApiProperty({
+    type: Number,
     example: 0.0229,
     nullable: true,
     description: 'The bars alone (market_data_ts), as in the current statistics',
@@ -119,13 +125,14 @@ export class StatisticsDayDto {
   total_size_gb: number | null;
 
   @ApiProperty({
+    type: Number,
     example: 0.0133,
     nullable: true,
     description: 'The rollups; null: not measured that day (before the rollups were measured)',
   })
   rollups_size_gb: number | null;
 
-  @ApiProperty({ example: 0.77, nullable: true })
+  @ApiProperty({ type: Number, example: 0.77, nullable: true })
   compression_ratio: number | null;
 
   @ApiProperty({ example: 1520 })
@@ -138,6 +145,8 @@ export class StatisticsDayDto {
   cache_hit_ratio: number;
 
   @ApiProperty({
+    type: String,
+    format: 'date-time',
     example: '2026-11-26T23:59:30.000Z',
     nullable: true,
     description: "The day's last measurement of the sizes",

@@ -36,16 +36,16 @@ export class MarketDataPointDto {
   })
   volume: number | string;
 
-  @ApiPropertyOptional({ example: 23437500.0, nullable: true })
+  @ApiPropertyOptional({ type: Number, example: 23437500.0, nullable: true })
   dollar_volume?: number | null;
 
-  @ApiPropertyOptional({ example: 812, nullable: true })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, example: 812, nullable: true })
   trade_count?: number | null;
 
   @ApiPropertyOptional({ example: 1.0, minimum: 0, maximum: 1, description: 'Default 1.0' })
   quality_score?: number;
 
-  @ApiPropertyOptional({ example: 'NASDAQ', maxLength: 50 })
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'NASDAQ', maxLength: 50 })
   source?: string | null;
 }
 
@@ -78,7 +78,7 @@ export class StoreRequestDto implements StoreRequest {
   @IsEnum(DataType, { message: `must be one of ${Object.values(DataType).join(', ')}` })
   data_type?: DataType;
 
-  @ApiProperty({
+  @ApiPropertyOptional({
     enum: TimeFrame,
     example: TimeFrame.ONE_MINUTE,
     description: 'Required for OHLCV; TRADE, TICK and QUOTE need none (a valid one is ignored)',
