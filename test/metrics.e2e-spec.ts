@@ -32,6 +32,7 @@ const SERVICE_METRICS = {
   mds_query_duration_seconds: 'histogram',
   mds_db_pool_connections: 'gauge',
   mds_cache_operations_total: 'counter',
+  mds_rate_limit_local_total: 'counter',
 } as const;
 
 function queryPath(instrument: string, timeframe: string): string {

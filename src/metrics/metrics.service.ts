@@ -107,6 +107,10 @@ export const METRIC_PROVIDERS = [
     help: 'Cache lookups by result: hit, miss, error (timeout or unreachable, answered from the database)',
     labelNames: ['result'],
   }),
+  makeCounterProvider({
+    name: 'mds_rate_limit_local_total',
+    help: 'Rate-limit decisions this replica made alone because Redis (the shared counts) was unreachable or slow',
+  }),
   ...EVENT_METRIC_PROVIDERS,
 ];
 
@@ -133,6 +137,7 @@ export class MetricsService implements OnModuleInit {
     @InjectMetric('mds_store_duration_seconds') private readonly storeDuration: Histogram<string>,
     @InjectMetric('mds_query_duration_seconds') private readonly queryDuration: Histogram<string>,
     @InjectMetric('mds_cache_operations_total') private readonly cache: Counter<string>,
+    @InjectMetric('mds_rate_limit_local_total') private readonly rateLimitLocal: Counter<string>,
     @InjectMetric('mds_db_pool_connections') private readonly pool: Gauge<string>,
     @InjectMetric('mds_events_received_total') private readonly eventsIn: Counter<string>,
     @InjectMetric('mds_events_redelivered_total') private readonly eventsAgain: Counter<string>,
@@ -180,6 +185,11 @@ export class MetricsService implements OnModuleInit {
 
   queryCompleted(shape: QueryShape, cache: CacheResult, seconds: number): void {
     this.queryDuration.observe({ shape, cache }, seconds);
+  }
+
+  /** A rate-limit decision taken without the shared counts (Redis down). */
+  rateLimitCountedLocally(): void {
+    this.rateLimitLocal.inc();
   }
 
   cacheOperation(result: Exclude<CacheResult, 'bypass'>): void {

@@ -5,6 +5,11 @@ import { SETTINGS, Settings } from '../settings/settings';
 import { ApiKeyGuard } from './api-key.guard';
 import { ApiKeysService } from './api-keys.service';
 import { rateLimitOptions } from './rate-limit';
+import { SharedRateLimitStorage } from './shared-rate-limit.storage';
+
+/** The rate limit's counters, a provider of their own so that Nest closes their Redis connection. */
+@Module({ providers: [SharedRateLimitStorage], exports: [SharedRateLimitStorage] })
+class RateLimitStorageModule {}
 
 /**
  * API keys and the rate limit, as global guards in this order: the limit
@@ -13,8 +18,12 @@ import { rateLimitOptions } from './rate-limit';
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
-      inject: [SETTINGS],
-      useFactory: (settings: Settings) => rateLimitOptions(settings),
+      imports: [RateLimitStorageModule],
+      inject: [SETTINGS, SharedRateLimitStorage],
+      useFactory: (settings: Settings, storage: SharedRateLimitStorage) => ({
+        ...rateLimitOptions(settings),
+        storage,
+      }),
     }),
   ],
   providers: [
