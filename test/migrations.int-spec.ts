@@ -64,20 +64,22 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
     await expect(existingTables(connection.pool)).resolves.toEqual([...TABLES].sort());
   });
 
-  describe('the numeric volume migration (20261202120000)', () => {
+  describe('the fractional volume migration (20261202120000)', () => {
     const VERSION = '20261202120000';
     const series = { instrumentId: 'MIG.VOL', timeframe: TimeFrame.ONE_MINUTE };
-    const volumeType = async () => {
-      const { rows } = await connection.pool.query<{ type: string }>(
-        `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
-          WHERE attrelid = 'market_data_ts'::regclass AND attname = 'volume'`,
+    const volumeColumns = async () => {
+      const { rows } = await connection.pool.query<{ name: string; type: string }>(
+        `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute
+          WHERE attrelid = 'market_data_ts'::regclass AND attname LIKE 'volume%' AND NOT attisdropped
+          ORDER BY attnum`,
       );
-      return rows[0]?.type;
+      return rows.map((r) => `${r.name} ${r.type}`);
     };
-    const storedVolumes = async () => {
+    const WITH_FRACTION = ['volume bigint', 'volume_fraction numeric'];
+    const storedVolumes = async (fraction = true) => {
       const { rows } = await connection.pool.query<{ volume: string }>(
-        `SELECT volume::text AS volume FROM market_data_ts WHERE instrument_id = 'MIG.VOL'
-          ORDER BY "timestamp"`,
+        `SELECT (volume ${fraction ? '+ coalesce(volume_fraction, 0)' : ''})::text AS volume
+           FROM market_data_ts WHERE instrument_id = 'MIG.VOL' ORDER BY "timestamp"`,
       );
       return rows.map((r) => r.volume);
     };
@@ -106,15 +108,15 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
           `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('market_data_ts') c`,
         );
       }
-      expect(await volumeType()).toBe('numeric');
+      expect(await volumeColumns()).toEqual(WITH_FRACTION);
 
       await expect(runner.down()).resolves.toBe(VERSION);
-      expect(await volumeType()).toBe('bigint');
-      expect(await storedVolumes()).toEqual(volumes);
+      expect(await volumeColumns()).toEqual(['volume bigint']);
+      expect(await storedVolumes(false)).toEqual(volumes);
       expect(await rollups()).toBe(timescale ? 4 : 0);
 
       await expect(runner.up()).resolves.toEqual([VERSION]);
-      expect(await volumeType()).toBe('numeric');
+      expect(await volumeColumns()).toEqual(WITH_FRACTION);
       expect(await storedVolumes()).toEqual(volumes);
       expect(await rollups()).toBe(timescale ? 4 : 0);
       await expect(appliedVersions(connection.pool)).resolves.toEqual(VERSIONS);
@@ -127,9 +129,9 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
       ]);
 
       await expect(runner.down()).rejects.toThrow(
-        /cannot migrate volume back to bigint: 1 bar\(s\) have a fractional volume/,
+        /cannot migrate down: 1 bar\(s\) have a fractional volume/,
       );
-      expect(await volumeType()).toBe('numeric');
+      expect(await volumeColumns()).toEqual(WITH_FRACTION);
       expect(await storedVolumes()).toEqual([...volumes, '0.00012345']);
       await expect(appliedVersions(connection.pool)).resolves.toEqual(VERSIONS);
     });

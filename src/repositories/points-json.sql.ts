@@ -15,6 +15,14 @@ export function isoTimestampSql(column: string): string {
   return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
+/** A stored bar's exact volume over `alias` (see migration 20261202120000): numeric. */
+export function barVolumeSql(alias: string): string {
+  return `(${alias}.volume + coalesce(${alias}.volume_fraction, 0))`;
+}
+
+/** The summed volume of bars: exact (numeric). */
+export const SUMMED_VOLUME_SQL = 'sum(volume) + coalesce(sum(volume_fraction), 0)';
+
 /**
  * A volume (numeric) as JSON that a JavaScript client's JSON.parse reads
  * exactly (DESIGN 3): a number for an integer up to 2^53-1 or a fraction of
