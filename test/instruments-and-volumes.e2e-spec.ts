@@ -19,7 +19,8 @@ import { ENGINES } from './support/test-database';
  * JSON number only where JSON.parse reads it exactly.
  */
 const BASE = '/api/v1/storage';
-const SYMBOLS = ['^GSPC', 'BRK B', 'ES=F', 'EUR/USD'];
+// Real symbols, another script, and SQL-ish text (a valid id: it travels as a parameter).
+const SYMBOLS = ['^GSPC', 'BRK B', 'ES=F', 'EUR/USD', '株式', "' OR '1'='1"];
 const HOUR = '2025-06-23T13:00:00Z';
 const MINUTE_MS = 60_000;
 
