@@ -232,6 +232,17 @@ describe.each(ENGINES)('instruments and volumes on %s', (engine) => {
     expect(derived.status).toBe(200);
     expect(derived.body).toMatchObject({ derived_from: 'ONE_MINUTE', total_count: 2 });
     expect(volumesOf(derived.text)).toEqual(['6', '"60.00000000000000006"']);
+
+    // Materialized rollups and compressed chunks (TimescaleDB) answer the same sums.
+    for (const task of ['rollup_refresh', 'compression']) {
+      const ran = await call('POST', `${BASE}/maintenance/run?task=${task}`);
+      expect({ task, status: ran.status }).toEqual({ task, status: 200 });
+    }
+    const again = await call(
+      'GET',
+      `${BASE}/query?instrument_id=VOL.SUM&timeframe=ONE_HOUR&start_time=${HOUR}&end_time=2025-06-23T15:00:00Z`,
+    );
+    expect(volumesOf(again.text)).toEqual(['6', '"60.00000000000000006"']);
   });
 
   it('should store a fractional volume for BRK B from a NATS event', async () => {
