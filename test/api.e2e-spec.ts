@@ -51,17 +51,20 @@ interface DeleteBody {
   end_time: string;
 }
 
-/** Hostile instrument ids: SQL-ish text, unicode, control characters, wrong lengths. */
+/**
+ * Hostile instrument ids: control and invisible characters, edge spaces, wrong
+ * lengths. (SQL-ish text and any script are valid ids, stored as text through
+ * parameters: test/instruments-and-volumes.e2e-spec.ts.)
+ */
 const HOSTILE_IDS: readonly string[] = [
   "AAPL'; DROP TABLE x;--",
-  "' OR '1'='1",
-  'A;B',
-  'ÄPFEL',
-  '株式',
   'AB\u0000C',
   'AB\nC',
   'AB\tC',
-  'A B',
+  ' AB',
+  'AB ',
+  'A\u202eB',
+  'A\u200bB',
   '',
   'A'.repeat(21),
 ];
@@ -253,8 +256,8 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
         [{ ...b, timestamp: 12345 }, 'timestamp'],
         [{ ...b, low: b.open + 0.01, high: b.open + 1 }, 'low'], // low above open
         [{ ...b, high: Math.max(b.open, b.close) - 0.01 }, 'high'],
-        [{ ...b, volume: 1.5 }, 'volume'],
-        [{ ...b, volume: '12.5' }, 'volume'],
+        [{ ...b, volume: '1e3' }, 'volume'],
+        [{ ...b, volume: '0.0000000000000000001' }, 'volume'], // 19 decimals
         [{ ...b, volume: '-1' }, 'volume'],
         [{ ...b, volume: '9223372036854775808' }, 'volume'], // 2^63
         [{ ...b, trade_count: -1 }, 'trade_count'],
@@ -287,7 +290,8 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
       });
       expect(res.body.stored_count).toBe(1);
       const q = await queryAll('BIGMAX');
-      expect(q.text).toMatch(/"volume":\s*9223372036854775807[,}]/);
+      // A decimal string past 2^53-1: JSON.parse keeps it exact.
+      expect(q.text).toMatch(/"volume":"9223372036854775807"[,}]/);
     });
 
     it('should keep the last of duplicate timestamps in one request and count the superseded ones', async () => {
@@ -351,11 +355,11 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
       expect(res.body.stored_count).toBe(1);
       const q = await queryAll('BIGVOL');
       expect(q.status).toBe(200);
-      expect(q.text).toMatch(/"volume":\s*9007199254740993[,}]/);
+      expect(q.text).toMatch(/"volume":"9007199254740993"[,}]/);
       const l = await latest('BIGVOL', { timeframe: 'ONE_MINUTE', fields: 'volume' });
       expect(l.status).toBe(200);
       expect(l.text).toMatch(
-        /^\{"timestamp":"2025-06-20T12:00:00\.000Z","volume":\s*9007199254740993\}$/,
+        /^\{"timestamp":"2025-06-20T12:00:00\.000Z","volume":"9007199254740993"\}$/,
       );
     });
 

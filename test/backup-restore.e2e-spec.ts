@@ -408,7 +408,7 @@ describeServers('backup and restore on %s', (engine) => {
       });
     }
     const exact = await request(restoredBase, 'GET', paths[7]);
-    expect(exact.text).toContain('"volume":9007199254740993');
+    expect(exact.text).toContain('"volume":"9007199254740993"');
     if (timescale) {
       expect((await request(restoredBase, 'GET', paths[2])).body.derived_from).toBe('ONE_MINUTE');
     }

@@ -136,8 +136,11 @@ describe('CopyEncoder on postgresql', () => {
     const numericPrice = new Map([...TYPES, ['price', 'numeric']]);
     expect(new CopyEncoder(COLUMNS, numericPrice).format).toBe('binary');
     const numericVolume = new Map([...TYPES, ['volume', 'numeric']]);
-    expect(new CopyEncoder(COLUMNS, numericVolume).format).toBe('text');
-    expect(new CopyEncoder(COLUMNS, numericVolume).statement('t')).toMatch(/FROM STDIN$/);
+    // A decimal string (volume) binary-encodes as numeric too.
+    expect(new CopyEncoder(COLUMNS, numericVolume).format).toBe('binary');
+    const floatVolume = new Map([...TYPES, ['volume', 'float8']]);
+    expect(new CopyEncoder(COLUMNS, floatVolume).format).toBe('text');
+    expect(new CopyEncoder(COLUMNS, floatVolume).statement('t')).toMatch(/FROM STDIN$/);
     // A list binary-encodes only as text[]; varchar[] goes as text.
     expect(new CopyEncoder(COLUMNS, new Map([...TYPES, ['tags', '_varchar']])).format).toBe('text');
     expect(new CopyEncoder(COLUMNS, new Map()).format).toBe('text');
@@ -250,5 +253,39 @@ describe('CopyEncoder on postgresql', () => {
     expect(fromBinary).toEqual(await stored('n_text'));
     // And each is the number itself: text -> float8 gives back x.
     fromBinary.forEach((r, i) => expect(Number(r.x)).toBe(rows[i].x === 0 ? 0 : rows[i].x));
+  });
+
+  it('should write decimal strings to numeric in binary exactly as a text COPY stores them', async () => {
+    const decimals = [
+      '0',
+      '1',
+      '1.5',
+      '0.00012345',
+      '0.000000000000000001',
+      '10000',
+      '0.0001',
+      '100000000',
+      '9007199254740993',
+      '9223372036854775807',
+      '9223372036854775806.999999999999999999',
+      '123456789012345678901234.000000000000000001',
+    ];
+    const columns: CopyColumn<string, null>[] = [{ name: 'v', kind: 'decimal', value: (r) => r }];
+    const binary = new CopyEncoder(columns, new Map([['v', 'numeric']]));
+    expect(binary.format).toBe('binary');
+    for (const [table, encoder] of [
+      ['d_binary', binary],
+      ['d_text', new CopyEncoder(columns, new Map())],
+    ] as const) {
+      await client.query(`CREATE TABLE ${table} (i serial, v numeric)`);
+      const data = encoder.encode([{ group: null, rows: decimals }]);
+      await pipeline(Readable.from(data), client.query(copyFrom(encoder.statement(table))));
+    }
+    const stored = async (table: string) =>
+      (await client.query<{ v: string }>(`SELECT v::text AS v FROM ${table} ORDER BY i`)).rows.map(
+        (r) => r.v,
+      );
+    expect(await stored('d_binary')).toEqual(decimals);
+    expect(await stored('d_text')).toEqual(decimals);
   });
 });

@@ -110,7 +110,7 @@ describe('Redis events on postgresql', () => {
     await waitFor('2 dead letters', () => deadLetters.length >= 2);
     expect(deadLetters.map((d) => d.reason).sort()).toEqual([
       'event must be a JSON object',
-      'market_data.ohlcv_data.volume must be a whole number >= 0',
+      'market_data.ohlcv_data.volume must be a number >= 0 (a JSON number, or a plain decimal string such as "0.00012345" or "12345678901234567890")',
     ]);
     expect(deadLetters[0]).toMatchObject({
       transport: 'redis',

@@ -64,6 +64,79 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
     await expect(existingTables(connection.pool)).resolves.toEqual([...TABLES].sort());
   });
 
+  describe('the fractional volume migration (20261202120000)', () => {
+    const VERSION = '20261202120000';
+    const series = { instrumentId: 'MIG.VOL', timeframe: TimeFrame.ONE_MINUTE };
+    const volumeColumns = async () => {
+      const { rows } = await connection.pool.query<{ name: string; type: string }>(
+        `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute
+          WHERE attrelid = 'market_data_ts'::regclass AND attname LIKE 'volume%' AND NOT attisdropped
+          ORDER BY attnum`,
+      );
+      return rows.map((r) => `${r.name} ${r.type}`);
+    };
+    const WITH_FRACTION = ['volume bigint', 'volume_fraction numeric'];
+    const storedVolumes = async (fraction = true) => {
+      const { rows } = await connection.pool.query<{ volume: string }>(
+        `SELECT (volume ${fraction ? '+ coalesce(volume_fraction, 0)' : ''})::text AS volume
+           FROM market_data_ts WHERE instrument_id = 'MIG.VOL' ORDER BY "timestamp"`,
+      );
+      return rows.map((r) => r.volume);
+    };
+    const rollups = async () => {
+      const { rows } = await connection.pool.query<{ name: string | null }>(
+        `SELECT to_regclass(v)::text AS name
+           FROM unnest(ARRAY['market_data_5m', 'market_data_15m', 'market_data_1h', 'market_data_1d']) v`,
+      );
+      return rows.filter((r) => r.name !== null).length;
+    };
+    const volumes = ['0', '125000', '9007199254740993', '9223372036854775807'];
+
+    afterAll(async () => {
+      await connection.pool.query(`DELETE FROM market_data_ts WHERE instrument_id = 'MIG.VOL'`);
+    });
+
+    it('should keep bigint volumes through down and up, compressed chunks and rollups included', async () => {
+      const rows = makeBarRows('2025-04-01T00:00:00Z', volumes.length).map((r, i) => ({
+        ...r,
+        volume: volumes[i],
+      }));
+      await new MarketDataRepository(connection).upsertBars(series, rows);
+      const { timescale } = capabilitiesOf(engine);
+      if (timescale) {
+        await connection.pool.query(
+          `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('market_data_ts') c`,
+        );
+      }
+      expect(await volumeColumns()).toEqual(WITH_FRACTION);
+
+      await expect(runner.down()).resolves.toBe(VERSION);
+      expect(await volumeColumns()).toEqual(['volume bigint']);
+      expect(await storedVolumes(false)).toEqual(volumes);
+      expect(await rollups()).toBe(timescale ? 4 : 0);
+
+      await expect(runner.up()).resolves.toEqual([VERSION]);
+      expect(await volumeColumns()).toEqual(WITH_FRACTION);
+      expect(await storedVolumes()).toEqual(volumes);
+      expect(await rollups()).toBe(timescale ? 4 : 0);
+      await expect(appliedVersions(connection.pool)).resolves.toEqual(VERSIONS);
+    });
+
+    it('should refuse to go down while a volume has a fraction, changing nothing', async () => {
+      const [row] = makeBarRows('2025-04-02T00:00:00Z', 1);
+      await new MarketDataRepository(connection).upsertBars(series, [
+        { ...row, volume: '0.00012345' },
+      ]);
+
+      await expect(runner.down()).rejects.toThrow(
+        /cannot migrate down: 1 bar\(s\) have a fractional volume/,
+      );
+      expect(await volumeColumns()).toEqual(WITH_FRACTION);
+      expect(await storedVolumes()).toEqual([...volumes, '0.00012345']);
+      await expect(appliedVersions(connection.pool)).resolves.toEqual(VERSIONS);
+    });
+  });
+
   if (!capabilitiesOf(engine).timescale) {
     it('should make market_data_ts a range-partitioned table without TimescaleDB', async () => {
       const { rows } = await connection.pool.query<{ strategy: string; key: string }>(

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Client } from 'pg';
 import { anyStoreBody, seriesPoints, validInstrumentId } from './support/arbitraries';
-import { clientChecksum, instantOf, SentPoint } from './support/client-checksum';
+import { clientChecksum, instantOf, SentPoint, volumeText } from './support/client-checksum';
 import { ENGINES } from './support/test-database';
 import { JsonResponse, request, startTestApp, TestApp } from './support/test-app';
 
@@ -51,9 +51,9 @@ function expectedRows(points: readonly SentPoint[]) {
     }));
 }
 
-/** Volumes of a query answer as exact decimal text, in order. */
+/** Volumes of a query answer as exact decimal text (a JSON number or a decimal string), in order. */
 function volumesOf(text: string): string[] {
-  return [...text.matchAll(/"volume":(\d+)/g)].map((m) => m[1]);
+  return [...text.matchAll(/"volume":"?([\d.]+)/g)].map((m) => m[1]);
 }
 
 describe.each(ENGINES)('bad input on %s', (engine) => {
@@ -115,7 +115,7 @@ describe.each(ENGINES)('bad input on %s', (engine) => {
           expect(volumesOf(read.text)).toEqual(
             [...lastByInstant.entries()]
               .sort(([a], [b]) => a - b)
-              .map(([, p]) => BigInt(p.volume).toString()),
+              .map(([, p]) => volumeText(p.volume)),
           );
 
           // Every stored column, quality_score and source included, through the checksum.
@@ -207,7 +207,8 @@ describe.each(ENGINES)('bad input on %s', (engine) => {
       ['-Infinity as a string', { low: '-Infinity' }, 'low'],
       ['a numeric string price', { close: '10.5' }, 'close'],
       ['a negative volume', { volume: -1 }, 'volume'],
-      ['a fractional volume', { volume: 1.5 }, 'volume'],
+      ['a volume with 19 fraction digits', { volume: '0.0000000000000000001' }, 'volume'],
+      ['a volume in exponent form as a string', { volume: '1e3' }, 'volume'],
       ['a volume above 2^53 as a number', { volume: 2 ** 53 + 2 }, 'volume'],
       ['a volume above 2^63-1', { volume: '9223372036854775808' }, 'volume'],
       ['a volume string with a sign', { volume: '+5' }, 'volume'],
@@ -298,17 +299,16 @@ describe.each(ENGINES)('bad input on %s', (engine) => {
       ).toEqual(expectedRows(points));
     });
 
-    it('should refuse unicode and control characters in instrument_id with 400 on every route', async () => {
+    it('should refuse control, bidi and edge-space characters in instrument_id with 400 on every route', async () => {
       for (const id of [
-        'ÄPFEL',
-        '株式',
         'A\u0000B',
         'A\nB',
         'A\u202eB',
-        '😀',
-        'A B',
-        'A%B',
+        'A\u200bB',
+        ' AAPL',
+        'AAPL\u3000',
         'A'.repeat(21),
+        '😀'.repeat(21),
       ]) {
         expectClientError(await storeOne(id, {}), [400]);
         expect((await storeOne(id, {})).body.field).toBe('instrument_id');

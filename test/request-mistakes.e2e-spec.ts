@@ -126,7 +126,8 @@ describe.each(ENGINES)('request mistakes on %s', (engine) => {
       expect(answer.body).toEqual({
         statusCode: 400,
         error: 'Bad Request',
-        message: 'instrument_id is required (must be 1-20 characters of A-Z a-z 0-9 . _ : / -)',
+        message:
+          'instrument_id is required (must be 1-20 printable characters: no control or invisible formatting characters, no leading or trailing space)',
         field: 'instrument_id',
       });
   });

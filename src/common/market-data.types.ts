@@ -53,8 +53,30 @@ export function finerTimeframes(timeframe: TimeFrame): TimeFrame[] {
   return TIMEFRAMES_FINEST_FIRST.filter((t) => TIMEFRAME_MS[t] < TIMEFRAME_MS[timeframe]);
 }
 
-export const INSTRUMENT_ID_PATTERN = /^[A-Za-z0-9._:/-]{1,20}$/;
-export const INSTRUMENT_ID_RULE = '1-20 characters of A-Z a-z 0-9 . _ : / -';
+/**
+ * 1-20 printable characters (code points, as char_length counts the text
+ * column), any script: no control (Cc), format (Cf: bidi overrides,
+ * zero-width ones), surrogate (Cs: a lone half) or line/paragraph separator
+ * character, and no whitespace first or last. `^GSPC`, `BRK B`, `ES=F`,
+ * `EUR/USD` and `株式` are instrument ids; in a path they travel URL-encoded.
+ */
+export const INSTRUMENT_ID_PATTERN = /^(?!\s)[^\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]{1,20}(?<!\s)$/u;
+export const INSTRUMENT_ID_RULE =
+  '1-20 printable characters: no control or invisible formatting characters, no leading or trailing space';
+
+/** The OpenAPI text of an instrument_id (the pattern is Unicode-aware, so it is told, not given). */
+export const INSTRUMENT_ID_API = {
+  example: 'AAPL',
+  minLength: 1,
+  maxLength: 20,
+  description: `${INSTRUMENT_ID_RULE}, any script: e.g. ^GSPC, BRK B, ES=F, EUR/USD`,
+} as const;
+
+/** The same for the id in a path, where it travels URL-encoded. */
+export const INSTRUMENT_ID_PATH_API = {
+  ...INSTRUMENT_ID_API,
+  description: `${INSTRUMENT_ID_API.description}; URL-encoded in the path (BRK%20B, EUR%2FUSD, %5EGSPC)`,
+} as const;
 
 /** A series is one instrument at one timeframe: the unit of storage, dedup and caching. */
 export interface SeriesKey {

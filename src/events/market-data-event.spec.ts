@@ -104,8 +104,8 @@ describe('parseMarketDataEvent', () => {
     ],
     [
       'a bad instrument_id',
-      event({}, { instrument_id: 'A B' }),
-      'market_data.instrument_id must be 1-20 characters of A-Z a-z 0-9 . _ : / -',
+      event({}, { instrument_id: 'A\nB' }),
+      'market_data.instrument_id must be 1-20 printable characters: no control or invisible formatting characters, no leading or trailing space',
     ],
     [
       'an unknown timeframe',

@@ -5,7 +5,13 @@ import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
-import { fieldColumnsSql, pointObjectSql, pointsArraySql } from './points-json.sql';
+import {
+  barVolumeSql,
+  fieldColumnsSql,
+  pointObjectSql,
+  pointsArraySql,
+  SUMMED_VOLUME_SQL,
+} from './points-json.sql';
 
 export interface Page {
   readonly limit: number;
@@ -29,7 +35,7 @@ const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
   high: 't.high_price',
   low: 't.low_price',
   close: 't.close_price',
-  volume: 't.volume',
+  volume: barVolumeSql('t'),
   dollar_volume: 't.dollar_volume',
   trade_count: 't.trade_count',
 };
@@ -122,7 +128,7 @@ export class BarsReader {
                 max(high_price) AS high_price,
                 min(low_price) AS low_price,
                 (array_agg(close_price ORDER BY "timestamp" DESC))[1] AS close_price,
-                sum(volume) AS volume,
+                ${SUMMED_VOLUME_SQL} AS volume,
                 -- A sum over a bucket with a missing value would pass for the whole: null instead.
                 -- Summed in decimal: no order of summation (plan, rollup level) changes the result.
                 CASE WHEN count(dollar_volume) = count(*) THEN sum(dollar_volume::numeric)::float8 END AS dollar_volume,

@@ -38,7 +38,7 @@ export interface CopyGroup<R, G> {
 const BINARY_TYPES: Readonly<Record<CopyValueKind, ReadonlySet<string>>> = {
   number: new Set(['float8', 'float4', 'numeric']),
   integer: new Set(['int4', 'int8', 'int2', 'float8', 'numeric']),
-  decimal: new Set(['int8']),
+  decimal: new Set(['int8', 'numeric']),
   text: new Set(['text', 'varchar', 'bpchar']),
   epochMs: new Set(['timestamptz']),
   epochUs: new Set(['timestamptz']),
@@ -241,7 +241,8 @@ function writeNumericText(out: GrowingBuffer, decimal: string): void {
 function binaryWriter(kind: CopyValueKind, type: string): FieldWriter {
   switch (type) {
     case 'numeric':
-      // A decimal string (kind 'decimal') never reaches here: BINARY_TYPES keeps it to int8.
+      // A decimal string (volume) goes digit by digit: exact at any length.
+      if (kind === 'decimal') return (out, v) => writeNumericText(out, v as string);
       return (out, v) => writeNumeric(out, v as number);
     case 'float8':
       return (out, v) => {

@@ -8,8 +8,8 @@ import type { BarRow } from './write-tables';
 
 /**
  * A stored bar exactly as the database holds it: float8 columns parsed to the
- * same doubles (PostgreSQL 12+ prints them shortest-exact), bigint volume as
- * its decimal text, NaN and infinities kept (a row written around the service
+ * same doubles (PostgreSQL 12+ prints them shortest-exact), volume (integer
+ * part and fraction) as its canonical decimal text, NaN and infinities kept (a row written around the service
  * may hold them).
  */
 export type StoredBar = Omit<BarRow, 'qualityScore'> & {
@@ -51,7 +51,8 @@ export class IntegrityRepository {
         `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS ts_ms,
                 -- numeric keeps the shortest decimal of the double sent; float8 gives that double back.
                 open_price::float8 AS open_price, high_price::float8 AS high_price,
-                low_price::float8 AS low_price, close_price::float8 AS close_price, volume,
+                low_price::float8 AS low_price, close_price::float8 AS close_price,
+                trim_scale(volume + coalesce(volume_fraction, 0))::text AS volume,
                 dollar_volume::float8 AS dollar_volume, trade_count, quality_score, source
            FROM market_data_ts
           WHERE instrument_id = $1 AND timeframe = $2

@@ -15,6 +15,31 @@ export function isoTimestampSql(column: string): string {
   return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
+/** A stored bar's exact volume over `alias` (see migration 20261202120000): numeric. */
+export function barVolumeSql(alias: string): string {
+  return `(${alias}.volume + coalesce(${alias}.volume_fraction, 0))`;
+}
+
+/** The summed volume of bars: exact (numeric). */
+export const SUMMED_VOLUME_SQL = 'sum(volume) + coalesce(sum(volume_fraction), 0)';
+
+/**
+ * A volume (numeric) as JSON that a JavaScript client's JSON.parse reads
+ * exactly (DESIGN 3): a number for an integer up to 2^53-1 or a fraction of
+ * at most 15 significant digits (every such decimal is the shortest text of
+ * its double), otherwise a decimal string. Canonical digits (trim_scale): a
+ * sum of 0.5 and 0.5 is 1, not 1.0.
+ */
+export function volumeJsonSql(column: string): string {
+  const text = `trim_scale(${column})::text`;
+  return (
+    `CASE WHEN ${column} IS NULL THEN 'null'` +
+    ` WHEN ${column} <= 9007199254740991 AND (${column} = trunc(${column})` +
+    ` OR length(ltrim(replace(${text}, '.', ''), '0')) <= 15) THEN ${text}` +
+    ` ELSE '"' || ${text} || '"' END`
+  );
+}
+
 /** `'{"timestamp":"' || ... || '}'` over `alias`'s columns; keys in `fields` order. */
 export function pointObjectSql(fields: readonly PointField[], alias: string): string {
   const pieces: { literal: string; value?: string }[] = [];
@@ -24,6 +49,7 @@ export function pointObjectSql(fields: readonly PointField[], alias: string): st
     // Numbers as their output text, as row_to_json writes them (numeric keeps its scale); a
     // null must not reach ||, which would turn the whole point null (and string_agg skip it).
     if (field === 'timestamp') pieces.push({ literal: `${key}"`, value: isoTimestampSql(column) });
+    else if (field === 'volume') pieces.push({ literal: key, value: volumeJsonSql(column) });
     else pieces.push({ literal: key, value: `coalesce(${column}::text, 'null')` });
     if (field === 'timestamp') pieces.push({ literal: '"' });
   });

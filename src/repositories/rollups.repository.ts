@@ -220,7 +220,7 @@ const RAW_BUCKETS_SQL = `
   SELECT g.* FROM raw_spans s CROSS JOIN LATERAL (
     SELECT date_bin(make_interval(secs => $8), m."timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
            first(m.open_price, m."timestamp"), max(m.high_price), min(m.low_price),
-           last(m.close_price, m."timestamp"), sum(m.volume),
+           last(m.close_price, m."timestamp"), sum(m.volume) + coalesce(sum(m.volume_fraction), 0),
            CASE WHEN count(m.dollar_volume) = count(*) THEN sum(m.dollar_volume::numeric)::float8 END,
            CASE WHEN count(m.trade_count) = count(*) THEN sum(m.trade_count) END
       FROM market_data_ts m

@@ -50,6 +50,21 @@ export interface QuoteRow {
   readonly source: string;
 }
 
+/**
+ * A volume is stored as its integer part (volume, bigint: delta-encoded when
+ * compressed) and its fraction (volume_fraction, numeric, null for a whole
+ * volume; see migration 20261202120000). `volume` is canonical decimal text.
+ */
+function volumeInteger(volume: string): string {
+  const dot = volume.indexOf('.');
+  return dot < 0 ? volume : volume.slice(0, dot);
+}
+
+function volumeFraction(volume: string): string | null {
+  const dot = volume.indexOf('.');
+  return dot < 0 ? null : `0${volume.slice(dot)}`;
+}
+
 /** created_at is left to its default: it keeps the first write. */
 export const BAR_TABLE: WriteTable<BarRow, SeriesKey> = {
   name: 'market_data_ts',
@@ -62,7 +77,13 @@ export const BAR_TABLE: WriteTable<BarRow, SeriesKey> = {
     { name: 'high_price', kind: 'number', arrayType: 'numeric', value: (b) => b.high },
     { name: 'low_price', kind: 'number', arrayType: 'numeric', value: (b) => b.low },
     { name: 'close_price', kind: 'number', arrayType: 'numeric', value: (b) => b.close },
-    { name: 'volume', kind: 'decimal', arrayType: 'bigint', value: (b) => b.volume },
+    { name: 'volume', kind: 'decimal', arrayType: 'bigint', value: (b) => volumeInteger(b.volume) },
+    {
+      name: 'volume_fraction',
+      kind: 'decimal',
+      arrayType: 'numeric',
+      value: (b) => volumeFraction(b.volume),
+    },
     { name: 'dollar_volume', kind: 'number', arrayType: 'numeric', value: (b) => b.dollarVolume },
     { name: 'trade_count', kind: 'integer', arrayType: 'int', value: (b) => b.tradeCount },
     { name: 'quality_score', kind: 'number', arrayType: 'float8', value: (b) => b.qualityScore },

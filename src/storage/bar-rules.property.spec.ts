@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { alignedMs, isoWithOffset, mutatedPoint, validPoint } from '../../test/support/arbitraries';
-import { instantOf, SentPoint } from '../../test/support/client-checksum';
+import { instantOf, SentPoint, volumeText } from '../../test/support/client-checksum';
 import { DomainError, InvalidRequestError } from '../common/errors';
 import { TimeFrame } from '../common/market-data.types';
 import { parseIsoInstant } from '../common/time';
@@ -59,7 +59,7 @@ describe('checkBars (properties)', () => {
             high: plain(p.high),
             low: plain(p.low),
             close: plain(p.close),
-            volume: BigInt(p.volume).toString(),
+            volume: volumeText(p.volume),
             dollarVolume: p.dollar_volume == null ? null : plain(p.dollar_volume),
             tradeCount: p.trade_count ?? null,
             qualityScore: p.quality_score === undefined ? 1 : plain(p.quality_score),

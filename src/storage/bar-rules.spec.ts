@@ -240,10 +240,33 @@ describe('checkBars', () => {
       },
     );
 
-    it.each([-1, 1.5, NaN, Infinity])('should reject %p', (volume) => {
+    it.each([-1, -0.5, NaN, Infinity])('should reject %p', (volume) => {
       expect(rejected(point({ volume }))).toMatchObject({
         field: 'volume',
-        message: 'volume must be a whole number >= 0',
+        message:
+          'volume must be a number >= 0 (a JSON number, or a plain decimal string such as "0.00012345" or "12345678901234567890")',
+      });
+    });
+
+    it.each([
+      [1.5, '1.5'],
+      [0.00012345, '0.00012345'],
+      [1e-7, '0.0000001'],
+      [1.5e-17, '0.000000000000000015'],
+      [123456.789, '123456.789'],
+      [2 ** 51 + 0.5, '2251799813685248.5'],
+    ])(
+      'should accept the fractional %p exactly as %p (its shortest decimal)',
+      (volume, expected) => {
+        expect(accepted(point({ volume })).volume).toBe(expected);
+      },
+    );
+
+    it('should reject a fraction of more than 18 digits rather than round it', () => {
+      expect(rejected(point({ volume: 1e-19 }))).toEqual({
+        index: 0,
+        field: 'volume',
+        message: 'volume must have at most 18 digits after the decimal point',
       });
     });
   });
@@ -268,13 +291,38 @@ describe('checkBars', () => {
       });
     });
 
-    it.each(['99999999999999999999', '-1', '1.5', '1e3', ' 1', '1 ', '+1', '0x10', '', 'abc'])(
+    it.each([
+      ['0.00012345', '0.00012345'],
+      ['1.50', '1.5'],
+      ['0001.000', '1'],
+      ['9223372036854775806.999999999999999999', '9223372036854775806.999999999999999999'],
+    ])('should accept the decimal %p exactly as %p', (volume, expected) => {
+      expect(accepted(point({ volume })).volume).toBe(expected);
+    });
+
+    it.each(['9223372036854775807.5', '99999999999999999999', '10000000000000000000.0'])(
+      'should reject %p above 2^63-1',
+      (volume) => {
+        expect(rejected(point({ volume }))).toMatchObject({
+          message: 'volume must not exceed 9223372036854775807',
+        });
+      },
+    );
+
+    it('should reject 19 fraction digits', () => {
+      expect(rejected(point({ volume: '0.0000000000000000001' }))).toMatchObject({
+        message: 'volume must have at most 18 digits after the decimal point',
+      });
+    });
+
+    it.each(['-1', '1e3', '1.', '.5', ' 1', '1 ', '+1', '0x10', '', 'abc', '1,5'])(
       'should reject %p',
       (volume) => {
         expect(rejected(point({ volume }))).toEqual({
           index: 0,
           field: 'volume',
-          message: 'volume must be a whole number >= 0 (a JSON number or a decimal string)',
+          message:
+            'volume must be a number >= 0 (a JSON number, or a plain decimal string such as "0.00012345" or "12345678901234567890")',
         });
       },
     );
@@ -286,7 +334,8 @@ describe('checkBars', () => {
     ])('should reject volume as %s', (_name, volume) => {
       expect(rejected(point({ volume }))).toMatchObject({
         field: 'volume',
-        message: 'volume must be a whole number >= 0 (a JSON number or a decimal string)',
+        message:
+          'volume must be a number >= 0 (a JSON number, or a plain decimal string such as "0.00012345" or "12345678901234567890")',
       });
     });
   });

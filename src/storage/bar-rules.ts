@@ -15,7 +15,7 @@ import {
   required,
 } from './point-check';
 
-const MAX_BIGINT = 2n ** 63n - 1n;
+const MAX_VOLUME = '9223372036854775807'; // 2^63-1
 const MAX_INT32 = 2_147_483_647;
 
 const REQUIRED = ['timestamp', 'open', 'high', 'low', 'close', 'volume'] as const;
@@ -57,22 +57,76 @@ function noNegativeZero(v: number): number {
   return v === 0 ? 0 : v;
 }
 
-/** Volume is kept exact: a safe-integer number or a decimal string up to 2^63-1. */
-function parseVolume(v: unknown): string {
+/** Integer digits of the largest volume: 2^63-1, bigint's maximum, so every stored bigint volume fits. */
+const MAX_VOLUME_INTEGER_DIGITS = 19;
+/** Fraction digits kept at most: enough for crypto (satoshis: 8, wei-scaled tokens: 18). */
+export const MAX_VOLUME_FRACTION_DIGITS = 18;
+const VOLUME_RULE =
+  'must be a number >= 0 (a JSON number, or a plain decimal string such as "0.00012345" or "12345678901234567890")';
+
+/**
+ * A decimal text ('1.5e-7', '0012.50') as its canonical plain form ('0.00000015', '12.5'):
+ * no exponent, no leading zeros, no trailing fraction zeros. Exact: only digits move.
+ */
+function plainDecimal(text: string): string {
+  let mantissa = text;
+  let exponent = 0;
+  const e = text.search(/e/i);
+  if (e >= 0) {
+    mantissa = text.slice(0, e);
+    exponent = Number(text.slice(e + 1));
+  }
+  const dot = mantissa.indexOf('.');
+  let digits = dot < 0 ? mantissa : mantissa.slice(0, dot) + mantissa.slice(dot + 1);
+  let point = (dot < 0 ? mantissa.length : dot) + exponent;
+  if (point < 0) {
+    digits = '0'.repeat(-point) + digits;
+    point = 0;
+  }
+  if (point > digits.length) digits += '0'.repeat(point - digits.length);
+  const integer = digits.slice(0, point).replace(/^0+/, '') || '0';
+  const fraction = digits.slice(point).replace(/0+$/, '');
+  return fraction ? `${integer}.${fraction}` : integer;
+}
+
+/**
+ * Volume is kept exact (DESIGN 3): a JSON number (a fraction is taken by its
+ * shortest round-trip decimal, String(x), as prices are) or a plain decimal
+ * string, up to 2^63-1 with at most 18 fraction digits; refused, never
+ * rounded, beyond. Returned in canonical decimal form.
+ */
+export function parseVolume(v: unknown): string {
+  let text: string;
   if (typeof v === 'number') {
-    if (!Number.isInteger(v) || v < 0) reject('volume', 'must be a whole number >= 0');
-    if (!Number.isSafeInteger(v)) {
+    if (!Number.isFinite(v) || v < 0) reject('volume', VOLUME_RULE);
+    if (Number.isSafeInteger(v)) return String(v); // the usual case; String(-0) is "0"
+    // JSON.parse already rounded an integer above 2^53-1: its digits are not the ones sent.
+    if (Number.isInteger(v)) {
       reject('volume', 'above 9007199254740991 must be sent as a decimal string to stay exact');
     }
-    return String(v);
+    text = plainDecimal(String(v));
+  } else if (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v)) {
+    text = plainDecimal(v);
+  } else {
+    return reject('volume', VOLUME_RULE);
   }
-  const digits = typeof v === 'string' ? v.replace(/^0+(?=\d)/, '') : '';
-  if (/^\d{1,19}$/.test(digits)) {
-    const big = BigInt(digits);
-    if (big > MAX_BIGINT) reject('volume', 'must not exceed 9223372036854775807');
-    return big.toString();
+  const dot = text.indexOf('.');
+  const integer = dot < 0 ? text : text.slice(0, dot);
+  // Canonical digits of equal length compare as text.
+  if (
+    integer.length > MAX_VOLUME_INTEGER_DIGITS ||
+    (integer.length === MAX_VOLUME_INTEGER_DIGITS &&
+      (integer > MAX_VOLUME || (integer === MAX_VOLUME && dot >= 0)))
+  ) {
+    reject('volume', 'must not exceed 9223372036854775807');
   }
-  return reject('volume', 'must be a whole number >= 0 (a JSON number or a decimal string)');
+  if (dot >= 0 && text.length - dot - 1 > MAX_VOLUME_FRACTION_DIGITS) {
+    reject(
+      'volume',
+      `must have at most ${MAX_VOLUME_FRACTION_DIGITS} digits after the decimal point`,
+    );
+  }
+  return text;
 }
 
 function price(point: Record<string, unknown>, field: string): number {

@@ -8,7 +8,14 @@ export const MINUTE_MS = 60_000;
 const FIRST_MINUTE = Date.UTC(1900, 0, 1) / MINUTE_MS;
 const LAST_MINUTE = Date.UTC(2200, 0, 1) / MINUTE_MS - 1;
 
-export const validInstrumentId = fc.stringMatching(/^[A-Za-z0-9._:/-]{1,20}$/);
+/** 1-20 printable characters, no space first or last (DESIGN 3): real symbols and any script. */
+export const validInstrumentId = fc.oneof(
+  fc.constantFrom('^GSPC', 'BRK B', 'ES=F', 'EUR/USD', 'BTC-USD.X:1', '株式', 'ÄPFEL', 'A%B'),
+  fc.stringMatching(/^[A-Za-z0-9._:/-]{1,20}$/),
+  fc
+    .string({ unit: 'grapheme', minLength: 1, maxLength: 20 })
+    .filter((s) => /^(?!\s)[^\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]{1,20}(?<!\s)$/u.test(s)),
+);
 
 /** An instant aligned to the minute, anywhere in the accepted years or near the interesting ones. */
 export const alignedMs = fc
@@ -68,7 +75,11 @@ export const finiteDouble = fc.oneof(
   fc.integer({ min: -10_000_000, max: 10_000_000 }).map((cents) => cents / 100),
 );
 
-/** Volume as a safe integer or an exact decimal string up to 2^63-1 (leading zeros allowed). */
+/**
+ * Volume as a safe integer, an exact decimal string up to 2^63-1 (leading
+ * zeros allowed), a fractional number (satoshis, exponent forms such as
+ * 1e-7) or a decimal string with up to 18 fraction digits.
+ */
 export const validVolume: fc.Arbitrary<number | string> = fc.oneof(
   fc.maxSafeNat(),
   fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }).map((v) => v.toString()),
@@ -76,6 +87,11 @@ export const validVolume: fc.Arbitrary<number | string> = fc.oneof(
     .tuple(fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.integer({ min: 1, max: 3 }))
     .map(([v, zeros]) => '0'.repeat(zeros) + v.toString()),
   fc.constant('9223372036854775807'),
+  fc.integer({ min: 0, max: 2_100_000_000_000_000 }).map((satoshis) => satoshis / 1e8),
+  fc.constantFrom(0.1, 1e-7, 1.5e-17, 2 ** 51 + 0.5, 0.00012345),
+  fc
+    .tuple(fc.bigInt({ min: 0n, max: 2n ** 63n - 2n }), fc.stringMatching(/^\d{1,18}$/))
+    .map(([integer, fraction]) => `${integer}.${fraction}`),
 );
 
 /** Printable text of at most 50 code points, any script (sources). */

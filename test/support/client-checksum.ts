@@ -14,6 +14,23 @@ export interface SentPoint {
   source?: string | null;
 }
 
+/**
+ * A volume as the checksum and the answers write it (docs/security.md): its
+ * exact decimal without exponent, leading or trailing zeros (1e-7 is
+ * 0.0000001, "01.50" is 1.5). The client's own reading, through BigInt.
+ */
+export function volumeText(volume: number | string): string {
+  const [mantissa = '', exponent = '0'] = String(volume).toLowerCase().split('e');
+  const [integer = '', fraction = ''] = mantissa.split('.');
+  const digits = BigInt(integer + fraction);
+  const scale = fraction.length - Number(exponent);
+  if (scale <= 0) return (digits * 10n ** BigInt(-scale)).toString();
+  const text = digits.toString().padStart(scale + 1, '0');
+  const whole = text.slice(0, -scale);
+  const decimals = text.slice(-scale).replace(/0+$/, '');
+  return decimals ? `${whole}.${decimals}` : whole;
+}
+
 const ISO = /^(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?([Zz]|[+-]\d\d:?\d\d)$/;
 
 /** Epoch ms of an ISO-8601 instant with a zone (the client's own reading, not the service's). */
@@ -51,7 +68,7 @@ export function clientChecksum(sent: readonly SentPoint[]): string {
           String(p.high),
           String(p.low),
           String(p.close),
-          BigInt(p.volume).toString(),
+          volumeText(p.volume),
           optional(p.dollar_volume),
           optional(p.trade_count),
           String(p.quality_score ?? 1),

@@ -3,6 +3,7 @@ import { IsEnum, IsIn, IsInt, Matches, Max, Min, ValidateIf } from 'class-valida
 import {
   CompressionLevel,
   DataType,
+  INSTRUMENT_ID_PATH_API,
   INSTRUMENT_ID_PATTERN,
   INSTRUMENT_ID_RULE,
   StoredTickType,
@@ -31,7 +32,7 @@ const LEVEL_DESCRIPTION =
 
 /** Path parameters `{instrument_id}/{timeframe}`; a '/' in the id travels URL-encoded as %2F. */
 export class SeriesParamsDto {
-  @ApiProperty({ example: 'AAPL', pattern: INSTRUMENT_ID_PATTERN.source })
+  @ApiProperty(INSTRUMENT_ID_PATH_API)
   @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
   instrument_id: string;
 

@@ -13,6 +13,7 @@ import {
 } from 'class-validator';
 import {
   DataType,
+  INSTRUMENT_ID_API,
   INSTRUMENT_ID_PATTERN,
   INSTRUMENT_ID_RULE,
   isTickDataType,
@@ -30,7 +31,7 @@ const needsTimeframe = (o: { data_type?: DataType; timeframe?: TimeFrame }) =>
   !isTickDataType(o.data_type) || o.timeframe !== undefined;
 
 export class QueryRequestDto {
-  @ApiProperty({ example: 'AAPL' })
+  @ApiProperty(INSTRUMENT_ID_API)
   @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
   instrument_id: string;
 

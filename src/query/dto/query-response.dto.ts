@@ -18,11 +18,14 @@ export class MarketDataPointResponseDto {
   close?: number;
 
   @ApiPropertyOptional({
-    type: 'integer',
+    oneOf: [{ type: 'number' }, { type: 'string', pattern: '^\\d+(\\.\\d+)?$' }],
     example: 125000,
-    description: 'Exact up to 2^63-1: parse with a big-number-aware JSON reader above 2^53',
+    description:
+      'Exact, as stored. A JSON number when JSON.parse reads it exactly (integers up to 2^53-1, ' +
+      'fractions of at most 15 significant digits: 0.00012345); otherwise a decimal string ' +
+      '("9223372036854775807", "0.123456789012345678")',
   })
-  volume?: number;
+  volume?: number | string;
 
   @ApiPropertyOptional({ type: Number, nullable: true, example: 23437500 })
   dollar_volume?: number | null;
@@ -82,7 +85,7 @@ export interface QueryResponseParts {
 /**
  * The QueryResponse body as text. The points arrive already serialized, so
  * they are spliced in rather than parsed and re-stringified (which would also
- * round volumes above 2^53).
+ * cost a parse and a stringify for nothing).
  */
 export function toQueryResponseJson(parts: QueryResponseParts): string {
   const derived = parts.derivedFrom ? `,"derived_from":${JSON.stringify(parts.derivedFrom)}` : '';

@@ -3,6 +3,7 @@ import { ArrayMinSize, IsArray, IsEnum, IsOptional, Matches, ValidateIf } from '
 import {
   CompressionLevel,
   DataType,
+  INSTRUMENT_ID_API,
   INSTRUMENT_ID_PATTERN,
   INSTRUMENT_ID_RULE,
   isTickDataType,
@@ -29,10 +30,15 @@ export class MarketDataPointDto {
   close: number;
 
   @ApiProperty({
-    oneOf: [{ type: 'integer' }, { type: 'string', pattern: '^\\d{1,19}$' }],
+    oneOf: [
+      { type: 'number', minimum: 0 },
+      { type: 'string', pattern: '^\\d+(\\.\\d+)?$' },
+    ],
     example: 125000,
     description:
-      'Whole number 0..2^63-1; above 2^53-1 send it as a decimal string to keep it exact',
+      'A number >= 0, exact: integers up to 2^63-1, fractions up to 18 digits after the point (0.00012345), never rounded. ' +
+      'A JSON number, or a plain decimal string (no sign, no exponent) such as "12345678901234567890"; ' +
+      'an integer above 2^53-1 must be a string (JSON.parse would already have rounded the number)',
   })
   volume: number | string;
 
@@ -64,7 +70,7 @@ export interface StoreRequest {
  * That is why data_points carries no @ValidateNested.
  */
 export class StoreRequestDto implements StoreRequest {
-  @ApiProperty({ example: 'AAPL', pattern: INSTRUMENT_ID_PATTERN.source })
+  @ApiProperty(INSTRUMENT_ID_API)
   @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
   instrument_id: string;
 
