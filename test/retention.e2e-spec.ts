@@ -1,5 +1,18 @@
 import { Logger } from '@nestjs/common';
+import { NatsConnection } from 'nats';
 import { makeBars } from './support/bars';
+import {
+  Collector,
+  connectNats,
+  deleteStream,
+  eventOf,
+  EventNames,
+  publishAll,
+  storedCountOf,
+  uniqueEventNames,
+  waitFor,
+  waitForConsumer,
+} from './support/events';
 import { ENGINES } from './support/test-database';
 import { request, startTestApp, TestApp } from './support/test-app';
 
@@ -9,7 +22,8 @@ import { request, startTestApp, TestApp } from './support/test-app';
  * days): a store refuses what retention would delete and says until when it
  * keeps what it stored; retention_days null keeps forever and has no cap; a
  * dry run lists what a real run then deletes; the statistics show the next
- * drop. Timers are off: every task runs through the endpoint.
+ * drop; an event retention would delete is dead-lettered once. Timers are
+ * off: every task runs through the endpoint.
  */
 const BASE = '/api/v1/storage';
 const DAY = 86_400_000;
@@ -270,4 +284,52 @@ describe.each(ENGINES)('Retention on %s', (engine) => {
     // The earliest of them: RT.DRY's bar of 10 days ago plus its 30 days.
     expect(res.body.next_drop_at).toBe(new Date(Date.parse(dayAgo(10)) + 30 * DAY).toISOString());
   });
+});
+
+describe.each(ENGINES)('Retention of JetStream events on %s', (engine) => {
+  let names: EventNames;
+  let harness: TestApp;
+  let nc: NatsConnection;
+  let outputs: Collector<{ storage_data: { instrument_id: string; stored_count: number } }>;
+  let deadLetters: Collector<{ reason: string; deliveries: number; payload: string }>;
+
+  beforeAll(async () => {
+    Logger.overrideLogger(['error']);
+    names = uniqueEventNames(`ret_${engine}`);
+    nc = await connectNats();
+    outputs = new Collector(nc, names.subjects.output);
+    deadLetters = new Collector(nc, names.subjects.deadLetter);
+    harness = await startTestApp(engine, { ...names.env, RETENTION_DEFAULT_DAYS: '730' });
+    await waitForConsumer(harness.baseUrl);
+  }, 60_000);
+
+  afterAll(async () => {
+    await harness?.close();
+    if (nc) {
+      await deleteStream(nc, names.stream);
+      await nc.close();
+    }
+  });
+
+  it('should dead-letter once an event older than the retention, with the reason, and store the newer one', async () => {
+    const minute = (days: number) =>
+      new Date(Math.floor((Date.now() - days * DAY) / 60_000) * 60_000).toISOString();
+    const old = eventOf('RT.EVENT', makeBars(minute(800), 1, 60_000, 1)[0]);
+    const young = eventOf('RT.EVENT', makeBars(minute(1), 1, 60_000, 2)[0]);
+
+    await publishAll(nc.jetstream(), names.subjects.input, [old, young], 2);
+    await waitFor('the dead letter', () => deadLetters.received.length >= 1);
+    await waitFor('the newer event', () => storedCountOf(outputs.received, ['RT.EVENT']) >= 1);
+
+    expect(deadLetters.received).toEqual([
+      expect.objectContaining({
+        deliveries: 1,
+        payload: JSON.stringify(old),
+        reason: expect.stringMatching(
+          /^market_data\.timestamp is older than this series' retention of 730 days \(points before \S+ are deleted\): configure retention_days .* for ONE_MINUTE bars of RT\.EVENT \(PUT \/api\/v1\/storage\/configurations\/RT\.EVENT\/ONE_MINUTE\) or RETENTION_DEFAULT_DAYS$/,
+        ),
+      }),
+    ]);
+    expect(storedCountOf(outputs.received, ['RT.EVENT'])).toBe(1);
+  }, 60_000);
 });
