@@ -84,7 +84,8 @@ describe.each(ENGINES)('Retention on %s', (engine) => {
     const res = await store('RT.OLD', points);
 
     expect(res.status).toBe(200);
-    const cutoff = res.body.errors[0]?.message.match(/points before (\S+) are deleted/)?.[1];
+    const message = String(res.body.errors[0]?.message);
+    const cutoff = /points before (\S+) are deleted/.exec(message)?.[1] ?? '';
     expect(Date.parse(cutoff)).toBeGreaterThan(Date.now() - 730 * DAY - 60_000);
     expect(Date.parse(cutoff)).toBeLessThanOrEqual(Date.now() - 730 * DAY);
     expect(res.body).toMatchObject({
@@ -214,7 +215,7 @@ describe.each(ENGINES)('Retention on %s', (engine) => {
     const withoutCutoffs = (r: Record<string, any>) => ({
       ...r,
       dry_run: undefined,
-      deleted_by_series: r.deleted_by_series.map((s: Record<string, unknown>) => ({
+      deleted_by_series: (r.deleted_by_series as Record<string, unknown>[]).map((s) => ({
         ...s,
         deleted_before: undefined,
       })),
