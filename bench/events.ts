@@ -93,6 +93,8 @@ export async function runEventsBench(): Promise<void> {
     NATS_URL,
     DATABASE_URL: db.url,
     LOG_LEVEL: 'warn',
+    // The events are of 2024: kept forever, or the default retention would refuse them.
+    RETENTION_DEFAULT_DAYS: 'forever',
   });
   const nc = await connect({ servers: NATS_URL });
   const js = nc.jetstream();

@@ -79,7 +79,10 @@ async function sendAll(url: string, perClient: string[][]): Promise<number> {
 export async function runIngestBench(): Promise<void> {
   const db = await createBenchDatabase();
   const tmp = mkdtempSync(join(tmpdir(), 'mds-bench-'));
-  const app = await createApp(loadSettings({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' }));
+  // The fixtures are of 2024: kept forever, or the default retention would refuse them.
+  const app = await createApp(
+    loadSettings({ DATABASE_URL: db.url, LOG_LEVEL: 'warn', RETENTION_DEFAULT_DAYS: 'forever' }),
+  );
   await app.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
   const storeUrl = `${base}/api/v1/storage/store`;

@@ -193,6 +193,9 @@ describe.each(ENGINES)('REST API on %s', (engine) => {
         superseded_count: 0,
         storage_time_ms: expect.any(Number),
         compression_ratio: expect.any(Number),
+        // The suites keep forever (test/support/test-database.ts).
+        retention_days: null,
+        kept_until: null,
         errors: [],
       });
       expect(res.body.compression_ratio).toBeGreaterThanOrEqual(0);

@@ -101,7 +101,10 @@ describe.each(TIMESCALE_ENGINES)('CompressionTask on %s (TimescaleDB)', (engine)
     connection = await DatabaseConnection.open(db.settings);
     marketData = new MarketDataRepository(connection);
     bars = new BarsReader(connection);
-    configurations = new ConfigurationService(new ConfigurationRepository(connection.dataSource));
+    configurations = new ConfigurationService(
+      new ConfigurationRepository(connection.dataSource),
+      db.settings,
+    );
     job = new CompressionTask(new CompressionRepository(connection));
 
     await configurations.put(NONE_SERIES, { compression_level: CompressionLevel.NONE });

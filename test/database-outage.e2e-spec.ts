@@ -4,7 +4,12 @@ import { createApp } from '../src/app.factory';
 import { loadSettings } from '../src/settings/settings';
 import { makeBars } from './support/bars';
 import { TcpProxy } from './support/tcp-proxy';
-import { createTestDatabase, POSTGRES_ADMIN_URL, TestDatabase } from './support/test-database';
+import {
+  createTestDatabase,
+  POSTGRES_ADMIN_URL,
+  TEST_RETENTION,
+  TestDatabase,
+} from './support/test-database';
 
 /**
  * PostgreSQL goes away under a running app and comes back: the app answers
@@ -108,7 +113,7 @@ async function startAppBehindProxy(env: Record<string, string> = {}): Promise<Ap
   url.hostname = '127.0.0.1';
   url.port = String(await proxy.start());
   const app: NestFastifyApplication = await createApp(
-    loadSettings({ LOG_LEVEL: 'error', ...env, DATABASE_URL: url.toString() }),
+    loadSettings({ LOG_LEVEL: 'error', ...TEST_RETENTION, ...env, DATABASE_URL: url.toString() }),
   );
   await app.listen(0, '127.0.0.1');
   return {

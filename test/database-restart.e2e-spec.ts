@@ -4,7 +4,12 @@ import { createApp } from '../src/app.factory';
 import { loadSettings } from '../src/settings/settings';
 import { auditBatches, runWriter, SentBatch } from './support/ingest-load';
 import { TcpProxy } from './support/tcp-proxy';
-import { createTestDatabase, POSTGRES_ADMIN_URL, TestDatabase } from './support/test-database';
+import {
+  createTestDatabase,
+  POSTGRES_ADMIN_URL,
+  TEST_RETENTION,
+  TestDatabase,
+} from './support/test-database';
 
 /**
  * PostgreSQL "restarted" under a steady stream of stores and queries: the app
@@ -86,6 +91,7 @@ describe('PostgreSQL restarted under load', () => {
     app = await createApp(
       loadSettings({
         LOG_LEVEL: 'error',
+        ...TEST_RETENTION,
         DATABASE_URL: url.toString(),
         DB_POOL_SIZE: '5',
         DB_STATEMENT_TIMEOUT_MS: '3000',

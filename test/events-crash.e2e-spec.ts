@@ -13,7 +13,7 @@ import {
   uniqueEventNames,
   waitFor,
 } from './support/events';
-import { createTestDatabase, TestDatabase } from './support/test-database';
+import { createTestDatabase, TEST_RETENTION, TestDatabase } from './support/test-database';
 
 /**
  * The real service as a child process (src/main.ts), killed with SIGKILL in
@@ -35,7 +35,15 @@ interface Service {
 async function startService(env: Record<string, string>): Promise<Service> {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, TZ: 'UTC', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'log', ...env },
+    env: {
+      ...process.env,
+      TZ: 'UTC',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'log',
+      ...TEST_RETENTION,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -19,7 +19,12 @@ import {
 import { metricValue } from './support/metrics-text';
 import { TcpProxy } from './support/tcp-proxy';
 import { request } from './support/test-app';
-import { createTestDatabase, POSTGRES_ADMIN_URL, TestDatabase } from './support/test-database';
+import {
+  createTestDatabase,
+  POSTGRES_ADMIN_URL,
+  TEST_RETENTION,
+  TestDatabase,
+} from './support/test-database';
 
 /**
  * PostgreSQL goes away while events keep arriving on JetStream: nothing is
@@ -52,7 +57,12 @@ describe('JetStream events through a database outage on postgresql', () => {
     url.hostname = '127.0.0.1';
     url.port = String(await proxy.start());
     app = await createApp(
-      loadSettings({ LOG_LEVEL: 'error', ...names.env, DATABASE_URL: url.toString() }),
+      loadSettings({
+        LOG_LEVEL: 'error',
+        ...TEST_RETENTION,
+        ...names.env,
+        DATABASE_URL: url.toString(),
+      }),
     );
     await app.init();
     await app.startAllMicroservices();

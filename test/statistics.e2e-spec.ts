@@ -94,6 +94,9 @@ describe.each(ENGINES)('statistics API on %s', (engine) => {
           compression_ratio: 0,
           last_updated: expect.any(String),
           data_quality: 1,
+          // The suites keep forever (test/support/test-database.ts).
+          retention_days: null,
+          next_drop_at: null,
         })),
       );
       expect(res.body.series.map((s) => s.record_count)).toEqual([30, 150]);

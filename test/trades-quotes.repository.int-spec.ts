@@ -1,3 +1,4 @@
+import { loadSettings } from '../src/settings/settings';
 import { Logger } from '@nestjs/common';
 import { formatInstantMicros } from '../src/common/time';
 import { TimeFrame, TIMEFRAME_MS } from '../src/common/market-data.types';
@@ -451,7 +452,7 @@ describe.each(ENGINES)('TradesRepository, QuotesRepository and their readers on 
           ],
         },
       ]);
-      const task = new TickLifecycleTask(trades, quotes);
+      const task = new TickLifecycleTask(trades, quotes, loadSettings({}));
 
       const report = await runTask(connection, task, new Date('2025-06-20T00:00:00Z'));
 

@@ -1,3 +1,4 @@
+import { loadSettings } from '../settings/settings';
 import { DatabaseUnavailableError, NotFoundError } from '../common/errors';
 import { CompressionLevel, SeriesKey, TimeFrame } from '../common/market-data.types';
 import { StorageConfigurationEntity } from '../database/entities';
@@ -41,7 +42,7 @@ describe('ConfigurationService', () => {
 
   beforeEach(() => {
     repository = repositoryMock();
-    service = new ConfigurationService(repository);
+    service = new ConfigurationService(repository, loadSettings({}));
   });
 
   describe('recordCompressionLevel', () => {
@@ -53,7 +54,8 @@ describe('ConfigurationService', () => {
 
       await service.recordCompressionLevel(SERIES, level);
 
-      expect(repository.saveCompressionLevel.mock.calls).toEqual([[SERIES, stored]]);
+      // A new row takes the server's default retention.
+      expect(repository.saveCompressionLevel.mock.calls).toEqual([[SERIES, stored, 730]]);
     });
 
     it('should turn a lost connection into DatabaseUnavailableError', async () => {

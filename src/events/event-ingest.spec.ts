@@ -39,7 +39,9 @@ describe('EventIngest', () => {
         marketData,
         trades,
         ticks.quotes,
-        {} as ConfigurationService,
+        {
+          retentionOf: () => Promise.resolve({ days: 730, configured: false }),
+        } as unknown as ConfigurationService,
         cache,
         metrics,
         publisher,

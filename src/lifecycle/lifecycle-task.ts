@@ -9,6 +9,8 @@ export interface TaskRun {
   readonly session: LockedSession;
   /** Started by the task's timer, not asked for through POST /maintenance/run. */
   readonly scheduled: boolean;
+  /** Say what would be done and change nothing (only tasks with canDryRun); absent: false. */
+  readonly dryRun?: boolean;
 }
 
 /**
@@ -20,6 +22,8 @@ export interface LifecycleTask {
   readonly name: string;
   /** The task's one lock (ADVISORY_LOCKS): one replica at a time runs it. */
   readonly lockKey: AdvisoryLockKey;
+  /** It can answer a dry run (POST /maintenance/run?dry_run=true): what it would delete. */
+  readonly canDryRun?: boolean;
   /** Does the work due at `run.now` and says what it did (counts, names). */
   run(run: TaskRun): Promise<Record<string, unknown>>;
   /** At shutdown: end a run in progress early (after its current step). */

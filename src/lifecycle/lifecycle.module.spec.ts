@@ -65,4 +65,23 @@ describe('LifecycleModule', () => {
     };
     expect(registered(off, true).every(([, interval]) => interval === 0)).toBe(true);
   });
+
+  it('should start with one warning that RETENTION_MAX_DAYS is ignored, and none without it', () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      registered(env, true);
+      expect(warn).not.toHaveBeenCalled();
+
+      registered({ ...env, RETENTION_MAX_DAYS: '3650' }, true);
+
+      expect(warn.mock.calls).toEqual([
+        [
+          'RETENTION_MAX_DAYS is ignored: retention is no longer capped; a series keeps its ' +
+            'configured retention_days (1..36500 or null: forever) or RETENTION_DEFAULT_DAYS',
+        ],
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
 });

@@ -56,6 +56,12 @@ export class LifecycleModule implements OnModuleInit {
    */
   onModuleInit(): void {
     const s = this.settings;
+    if (s.lifecycle.retentionMaxDaysIgnored) {
+      this.logger.warn(
+        'RETENTION_MAX_DAYS is ignored: retention is no longer capped; a series keeps its ' +
+          'configured retention_days (1..36500 or null: forever) or RETENTION_DEFAULT_DAYS',
+      );
+    }
     this.scheduler.register(
       this.compression,
       this.compression.available ? s.compressionJobIntervalMs : 0,

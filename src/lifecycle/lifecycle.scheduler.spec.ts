@@ -80,7 +80,7 @@ describe('LifecycleScheduler', () => {
       ADVISORY_LOCKS.compression,
       ADVISORY_LOCKS.rollupRefresh,
     ]);
-    expect(a.run).toHaveBeenCalledWith({ now, session: SESSION, scheduled: false });
+    expect(a.run).toHaveBeenCalledWith({ now, session: SESSION, scheduled: false, dryRun: false });
   });
 
   it('should refuse an unknown task name naming the field', async () => {

@@ -76,16 +76,32 @@ export class LifecycleScheduler implements OnApplicationBootstrap, BeforeApplica
     for (const entry of this.entries) await entry.current?.catch(() => undefined);
   }
 
-  /** Runs every task (or only `only`) now, in registration order, and reports each. */
-  async runNow(now: Date = new Date(), only?: string): Promise<MaintenanceReport> {
+  /**
+   * Runs every task (or only `only`) now, in registration order, and reports
+   * each; `dryRun`: only `only`, which must be able to, and nothing changes.
+   */
+  async runNow(now: Date = new Date(), only?: string, dryRun = false): Promise<MaintenanceReport> {
     if (only !== undefined && !this.taskNames.includes(only)) {
       throw new InvalidRequestError('task', `must be one of ${this.taskNames.join(', ')}`);
+    }
+    const dryRunnable = this.entries.filter((e) => e.task.canDryRun).map((e) => e.task.name);
+    if (dryRun && (only === undefined || !dryRunnable.includes(only))) {
+      throw new InvalidRequestError(
+        'dry_run',
+        `is for task=${dryRunnable.join(' or task=')} only` +
+          (only === undefined ? ': name the task' : `; ${only} cannot dry-run`),
+      );
     }
     const started = new Date();
     const tasks: TaskReport[] = [];
     for (const entry of this.entries) {
       if (only === undefined || entry.task.name === only) {
-        tasks.push(await this.run(entry, now, false));
+        // A dry run never joins (or stands in for) a real run in progress.
+        tasks.push(
+          dryRun
+            ? await this.execute(entry.task, now, false, true)
+            : await this.run(entry, now, false),
+        );
       }
     }
     return {
@@ -118,18 +134,23 @@ export class LifecycleScheduler implements OnApplicationBootstrap, BeforeApplica
   }
 
   private run(entry: Entry, now: Date, scheduled: boolean): Promise<TaskReport> {
-    entry.current ??= this.execute(entry.task, now, scheduled).finally(
+    entry.current ??= this.execute(entry.task, now, scheduled, false).finally(
       () => (entry.current = undefined),
     );
     return entry.current;
   }
 
-  private async execute(task: LifecycleTask, now: Date, scheduled: boolean): Promise<TaskReport> {
+  private async execute(
+    task: LifecycleTask,
+    now: Date,
+    scheduled: boolean,
+    dryRun: boolean,
+  ): Promise<TaskReport> {
     const started = performance.now();
     const took = () => Math.round(performance.now() - started);
     try {
       const result = await this.lock.run(task.lockKey, (session) =>
-        task.run({ now, session, scheduled }),
+        task.run({ now, session, scheduled, dryRun }),
       );
       if (result === undefined) {
         return {

@@ -7,7 +7,7 @@ import {
   ApiPropertyOptional,
   ApiTags,
 } from '@nestjs/swagger';
-import { IsOptional, IsString } from 'class-validator';
+import { IsIn, IsOptional, IsString } from 'class-validator';
 import { RequireScope } from '../security/require-scope.decorator';
 import { LifecycleScheduler, MaintenanceReport } from './lifecycle.scheduler';
 
@@ -16,6 +16,17 @@ export class RunMaintenanceQueryDto {
   @IsOptional()
   @IsString()
   task?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'true: answer what the task would delete (chunks or partitions, rows per series, the cutoffs) and delete nothing. Only with task=retention or task=tick_lifecycle (its retention part; it compresses nothing then)',
+    enum: ['true', 'false'],
+    default: 'false',
+  })
+  @IsOptional()
+  // A query string carries text: only these two spellings, so that dry_run=1 is not a real run.
+  @IsIn(['true', 'false'], { message: 'must be true or false' })
+  dry_run?: string;
 }
 
 class TaskReportDto {
@@ -57,8 +68,10 @@ export class MaintenanceController {
       'Runs the lifecycle tasks now (compression, retention, partitions, rollup_refresh, tick_lifecycle, statistics)',
   })
   @ApiOkResponse({ type: MaintenanceReportDto })
-  @ApiBadRequestResponse({ description: 'An unknown task name' })
+  @ApiBadRequestResponse({
+    description: 'An unknown task name, or dry_run with a task that cannot dry-run',
+  })
   run(@Query() query: RunMaintenanceQueryDto): Promise<MaintenanceReport> {
-    return this.scheduler.runNow(new Date(), query.task);
+    return this.scheduler.runNow(new Date(), query.task, query.dry_run === 'true');
   }
 }

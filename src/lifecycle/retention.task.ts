@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { QueryCache } from '../cache/query-cache.service';
+import { retentionCutoffMs } from '../common/retention';
 import { formatInstant } from '../common/time';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
@@ -7,20 +8,22 @@ import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { LifecycleTask, TaskRun } from './lifecycle-task';
 import { DeletedRows, RetentionRepository } from '../repositories/retention.repository';
 
-const DAY_MS = 86_400_000;
+const seriesKey = (instrumentId: string, timeframe: string) => `${instrumentId}\u0000${timeframe}`;
 
 /**
  * Retention (docs/lifecycle.md): a series keeps its bars for its configured
- * retention_days, or RETENTION_DEFAULT_DAYS without a configuration ("raw
- * data 2 years"), never longer than RETENTION_MAX_DAYS ("compressed data 10
- * years": past the compression delay every kept bar is in a compressed
- * chunk). Whole chunks or partitions past the longest retention in force are
- * dropped; rows of series that keep less are deleted row by row.
+ * retention_days (null: forever), or RETENTION_DEFAULT_DAYS (it may be
+ * forever) without a configuration. No cap: the value a user configured is
+ * the value kept. Whole chunks or partitions past the longest retention in
+ * force are dropped (none while some series keeps forever); rows of series
+ * that keep less are deleted row by row. A dry run counts the same rows and
+ * lists the same chunks, and deletes nothing.
  */
 @Injectable()
 export class RetentionTask implements LifecycleTask {
   readonly name = 'retention';
   readonly lockKey = ADVISORY_LOCKS.retention;
+  readonly canDryRun = true;
 
   constructor(
     private readonly retention: RetentionRepository,
@@ -28,54 +31,83 @@ export class RetentionTask implements LifecycleTask {
     @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  async run({ now }: TaskRun): Promise<Record<string, unknown>> {
-    const { retentionDefaultDays, retentionMaxDays } = this.settings.lifecycle;
-    const cutoffOf = (days: number) => new Date(now.getTime() - days * DAY_MS);
-    const configured = (await this.retention.findConfiguredRetentions()).map((c) => ({
-      ...c,
-      retentionDays: Math.min(c.retentionDays, retentionMaxDays),
-    }));
-    const longest = Math.max(retentionDefaultDays, ...configured.map((c) => c.retentionDays));
-    const globalCutoff = cutoffOf(longest);
+  async run({ now, dryRun = false }: TaskRun): Promise<Record<string, unknown>> {
+    const defaultDays = this.settings.lifecycle.retentionDefaultDays;
+    const cutoffOf = (days: number) => new Date(retentionCutoffMs(days, now.getTime()));
+    const configured = await this.retention.findConfiguredRetentions();
+    const all = [defaultDays, ...configured.map((c) => c.retentionDays)];
+    const longest = all.includes(null) ? null : Math.max(...(all as number[]));
+    const globalCutoff = longest === null ? null : cutoffOf(longest);
+    const keeps = (days: number | null): days is number =>
+      days !== null && (longest === null || days < longest);
 
-    const touched = new Set(await this.retention.findInstrumentsBefore(globalCutoff));
-    const droppedChunks = await this.retention.dropWholeChunksBefore(globalCutoff);
-    const deleted: DeletedRows[] = [...(await this.retention.deleteAllBefore(globalCutoff))];
-    for (const { series, retentionDays } of configured) {
-      if (retentionDays < longest) {
-        deleted.push(...(await this.retention.deleteSeriesBefore(series, cutoffOf(retentionDays))));
+    const removed: DeletedRows[] = [];
+    let chunks: string[] = [];
+    if (globalCutoff) {
+      // Counted before the drop: a dropped chunk does not tell its rows.
+      removed.push(...(await this.retention.countAllBefore(globalCutoff)));
+      if (dryRun) {
+        chunks = await this.retention.findWholeChunksBefore(globalCutoff);
+      } else {
+        chunks = await this.retention.dropWholeChunksBefore(globalCutoff);
+        await this.retention.deleteAllBefore(globalCutoff);
       }
     }
-    if (retentionDefaultDays < longest) {
-      deleted.push(
-        ...(await this.retention.deleteUnconfiguredBetween(
-          globalCutoff,
-          cutoffOf(retentionDefaultDays),
-        )),
+    for (const { series, retentionDays } of configured) {
+      if (!keeps(retentionDays)) continue;
+      const cutoff = cutoffOf(retentionDays);
+      removed.push(
+        ...(dryRun
+          ? await this.retention.countSeriesBetween(series, globalCutoff, cutoff)
+          : await this.retention.deleteSeriesBefore(series, cutoff)),
       );
     }
-    deleted.forEach((d) => touched.add(d.instrumentId));
-    // Cached answers may hold the removed bars.
-    for (const instrumentId of touched) await this.cache.invalidateInstrument(instrumentId);
+    if (keeps(defaultDays)) {
+      const cutoff = cutoffOf(defaultDays);
+      removed.push(
+        ...(dryRun
+          ? await this.retention.countUnconfiguredBetween(globalCutoff, cutoff)
+          : await this.retention.deleteUnconfiguredBetween(globalCutoff, cutoff)),
+      );
+    }
+    if (!dryRun) {
+      // Cached answers may hold the removed bars.
+      for (const instrumentId of new Set(removed.map((d) => d.instrumentId))) {
+        await this.cache.invalidateInstrument(instrumentId);
+      }
+    }
 
+    const retentionOf = new Map(
+      configured.map((c) => [
+        seriesKey(c.series.instrumentId, c.series.timeframe),
+        c.retentionDays,
+      ]),
+    );
     const bySeries = new Map<string, DeletedRows>();
-    for (const d of deleted) {
-      const key = `${d.instrumentId}\u0000${d.timeframe}`;
+    for (const d of removed) {
+      const key = seriesKey(d.instrumentId, d.timeframe);
       const count = (bySeries.get(key)?.count ?? 0) + d.count;
       bySeries.set(key, { ...d, count });
     }
     return {
-      default_retention_days: retentionDefaultDays,
-      max_retention_days: retentionMaxDays,
+      dry_run: dryRun,
+      default_retention_days: defaultDays,
       longest_retention_days: longest,
-      dropped_before: formatInstant(globalCutoff.getTime()),
-      dropped_chunks: droppedChunks,
-      deleted_rows: deleted.reduce((n, d) => n + d.count, 0),
-      deleted_by_series: [...bySeries.values()].map((d) => ({
-        instrument_id: d.instrumentId,
-        timeframe: d.timeframe,
-        deleted_rows: d.count,
-      })),
+      dropped_before: globalCutoff && formatInstant(globalCutoff.getTime()),
+      dropped_chunks: chunks,
+      deleted_rows: removed.reduce((n, d) => n + d.count, 0),
+      deleted_by_series: [...bySeries.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([key, d]) => {
+          const days = retentionOf.has(key) ? (retentionOf.get(key) ?? null) : defaultDays;
+          return {
+            instrument_id: d.instrumentId,
+            timeframe: d.timeframe,
+            retention_days: days,
+            deleted_before: days === null ? null : formatInstant(cutoffOf(days).getTime()),
+            deleted_rows: d.count,
+          };
+        }),
     };
   }
 }

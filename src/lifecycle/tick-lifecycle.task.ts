@@ -1,4 +1,8 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { retentionCutoffMs } from '../common/retention';
+import { formatInstant } from '../common/time';
+import { SETTINGS } from '../settings/settings';
+import type { Settings } from '../settings/settings';
 import {
   COMPRESS_AFTER_MS,
   COMPRESSION_LEVELS,
@@ -12,7 +16,6 @@ import { TradesRepository } from '../repositories/trades.repository';
 import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { LifecycleTask, TaskRun } from './lifecycle-task';
 
-const DAY_MS = 86_400_000;
 /**
  * The spec's compress_after for raw data: a chunk of an instrument without a
  * configuration (MEDIUM) is compressed a day after its range ended.
@@ -22,8 +25,6 @@ export const TICK_COMPRESS_AFTER_MS = COMPRESS_AFTER_MS[DEFAULT_COMPRESSION_LEVE
 const EARLIEST_COMPRESS_AFTER_MS = Math.min(
   ...COMPRESSION_LEVELS.map((l) => COMPRESS_AFTER_MS[l] ?? Infinity),
 );
-/** The spec's raw retention: two years. */
-export const TICK_RETENTION_MS = 730 * DAY_MS;
 
 export interface TickLifecycleReport {
   readonly compressedChunks: string[];
@@ -39,34 +40,58 @@ export interface TickLifecycleReport {
  * compression (COMPRESSION_JOB_INTERVAL_MS; 0: on demand only) under its
  * lock (one replica at a time), and by POST /maintenance/run. The embedded
  * engine has no background workers, so TimescaleDB's own policies would
- * never run there: this task does the work on every engine.
+ * never run there: this task does the work on every engine. Trades and
+ * quotes keep RETENTION_DEFAULT_DAYS (null: forever), as bars without a
+ * configuration do; a dry run lists what its retention would drop and
+ * compresses nothing.
  */
 @Injectable()
 export class TickLifecycleTask implements LifecycleTask {
   readonly name = 'tick_lifecycle';
   readonly lockKey = ADVISORY_LOCKS.tickLifecycle;
+  readonly canDryRun = true;
   private readonly logger = new Logger('TickLifecycle');
 
   constructor(
     private readonly trades: TradesRepository,
     private readonly quotes: QuotesRepository,
+    @Inject(SETTINGS) private readonly settings: Settings,
   ) {}
 
-  async run({ now }: TaskRun): Promise<Record<string, unknown>> {
-    const report = await this.execute(now.getTime());
+  async run({ now, dryRun = false }: TaskRun): Promise<Record<string, unknown>> {
+    const days = this.settings.lifecycle.retentionDefaultDays;
+    const cutoff = retentionCutoffMs(days, now.getTime());
+    const retention = {
+      dry_run: dryRun,
+      retention_days: days,
+      dropped_before: days === null ? null : formatInstant(cutoff),
+    };
+    if (dryRun) {
+      const trades = days === null ? [] : await this.trades.maintenance.findDataBefore(cutoff);
+      const quotes = days === null ? [] : await this.quotes.maintenance.findDataBefore(cutoff);
+      return {
+        ...retention,
+        dropped_parts: trades.length + quotes.length,
+        dropped_trade_parts: trades,
+        dropped_quote_parts: quotes,
+      };
+    }
+    const report = await this.execute(now.getTime(), cutoff);
     return {
+      ...retention,
       compressed_chunks: report.compressedChunks,
       skipped_chunks: report.skippedChunks,
       dropped_parts: report.droppedParts,
-      retention_days: TICK_RETENTION_MS / DAY_MS,
     };
   }
 
-  private async execute(nowMs: number): Promise<TickLifecycleReport> {
-    const retentionCutoff = nowMs - TICK_RETENTION_MS;
+  /** `retentionCutoff`: -Infinity when ticks are kept forever. */
+  private async execute(nowMs: number, retentionCutoff: number): Promise<TickLifecycleReport> {
     const droppedParts =
-      (await this.trades.maintenance.dropDataBefore(retentionCutoff)) +
-      (await this.quotes.maintenance.dropDataBefore(retentionCutoff));
+      retentionCutoff === -Infinity
+        ? 0
+        : (await this.trades.maintenance.dropDataBefore(retentionCutoff)) +
+          (await this.quotes.maintenance.dropDataBefore(retentionCutoff));
     const trades = await this.compressDue(this.trades.maintenance, nowMs);
     const quotes = await this.compressDue(this.quotes.maintenance, nowMs);
     const compressedChunks = [...trades.compressed, ...quotes.compressed];

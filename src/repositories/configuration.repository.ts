@@ -7,7 +7,8 @@ import { onlyRow } from '../database/rows';
 /** The values a PUT sets, as stored (the level lower-case). */
 export interface StoredConfigurationValues {
   readonly compressionLevel: string;
-  readonly retentionDays: number;
+  /** null: kept forever. */
+  readonly retentionDays: number | null;
   readonly indexingStrategy: string;
 }
 
@@ -16,7 +17,7 @@ interface ConfigurationRow {
   instrument_id: string;
   timeframe: string;
   compression_level: string;
-  retention_days: number;
+  retention_days: number | null;
   indexing_strategy: string;
   created_at: Date;
   updated_at: Date;
@@ -36,15 +37,34 @@ export class ConfigurationRepository {
    * level; an unchanged level leaves the row (and updated_at) alone, so
    * repeated stores do not rewrite it.
    */
-  async saveCompressionLevel(series: ConfiguredSeries, level: string): Promise<void> {
+  async saveCompressionLevel(
+    series: ConfiguredSeries,
+    level: string,
+    retentionDays: number | null,
+  ): Promise<void> {
+    // A new row takes the server's default retention (RETENTION_DEFAULT_DAYS), not the column's 730.
     await this.entities.query(
-      `INSERT INTO storage_configurations AS c (instrument_id, timeframe, compression_level)
-       VALUES ($1, $2, $3)
+      `INSERT INTO storage_configurations AS c
+              (instrument_id, timeframe, compression_level, retention_days)
+       VALUES ($1, $2, $3, $4)
        ON CONFLICT (instrument_id, timeframe) DO UPDATE
          SET compression_level = EXCLUDED.compression_level, updated_at = now()
          WHERE c.compression_level IS DISTINCT FROM EXCLUDED.compression_level`,
-      [series.instrumentId, series.timeframe, level],
+      [series.instrumentId, series.timeframe, level, retentionDays],
     );
+  }
+
+  /**
+   * The retention of a series: its configured retention_days (null:
+   * forever), or undefined when it has no configuration.
+   */
+  async findRetentionDays(series: ConfiguredSeries): Promise<number | null | undefined> {
+    const rows: { retention_days: number | null }[] = await this.entities.query(
+      `SELECT retention_days FROM storage_configurations WHERE instrument_id = $1 AND timeframe = $2`,
+      [series.instrumentId, series.timeframe],
+    );
+    const [row] = rows;
+    return row ? row.retention_days : undefined;
   }
 
   /** Creates or replaces the whole configuration of a series; `created` tells which. */

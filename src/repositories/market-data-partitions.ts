@@ -101,7 +101,7 @@ export class MarketDataPartitions {
    */
   async dropEndingBy(cutoffMs: number): Promise<string[]> {
     await this.load();
-    const due = (await this.list()).filter((p) => nextMonth(p.month).getTime() <= cutoffMs);
+    const due = await this.listEndingBy(cutoffMs);
     const dropped: string[] = [];
     for (const { name } of due) {
       await this.locked(async (sql) => {
@@ -117,6 +117,11 @@ export class MarketDataPartitions {
       this.logger.log(`dropped partition ${name} (retention)`);
     }
     return dropped;
+  }
+
+  /** The partitions dropEndingBy(cutoffMs) would drop (a retention dry run). */
+  async listEndingBy(cutoffMs: number): Promise<{ name: string; month: Date }[]> {
+    return (await this.list()).filter((p) => nextMonth(p.month).getTime() <= cutoffMs);
   }
 
   private async ensureMonths(months: readonly Date[]): Promise<string[]> {

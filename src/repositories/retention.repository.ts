@@ -10,8 +10,13 @@ import { withTransaction } from '../database/sessions';
 /** A series with a retention of its own (storage_configurations.retention_days). */
 export interface ConfiguredRetention {
   readonly series: SeriesKey;
-  readonly retentionDays: number;
+  /** null: kept forever. */
+  readonly retentionDays: number | null;
 }
+
+const UNCONFIGURED_BETWEEN = `($1::timestamptz IS NULL OR "timestamp" >= $1) AND "timestamp" < $2
+  AND NOT EXISTS (SELECT 1 FROM storage_configurations c
+                   WHERE c.instrument_id = d.instrument_id AND c.timeframe = d.timeframe)`;
 
 /** Rows deleted per series. */
 export interface DeletedRows {
@@ -31,7 +36,11 @@ export class RetentionRepository {
 
   async findConfiguredRetentions(): Promise<ConfiguredRetention[]> {
     const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ instrument_id: string; timeframe: string; retention_days: number }>(
+      this.db.pool.query<{
+        instrument_id: string;
+        timeframe: string;
+        retention_days: number | null;
+      }>(
         `SELECT instrument_id, timeframe, retention_days FROM storage_configurations
           ORDER BY instrument_id, timeframe`,
       ),
@@ -42,15 +51,46 @@ export class RetentionRepository {
     }));
   }
 
-  /** Instruments with rows before `cutoff`: their cached answers go stale when those rows go. */
-  async findInstrumentsBefore(cutoff: Date): Promise<string[]> {
+  /**
+   * Rows before `cutoff`, per series: what the whole-chunk drop and the
+   * boundary delete take (counted first, as a dropped chunk tells no rows).
+   */
+  countAllBefore(cutoff: Date): Promise<DeletedRows[]> {
+    return this.countGrouped(`"timestamp" < $1`, [cutoff.toISOString()]);
+  }
+
+  /** The series' rows in [from, cutoff) (from null: all before cutoff): a dry run of deleteSeriesBefore. */
+  countSeriesBetween(series: SeriesKey, from: Date | null, cutoff: Date): Promise<DeletedRows[]> {
+    return this.countGrouped(
+      `instrument_id = $1 AND timeframe = $2 AND "timestamp" < $3 AND ($4::timestamptz IS NULL OR "timestamp" >= $4)`,
+      [series.instrumentId, series.timeframe, cutoff.toISOString(), from?.toISOString() ?? null],
+    );
+  }
+
+  /** A dry run of deleteUnconfiguredBetween. */
+  countUnconfiguredBetween(from: Date | null, cutoff: Date): Promise<DeletedRows[]> {
+    return this.countGrouped(UNCONFIGURED_BETWEEN, [
+      from?.toISOString() ?? null,
+      cutoff.toISOString(),
+    ]);
+  }
+
+  /** The chunks or partitions dropWholeChunksBefore(cutoff) would drop (a dry run). */
+  async findWholeChunksBefore(cutoff: Date): Promise<string[]> {
+    if (this.db.info.engine === 'postgresql') {
+      return translatePgErrors(async () =>
+        (await MarketDataPartitions.for(this.db.pool).listEndingBy(cutoff.getTime())).map(
+          (p) => p.name,
+        ),
+      );
+    }
     const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ instrument_id: string }>(
-        `SELECT DISTINCT instrument_id FROM market_data_ts WHERE "timestamp" < $1`,
+      this.db.pool.query<{ chunk: string }>(
+        `SELECT show_chunks('market_data_ts', older_than => $1::timestamptz)::text AS chunk`,
         [cutoff.toISOString()],
       ),
     );
-    return rows.map((r) => r.instrument_id);
+    return rows.map((r) => r.chunk);
   }
 
   /**
@@ -88,17 +128,32 @@ export class RetentionRepository {
   }
 
   /**
-   * Deletes the rows in [from, cutoff) of every series without a
-   * configuration (they keep the default retention). Scans that range: only
-   * needed while some configured series keeps longer than the default.
+   * Deletes the rows in [from, cutoff) (from null: all before cutoff) of
+   * every series without a configuration (they keep the default retention).
+   * Scans that range: only needed while some series keeps longer than the
+   * default.
    */
-  deleteUnconfiguredBetween(from: Date, cutoff: Date): Promise<DeletedRows[]> {
-    return this.deleteCounted(
-      `"timestamp" >= $1 AND "timestamp" < $2
-       AND NOT EXISTS (SELECT 1 FROM storage_configurations c
-                        WHERE c.instrument_id = d.instrument_id AND c.timeframe = d.timeframe)`,
-      [from.toISOString(), cutoff.toISOString()],
+  deleteUnconfiguredBetween(from: Date | null, cutoff: Date): Promise<DeletedRows[]> {
+    return this.deleteCounted(UNCONFIGURED_BETWEEN, [
+      from?.toISOString() ?? null,
+      cutoff.toISOString(),
+    ]);
+  }
+
+  /** A count per series of the rows `where` selects (one of the fixed texts above). */
+  private async countGrouped(where: string, params: unknown[]): Promise<DeletedRows[]> {
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ instrument_id: string; timeframe: string; count: string }>(
+        `SELECT instrument_id, timeframe, count(*) AS count FROM market_data_ts d WHERE ${where}
+          GROUP BY instrument_id, timeframe ORDER BY instrument_id, timeframe`,
+        params,
+      ),
     );
+    return rows.map((r) => ({
+      instrumentId: r.instrument_id,
+      timeframe: r.timeframe,
+      count: Number(r.count),
+    }));
   }
 
   /** One DELETE (its `where` is one of the fixed texts above), counted per series. */

@@ -46,6 +46,19 @@ export interface SeriesMeasurement extends SeriesCount {
 }
 
 /** One refresh, as written to storage_statistics (the day's row) and storage_metadata_ts. */
+/** The newest measurement as read back, with each series' retention facts. */
+export interface LatestMeasurement extends StorageMeasurement {
+  readonly series: readonly LatestSeries[];
+}
+
+/** A measured series as read back, with what its retention needs (read now, not measured). */
+export interface LatestSeries extends SeriesMeasurement {
+  /** Its oldest bar now; null when it has none left. */
+  readonly oldest: Date | null;
+  /** Its configured retention_days (null: forever); undefined: no configuration. */
+  readonly configuredRetentionDays?: number | null;
+}
+
 export interface StorageMeasurement {
   readonly measuredAt: Date;
   /** The UTC day of measuredAt, 'YYYY-MM-DD'. */
@@ -250,6 +263,9 @@ interface SeriesRow {
   compression_ratio: number;
   last_updated: Date;
   data_quality: number;
+  oldest: Date | null;
+  configured: boolean;
+  retention_days: number | null;
 }
 
 /**
@@ -317,7 +333,7 @@ export class StatisticsRepository {
   }
 
   /** The newest measurement by any instance, with its series; null when none was ever made. */
-  async findLatestMeasurement(): Promise<StorageMeasurement | null> {
+  async findLatestMeasurement(): Promise<LatestMeasurement | null> {
     return translatePgErrors(async () => {
       const { rows } = await this.db.pool.query<MeasurementRow>(
         `SELECT date, total_records, total_size_gb, rollups_size_gb, compression_ratio, measured_at
@@ -327,10 +343,17 @@ export class StatisticsRepository {
       const [row] = rows;
       if (!row) return null;
       const { rows: series } = await this.db.pool.query<SeriesRow>(
-        `SELECT instrument_id, timeframe, record_count, storage_size_mb, compression_ratio,
-                last_updated, data_quality
-           FROM storage_metadata_ts WHERE "timestamp" = $1
-          ORDER BY instrument_id, timeframe`,
+        // The oldest bar of each series: one index probe (instrument_id, timeframe, timestamp).
+        `SELECT m.instrument_id, m.timeframe, m.record_count, m.storage_size_mb,
+                m.compression_ratio, m.last_updated, m.data_quality,
+                (SELECT min(d."timestamp") FROM market_data_ts d
+                  WHERE d.instrument_id = m.instrument_id AND d.timeframe = m.timeframe) AS oldest,
+                c.id IS NOT NULL AS configured, c.retention_days
+           FROM storage_metadata_ts m
+           LEFT JOIN storage_configurations c
+             ON c.instrument_id = m.instrument_id AND c.timeframe = m.timeframe
+          WHERE m."timestamp" = $1
+          ORDER BY m.instrument_id, m.timeframe`,
         [row.measured_at.toISOString()],
       );
       return {
@@ -349,6 +372,8 @@ export class StatisticsRepository {
           compressionRatio: s.compression_ratio,
           lastUpdated: s.last_updated,
           dataQuality: s.data_quality,
+          oldest: s.oldest,
+          ...(s.configured ? { configuredRetentionDays: s.retention_days } : {}),
         })),
       };
     });

@@ -201,6 +201,22 @@ export class TickTableMaintenance {
    * Retention: removes every chunk (TimescaleDB) or monthly partition (plain
    * PostgreSQL) that lies wholly before `cutoffMs`; returns how many.
    */
+  /** The chunks or partitions dropDataBefore(cutoffMs) would drop (a retention dry run). */
+  async findDataBefore(cutoffMs: number): Promise<string[]> {
+    if (this.timescale) {
+      const { rows } = await translatePgErrors(() =>
+        this.db.pool.query<{ chunk: string }>(
+          `SELECT show_chunks($1::regclass, older_than => $2::timestamptz)::text AS chunk`,
+          [this.table, new Date(cutoffMs).toISOString()],
+        ),
+      );
+      return rows.map((r) => r.chunk);
+    }
+    return translatePgErrors(async () =>
+      ((await this.partitions?.listEndingBy(cutoffMs)) ?? []).map((p) => p.name),
+    );
+  }
+
   async dropDataBefore(cutoffMs: number): Promise<number> {
     const cutoff = new Date(cutoffMs).toISOString();
     if (this.timescale) {

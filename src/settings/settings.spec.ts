@@ -63,7 +63,7 @@ describe('loadSettings', () => {
         chunkIntervalHours: 168,
         spacePartitions: 0,
         retentionDefaultDays: 730,
-        retentionMaxDays: 3650,
+        retentionMaxDaysIgnored: false,
         maintenanceIntervalMs: 3_600_000,
       },
     });
@@ -174,13 +174,13 @@ describe('loadSettings', () => {
         chunkIntervalHours: 168,
         spacePartitions: 0,
         retentionDefaultDays: 730,
-        retentionMaxDays: 3650,
+        retentionMaxDaysIgnored: false,
         maintenanceIntervalMs: 3_600_000,
       },
     });
   });
 
-  it('should read the lifecycle variables and refuse a default retention above the maximum', () => {
+  it('should read the lifecycle variables, keep forever on RETENTION_DEFAULT_DAYS=forever and ignore RETENTION_MAX_DAYS', () => {
     expect(
       loadSettings({
         LAYOUT_CHUNK_INTERVAL_HOURS: '24',
@@ -193,11 +193,18 @@ describe('loadSettings', () => {
       chunkIntervalHours: 24,
       spacePartitions: 16,
       retentionDefaultDays: 365,
-      retentionMaxDays: 3000,
+      retentionMaxDaysIgnored: true,
       maintenanceIntervalMs: 0,
     });
-    expect(() => loadSettings({ RETENTION_DEFAULT_DAYS: '4000' })).toThrow(
-      'Invalid setting RETENTION_DEFAULT_DAYS: 4000 is above RETENTION_MAX_DAYS (3650)',
+    // No cap any more: a default above the old RETENTION_MAX_DAYS is what it says.
+    expect(loadSettings({ RETENTION_DEFAULT_DAYS: '4000' }).lifecycle.retentionDefaultDays).toBe(
+      4000,
+    );
+    expect(loadSettings({ RETENTION_DEFAULT_DAYS: 'forever' }).lifecycle.retentionDefaultDays).toBe(
+      null,
+    );
+    expect(() => loadSettings({ RETENTION_DEFAULT_DAYS: '36501' })).toThrow(
+      'Invalid setting RETENTION_DEFAULT_DAYS: 36501 is outside 1..36500',
     );
     expect(() => loadSettings({ LAYOUT_CHUNK_INTERVAL_HOURS: '0' })).toThrow(
       'Invalid setting LAYOUT_CHUNK_INTERVAL_HOURS: 0 is outside 1..8784',

@@ -61,10 +61,13 @@ export interface LifecycleSettings {
   readonly chunkIntervalHours: number;
   /** Hash partitions on instrument_id; 0: none. Added only while market_data_ts is empty. */
   readonly spacePartitions: number;
-  /** Days a series without a configured retention_days keeps its bars ("raw data 2 years"). */
-  readonly retentionDefaultDays: number;
-  /** Longest any bar is kept, whatever a configuration says ("compressed data 10 years"). */
-  readonly retentionMaxDays: number;
+  /**
+   * Days a series without a configured retention_days keeps its bars ("raw
+   * data 2 years"), and trades and quotes theirs; null: kept forever.
+   */
+  readonly retentionDefaultDays: number | null;
+  /** RETENTION_MAX_DAYS is set: it is ignored (no cap any more), said once at start. */
+  readonly retentionMaxDaysIgnored: boolean;
   /** Period of the retention and partition tasks; 0: only on POST /maintenance/run. */
   readonly maintenanceIntervalMs: number;
 }
@@ -143,19 +146,20 @@ export function loadSettings(env: Env = process.env): Settings {
 }
 
 function loadLifecycleSettings(env: Env): LifecycleSettings {
-  const retentionMaxDays = integer(env, 'RETENTION_MAX_DAYS', 3650, 1, 36_500);
-  const retentionDefaultDays = integer(env, 'RETENTION_DEFAULT_DAYS', 730, 1, 36_500);
-  if (retentionDefaultDays > retentionMaxDays) {
+  const rawDefault = text(env, 'RETENTION_DEFAULT_DAYS', '730');
+  if (rawDefault !== 'forever' && !/^\d+$/.test(rawDefault)) {
     throw new InvalidSettingError(
       'RETENTION_DEFAULT_DAYS',
-      `${retentionDefaultDays} is above RETENTION_MAX_DAYS (${retentionMaxDays})`,
+      `"${rawDefault}" is neither a whole number of days 1..36500 nor forever`,
     );
   }
+  const retentionDefaultDays =
+    rawDefault === 'forever' ? null : integer(env, 'RETENTION_DEFAULT_DAYS', 730, 1, 36_500);
   return {
     chunkIntervalHours: integer(env, 'LAYOUT_CHUNK_INTERVAL_HOURS', 168, 1, 8784),
     spacePartitions: integer(env, 'LAYOUT_SPACE_PARTITIONS', 0, 0, 256),
     retentionDefaultDays,
-    retentionMaxDays,
+    retentionMaxDaysIgnored: text(env, 'RETENTION_MAX_DAYS', '') !== '',
     maintenanceIntervalMs: refreshInterval(env, 'MAINTENANCE_INTERVAL_MS', 3_600_000),
   };
 }

@@ -382,6 +382,9 @@ describe('StatisticsService', () => {
             compression_ratio: 0,
             last_updated: '2026-11-26T12:59:00.000Z',
             data_quality: 0.9,
+            // A fake without the oldest bar: nothing to drop.
+            retention_days: 730,
+            next_drop_at: null,
           },
           {
             instrument_id: 'MSFT',
@@ -391,8 +394,11 @@ describe('StatisticsService', () => {
             compression_ratio: 0,
             last_updated: '2026-11-26T12:59:00.000Z',
             data_quality: 1,
+            retention_days: 730,
+            next_drop_at: null,
           },
         ],
+        next_drop_at: null,
       });
       expect(cache.entries.get(STATS_KEY)?.value).toBe(JSON.stringify(body));
     });

@@ -292,7 +292,12 @@ export class StatisticsService implements OnApplicationBootstrap, BeforeApplicat
       this.statistics.findTodayQueryFigures(),
     ]);
     return measurement
-      ? toStorageStatisticsDto(this.statistics.engine, measurement, today)
+      ? toStorageStatisticsDto(
+          this.statistics.engine,
+          measurement,
+          today,
+          this.settings.lifecycle.retentionDefaultDays,
+        )
       : undefined;
   }
 }

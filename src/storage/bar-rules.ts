@@ -7,12 +7,14 @@ import {
 } from '../common/time';
 import { BarRow } from '../repositories/market-data.repository';
 import {
+  checkRetention,
   collectPoints,
   MAX_REPORTED_ERRORS,
   PointError,
   pointObject,
   reject,
   required,
+  RetentionFloor,
 } from './point-check';
 
 const MAX_VOLUME = '9223372036854775807'; // 2^63-1
@@ -220,12 +222,14 @@ export function checkBars(
   points: readonly unknown[],
   timeframe: TimeFrame,
   maxErrors = MAX_REPORTED_ERRORS,
+  floor?: RetentionFloor,
 ): CheckedBars {
   const { valid, errors, failedCount, ascending } = collectPoints(
     points,
     (point) => toBarRow(point, timeframe),
     (row) => row.timestampMs,
     maxErrors,
+    floor && ((row) => checkRetention(floor, row.timestampMs)),
   );
   // Strictly ascending input (the usual case) holds no duplicate to resolve.
   const rows = ascending ? valid : lastOccurrences(valid);

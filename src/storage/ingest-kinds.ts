@@ -9,6 +9,7 @@ import { BarRow, MarketDataRepository, TimeRange } from '../repositories/market-
 import { QuotesRepository } from '../repositories/quotes.repository';
 import { TradesRepository } from '../repositories/trades.repository';
 import { checkBars } from './bar-rules';
+import { RetentionFloor } from './point-check';
 import { checkQuotes } from './quote-rules';
 import { StoredRecord } from './stored-publisher';
 import { CheckedPoints } from './tick-point-rules';
@@ -27,7 +28,15 @@ export interface SeriesRows<R> {
  */
 export interface IngestKind<R> {
   /** `maxErrors`: how many errors to list (event batches list them all). */
-  check(series: ConfiguredSeries, points: readonly unknown[], maxErrors?: number): CheckedPoints<R>;
+  /** `floor`: points before it are refused (retention would delete them). */
+  check(
+    series: ConfiguredSeries,
+    points: readonly unknown[],
+    maxErrors?: number,
+    floor?: RetentionFloor,
+  ): CheckedPoints<R>;
+  /** The oldest instant of the rows, in ms (for when they become due for deletion). */
+  oldestMs(rows: readonly R[]): number;
   /** Writes the series' rows in one commit. */
   write(batches: readonly SeriesRows<R>[]): Promise<void>;
   measureCompressionRatio(series: ConfiguredSeries): Promise<number>;
@@ -51,12 +60,21 @@ function barSeries({ instrumentId, timeframe }: ConfiguredSeries): SeriesKey {
 
 function tickKind<R extends { readonly timestampUs: number }>(
   dataType: StoredTickType,
-  check: (points: readonly unknown[], maxErrors?: number) => CheckedPoints<R>,
+  check: (
+    points: readonly unknown[],
+    maxErrors?: number,
+    floor?: RetentionFloor,
+  ) => CheckedPoints<R>,
   repository: TradesRepository | QuotesRepository,
   write: (batches: readonly SeriesRows<R>[]) => Promise<void>,
 ): IngestKind<R> {
   return {
-    check: (_series, points, maxErrors) => check(points, maxErrors),
+    check: (_series, points, maxErrors, floor) => check(points, maxErrors, floor),
+    oldestMs: (rows) => {
+      let oldestUs = Infinity;
+      for (const { timestampUs } of rows) if (timestampUs < oldestUs) oldestUs = timestampUs;
+      return Math.floor(oldestUs / 1000);
+    },
     write,
     measureCompressionRatio: (series) =>
       repository.maintenance.measureCompressionRatio(series.instrumentId),
@@ -94,7 +112,13 @@ export function ingestKinds(
   quotes: QuotesRepository,
 ): IngestKinds {
   const bars: IngestKind<BarRow> = {
-    check: (series, points, maxErrors) => checkBars(points, barSeries(series).timeframe, maxErrors),
+    check: (series, points, maxErrors, floor) =>
+      checkBars(points, barSeries(series).timeframe, maxErrors, floor),
+    oldestMs: (rows) => {
+      let oldestMs = Infinity;
+      for (const { timestampMs } of rows) if (timestampMs < oldestMs) oldestMs = timestampMs;
+      return oldestMs;
+    },
     write: (batches) =>
       marketData.upsertSeriesBars(
         batches.map(({ series, rows }) => ({ series: barSeries(series), bars: rows })),

@@ -26,6 +26,8 @@ function configurationsMock(): jest.Mocked<ConfigurationService> {
     recordCompressionLevel: jest.fn(() =>
       Promise.reject(new Error('unexpected call to recordCompressionLevel')),
     ),
+    // The default retention, no configuration: the points of these tests are younger.
+    retentionOf: jest.fn(() => Promise.resolve({ days: 730, configured: false })),
   } as unknown as jest.Mocked<ConfigurationService>;
 }
 
@@ -121,6 +123,9 @@ describe('IngestService (bars)', () => {
         superseded_count: 1,
         storage_time_ms: expect.any(Number),
         compression_ratio: 0.42,
+        // The oldest stored bar, 10:00, plus 730 days.
+        retention_days: 730,
+        kept_until: '2027-06-21T10:00:00.000Z',
         errors: [{ index: 2, field: 'low', message: 'low must not exceed high' }],
       });
       expect(response.storage_time_ms).toBeGreaterThanOrEqual(0);
@@ -191,6 +196,43 @@ describe('IngestService (bars)', () => {
       });
       expect(response.errors.map((e) => e.index)).toEqual([0, 1]);
       expect(marketData.measureCompressionRatio).not.toHaveBeenCalled();
+      expect(response).toMatchObject({ retention_days: 730, kept_until: null });
+    });
+
+    it('should refuse a point retention would delete, naming the retention, and store the others', async () => {
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
+      marketData.measureCompressionRatio.mockResolvedValue(0);
+      configurations.retentionOf.mockResolvedValue({ days: 30, configured: true });
+      const minute = Math.floor(Date.now() / 60_000) * 60_000;
+      const old = new Date(minute - 31 * 86_400_000).toISOString();
+      const young = new Date(minute - 86_400_000).toISOString();
+
+      const response = await store(
+        storeRequest({ data_points: [point({ timestamp: old }), point({ timestamp: young })] }),
+      );
+
+      expect(response).toMatchObject({ stored_count: 1, failed_count: 1, retention_days: 30 });
+      expect(response.errors).toEqual([
+        {
+          index: 0,
+          field: 'timestamp',
+          message: expect.stringMatching(
+            /^timestamp is older than this series' retention of 30 days \(points before .+ are deleted\): configure a longer retention_days, or null to keep forever, for ONE_MINUTE bars of AAPL \(PUT \/api\/v1\/storage\/configurations\/AAPL\/ONE_MINUTE\)$/,
+          ),
+        },
+      ]);
+    });
+
+    it('should accept any age and answer kept_until null when the series keeps forever', async () => {
+      marketData.upsertSeriesBars.mockResolvedValue(undefined);
+      marketData.measureCompressionRatio.mockResolvedValue(0);
+      configurations.retentionOf.mockResolvedValue({ days: null, configured: true });
+
+      const response = await store(
+        storeRequest({ data_points: [point({ timestamp: '1990-01-02T00:00:00Z' })] }),
+      );
+
+      expect(response).toMatchObject({ stored_count: 1, retention_days: null, kept_until: null });
     });
 
     it('should check the points against the request timeframe', async () => {

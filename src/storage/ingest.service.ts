@@ -8,6 +8,7 @@ import {
   DataType,
   isTickDataType,
 } from '../common/market-data.types';
+import { dueForDeletionMs } from '../common/retention';
 import { formatInstant } from '../common/time';
 import { ConfigurationService } from '../configuration/configuration.service';
 import { MetricsService, Transport } from '../metrics/metrics.service';
@@ -18,6 +19,7 @@ import { PointError } from './point-check';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
 import { IngestKind, IngestKinds, ingestKinds, kindOf, SeriesRows } from './ingest-kinds';
+import { retentionFloor } from './retention-floor';
 import { STORED_PUBLISHER } from './stored-publisher';
 import type { StoredPublisher, StoredRecord } from './stored-publisher';
 
@@ -98,7 +100,13 @@ export class IngestService {
     const started = performance.now();
     const { series } = batch;
     const kind = kindOf(this.kinds, series);
-    const checked = kind.check(series, batch.points);
+    const retention = await this.configurations.retentionOf(series);
+    const checked = kind.check(
+      series,
+      batch.points,
+      undefined,
+      retentionFloor(series, retention, Date.now()),
+    );
     const rows = { series, rows: checked.rows };
     if (checked.rows.length > 0) {
       await kind.write([rows]);
@@ -126,6 +134,11 @@ export class IngestService {
       superseded_count: checked.supersededCount,
       storage_time_ms: storageTimeMs,
       compression_ratio: compressionRatio,
+      retention_days: retention.days,
+      kept_until:
+        retention.days === null || checked.rows.length === 0
+          ? null
+          : formatInstant(dueForDeletionMs(retention.days, kind.oldestMs(checked.rows)) ?? 0),
       errors: checked.errors,
     };
   }
@@ -148,9 +161,12 @@ export class IngestService {
     const byKind = new Map<IngestKind<unknown>, Written[]>();
     const storedByLabel = new Map<string, number>();
     const failedByLabel = new Map<string, number>();
+    const nowMs = Date.now();
     for (const { series, points } of batches) {
       const kind = kindOf(this.kinds, series);
-      const checked = kind.check(series, points, Infinity);
+      // A refused point is answered like any invalid one (dead-lettered, never retried).
+      const floor = retentionFloor(series, await this.configurations.retentionOf(series), nowMs);
+      const checked = kind.check(series, points, Infinity, floor);
       checkedBatches.push({
         storedCount: checked.rows.length,
         failedCount: checked.failedCount,

@@ -43,6 +43,21 @@ export function pointObject(
   return point;
 }
 
+/**
+ * The first instant a store accepts for a series: before it, retention
+ * would delete the point (DESIGN: such a point is refused, naming the
+ * series' retention). `message` follows "timestamp ".
+ */
+export interface RetentionFloor {
+  readonly fromMs: number;
+  readonly message: string;
+}
+
+/** Refuses a point at `timestampMs` that retention would delete. */
+export function checkRetention(floor: RetentionFloor | undefined, timestampMs: number): void {
+  if (floor && timestampMs < floor.fromMs) reject('timestamp', floor.message);
+}
+
 export function required(point: Record<string, unknown>, fields: readonly string[]): void {
   for (const field of fields) if (point[field] == null) reject(field, 'is required');
 }
@@ -62,13 +77,15 @@ export interface CollectedPoints<R> {
  * Runs `toRow` over every point; a PointRejected becomes an error at the
  * point's index (the first `maxErrors` listed, all counted). `instantOf`
  * tells whether the rows came in time order, so that the caller resolves
- * duplicates only where there can be some.
+ * duplicates only where there can be some. `admit` may refuse a valid row
+ * (retention) by throwing PointRejected.
  */
 export function collectPoints<R>(
   points: readonly unknown[],
   toRow: (point: unknown) => R,
   instantOf: (row: R) => number,
   maxErrors = MAX_REPORTED_ERRORS,
+  admit?: (row: R) => void,
 ): CollectedPoints<R> {
   const valid: R[] = [];
   const errors: PointError[] = [];
@@ -79,6 +96,7 @@ export function collectPoints<R>(
   for (let index = 0; index < points.length; index++) {
     try {
       const row = toRow(points[index]);
+      admit?.(row);
       const instant = instantOf(row);
       if (instant <= last) {
         ascending = false;

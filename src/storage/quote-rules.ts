@@ -7,7 +7,7 @@ import {
   source,
   timestampMicros,
 } from './tick-point-rules';
-import { MAX_REPORTED_ERRORS, pointObject, reject, required } from './point-check';
+import { MAX_REPORTED_ERRORS, pointObject, reject, required, RetentionFloor } from './point-check';
 
 const KNOWN = new Set(['timestamp', 'bid', 'ask', 'bid_size', 'ask_size', 'source']);
 const REQUIRED = ['timestamp', 'bid', 'ask', 'bid_size', 'ask_size'];
@@ -37,6 +37,7 @@ function toQuote(raw: unknown): QuoteRow {
 export function checkQuotes(
   points: readonly unknown[],
   maxErrors = MAX_REPORTED_ERRORS,
+  floor?: RetentionFloor,
 ): CheckedPoints<QuoteRow> {
-  return checkPoints(points, toQuote, (row) => row.source, maxErrors);
+  return checkPoints(points, toQuote, (row) => row.source, maxErrors, floor);
 }

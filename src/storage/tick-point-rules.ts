@@ -5,7 +5,14 @@ import {
   MIN_TIMESTAMP_MS,
   parseIsoInstant,
 } from '../common/time';
-import { collectPoints, MAX_REPORTED_ERRORS, PointError, reject } from './point-check';
+import {
+  checkRetention,
+  collectPoints,
+  MAX_REPORTED_ERRORS,
+  PointError,
+  reject,
+  RetentionFloor,
+} from './point-check';
 
 /** What trade-rules and quote-rules share: the point checks and the per-point error report. */
 
@@ -76,12 +83,14 @@ export function checkPoints<R extends { readonly timestampUs: number }>(
   toRow: (point: unknown) => R,
   idOf: (row: R) => string,
   maxErrors = MAX_REPORTED_ERRORS,
+  floor?: RetentionFloor,
 ): CheckedPoints<R> {
   const { valid, errors, failedCount, inOrder } = collectPoints(
     points,
     toRow,
     (row) => row.timestampUs,
     maxErrors,
+    floor && ((row) => checkRetention(floor, row.timestampUs / 1000)),
   );
   const rows = inOrder ? lastOfEachRun(valid, idOf) : lastOfEach(valid, idOf);
   return { rows, failedCount, supersededCount: valid.length - rows.length, errors };

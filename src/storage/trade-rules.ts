@@ -8,7 +8,7 @@ import {
   source,
   timestampMicros,
 } from './tick-point-rules';
-import { MAX_REPORTED_ERRORS, pointObject, reject, required } from './point-check';
+import { MAX_REPORTED_ERRORS, pointObject, reject, required, RetentionFloor } from './point-check';
 
 const KNOWN = new Set([
   'timestamp',
@@ -94,6 +94,7 @@ function toTrade(raw: unknown, keyOf: (id: string | null, row: TradeRow) => stri
 export function checkTrades(
   points: readonly unknown[],
   maxErrors = MAX_REPORTED_ERRORS,
+  floor?: RetentionFloor,
 ): CheckedPoints<TradeRow> {
   const occurrences = new Map<string, number>();
   const keyOf = (id: string | null, trade: TradeRow): string => {
@@ -109,5 +110,6 @@ export function checkTrades(
     (raw) => toTrade(raw, keyOf),
     (row) => row.key,
     maxErrors,
+    floor,
   );
 }

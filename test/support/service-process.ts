@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { AddressInfo, createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { TEST_RETENTION } from './test-database';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -45,6 +46,7 @@ export async function startServiceProcess(
       LOG_LEVEL: 'log',
       STATS_REFRESH_INTERVAL_MS: '0',
       COMPRESSION_JOB_INTERVAL_MS: '0',
+      ...TEST_RETENTION,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

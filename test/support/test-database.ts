@@ -60,6 +60,14 @@ export function adminUrlOf(engine: Exclude<TestEngine, 'embedded'>): string {
   return engine === 'timescaledb' ? TIMESCALEDB_ADMIN_URL : POSTGRES_ADMIN_URL;
 }
 
+/**
+ * Fixtures of the suites are fixed dates (2024, 1900, ...): with the
+ * service's 730-day default a store would refuse them as retention moves
+ * with the calendar. Suites keep their points forever unless they test
+ * retention, which set RETENTION_DEFAULT_DAYS themselves.
+ */
+export const TEST_RETENTION = { RETENTION_DEFAULT_DAYS: 'forever' } as const;
+
 export interface TestDatabase {
   readonly engine: TestEngine;
   /** Settings pointing at this database, quiet logs, everything else default. */
@@ -107,14 +115,14 @@ export async function createTestDatabase(
     const dataDir = mkdtempSync(join(tmpdir(), 'mds-test-'));
     return {
       engine,
-      settings: loadSettings({ LOG_LEVEL: 'error', DATA_DIR: dataDir, ...env }),
+      settings: loadSettings({ LOG_LEVEL: 'error', ...TEST_RETENTION, DATA_DIR: dataDir, ...env }),
       drop: async () => rmSync(dataDir, { recursive: true, force: true }),
     };
   }
   const { url, drop } = await createServerDatabase(adminUrlOf(engine));
   return {
     engine,
-    settings: loadSettings({ LOG_LEVEL: 'error', DATABASE_URL: url, ...env }),
+    settings: loadSettings({ LOG_LEVEL: 'error', ...TEST_RETENTION, DATABASE_URL: url, ...env }),
     drop,
   };
 }

@@ -13,8 +13,14 @@ import { formatInstant } from '../../common/time';
 import { StorageConfigurationEntity } from '../../database/entities';
 import { fromStoredLevel } from '../compression-level';
 
+/** The spec's "raw data 2 years": RETENTION_DEFAULT_DAYS when it is not set. */
 export const DEFAULT_RETENTION_DAYS = 730;
+/** The largest retention a number can say (100 years); longer is null, forever. */
 export const MAX_RETENTION_DAYS = 36_500;
+const RETENTION_RULE = `must be a whole number of days 1..${MAX_RETENTION_DAYS}, or null to keep the bars forever`;
+
+export const RETENTION_DESCRIPTION =
+  "Days the series keeps its bars: the retention task (hourly, MAINTENANCE_INTERVAL_MS) deletes bars older than now minus this many days, and a store refuses such a bar (a per-point error naming the retention). null: kept forever. Omitted in a PUT: the server's default (RETENTION_DEFAULT_DAYS, 730 unless set; it may be 'forever'), stored as its value. There is no cap: the value given is the value kept.";
 
 /** The only strategy today: the unique index on (instrument_id, timeframe, timestamp). */
 export const INDEXING_STRATEGIES = ['time_instrument'] as const;
@@ -54,19 +60,20 @@ export class PutConfigurationDto {
   compression_level: CompressionLevel;
 
   @ApiPropertyOptional({
+    type: 'integer',
+    nullable: true,
     example: 365,
     default: DEFAULT_RETENTION_DAYS,
     minimum: 1,
     maximum: MAX_RETENTION_DAYS,
-    description:
-      'Days of raw data to keep. Stored and returned today; nothing is deleted by age yet ' +
-      '(the data lifecycle job that enforces it is still to come)',
+    description: RETENTION_DESCRIPTION,
   })
-  @ValidateIf((_, value) => value !== undefined)
-  @IsInt({ message: 'must be a whole number of days' })
-  @Min(1, { message: 'must be at least 1' })
-  @Max(MAX_RETENTION_DAYS, { message: `must be at most ${MAX_RETENTION_DAYS}` })
-  retention_days?: number;
+  // null is a value (forever), not an omission.
+  @ValidateIf((_, value) => value !== undefined && value !== null)
+  @IsInt({ message: RETENTION_RULE })
+  @Min(1, { message: RETENTION_RULE })
+  @Max(MAX_RETENTION_DAYS, { message: RETENTION_RULE })
+  retention_days?: number | null;
 
   @ApiPropertyOptional({
     enum: INDEXING_STRATEGIES,
@@ -101,8 +108,13 @@ export class ConfigurationResponseDto {
   })
   compression_level: CompressionLevel;
 
-  @ApiProperty({ example: 365 })
-  retention_days: number;
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    example: 365,
+    description: RETENTION_DESCRIPTION,
+  })
+  retention_days: number | null;
 
   @ApiProperty({ enum: INDEXING_STRATEGIES, example: DEFAULT_INDEXING_STRATEGY })
   indexing_strategy: string;

@@ -24,8 +24,9 @@ export class StorageConfigurationEntity {
   @Column({ name: 'compression_level', type: 'varchar', length: 10, default: 'medium' })
   compressionLevel: string;
 
-  @Column({ name: 'retention_days', type: 'integer', default: 730 })
-  retentionDays: number;
+  /** null: kept forever (no retention). */
+  @Column({ name: 'retention_days', type: 'integer', nullable: true, default: 730 })
+  retentionDays: number | null;
 
   @Column({ name: 'indexing_strategy', type: 'varchar', length: 30, default: 'time_instrument' })
   indexingStrategy: string;

@@ -1,7 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { StorageEngine } from '../../database/database-connection';
 import { StorageStatisticsEntity } from '../../database/entities';
-import type { DayQueryFigures, StorageMeasurement } from '../../repositories/statistics.repository';
+import { dueForDeletionMs } from '../../common/retention';
+import { formatInstant } from '../../common/time';
+import type { DayQueryFigures, LatestMeasurement } from '../../repositories/statistics.repository';
 
 export class TodayQueryFiguresDto {
   @ApiProperty({ example: '2026-11-26', description: 'UTC day' })
@@ -53,6 +55,25 @@ export class SeriesStatisticsDto {
 
   @ApiProperty({ example: 1, description: 'avg(quality_score) of its bars' })
   data_quality: number;
+
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    example: 730,
+    description:
+      "The retention in force: the series' configured retention_days, else RETENTION_DEFAULT_DAYS; null: kept forever. Read when the answer is made (cached up to a minute), not measured",
+  })
+  retention_days: number | null;
+
+  @ApiProperty({
+    type: 'string',
+    format: 'date-time',
+    nullable: true,
+    example: '2027-06-21T10:00:00.000Z',
+    description:
+      'When the retention task starts deleting this series: its oldest bar now + retention_days (the hourly task deletes it at its first run after that). null: kept forever, or no bar left',
+  })
+  next_drop_at: string | null;
 }
 
 export class StorageStatisticsDto {
@@ -102,6 +123,15 @@ export class StorageStatisticsDto {
 
   @ApiProperty({ type: [SeriesStatisticsDto] })
   series: SeriesStatisticsDto[];
+
+  @ApiProperty({
+    type: 'string',
+    format: 'date-time',
+    nullable: true,
+    example: '2027-06-21T10:00:00.000Z',
+    description: "The earliest of the series' next_drop_at; null: no series is due ever",
+  })
+  next_drop_at: string | null;
 }
 
 export class StatisticsDayDto {
@@ -177,9 +207,27 @@ export function compressionNote(engine: StorageEngine, compressionRatio: number)
 
 export function toStorageStatisticsDto(
   engine: StorageEngine,
-  measurement: StorageMeasurement,
+  measurement: LatestMeasurement,
   today: DayQueryFigures,
+  defaultRetentionDays: number | null,
 ): StorageStatisticsDto {
+  const series = measurement.series.map((s) => {
+    const days =
+      s.configuredRetentionDays === undefined ? defaultRetentionDays : s.configuredRetentionDays;
+    const dueMs = s.oldest && dueForDeletionMs(days, s.oldest.getTime());
+    return {
+      instrument_id: s.instrumentId,
+      timeframe: s.timeframe,
+      record_count: s.recordCount,
+      storage_size_mb: s.storageSizeMb,
+      compression_ratio: s.compressionRatio,
+      last_updated: s.lastUpdated.toISOString(),
+      data_quality: s.dataQuality,
+      retention_days: days,
+      next_drop_at: dueMs == null ? null : formatInstant(dueMs),
+    };
+  });
+  const drops = series.flatMap((s) => (s.next_drop_at ? [s.next_drop_at] : [])).sort();
   return {
     measured_at: measurement.measuredAt.toISOString(),
     engine,
@@ -195,15 +243,8 @@ export function toStorageStatisticsDto(
       avg_query_time_ms: today.avgQueryTimeMs,
       cache_hit_ratio: today.cacheHitRatio,
     },
-    series: measurement.series.map((s) => ({
-      instrument_id: s.instrumentId,
-      timeframe: s.timeframe,
-      record_count: s.recordCount,
-      storage_size_mb: s.storageSizeMb,
-      compression_ratio: s.compressionRatio,
-      last_updated: s.lastUpdated.toISOString(),
-      data_quality: s.dataQuality,
-    })),
+    series,
+    next_drop_at: drops[0] ?? null,
   };
 }
 

@@ -40,6 +40,25 @@ export class StorageResponseDto {
   })
   compression_ratio: number;
 
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    example: 730,
+    description:
+      "The series' retention in days: its configured retention_days, or RETENTION_DEFAULT_DAYS (trades and quotes: always RETENTION_DEFAULT_DAYS). null: kept forever. A point older than now minus this is refused (an error on its timestamp), never stored to be deleted",
+  })
+  retention_days: number | null;
+
+  @ApiProperty({
+    type: 'string',
+    format: 'date-time',
+    nullable: true,
+    example: '2027-06-21T10:00:00.000Z',
+    description:
+      'When the oldest point this request stored becomes due for deletion by retention (its timestamp + retention_days; the hourly retention task deletes it after that). null: kept forever, or nothing stored',
+  })
+  kept_until: string | null;
+
   @ApiProperty({ type: [PointErrorDto] })
   errors: PointErrorDto[];
 }
