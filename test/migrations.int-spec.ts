@@ -66,6 +66,11 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
 
   describe('the fractional volume migration (20261202120000)', () => {
     const VERSION = '20261202120000';
+    // Migrations after this one go down first and come back up after it.
+    const LATER = VERSIONS.filter((v) => v > VERSION);
+    const downToBefore = async () => {
+      for (const later of [...LATER].reverse()) await expect(runner.down()).resolves.toBe(later);
+    };
     const series = { instrumentId: 'MIG.VOL', timeframe: TimeFrame.ONE_MINUTE };
     const volumeColumns = async () => {
       const { rows } = await connection.pool.query<{ name: string; type: string }>(
@@ -110,12 +115,13 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
       }
       expect(await volumeColumns()).toEqual(WITH_FRACTION);
 
+      await downToBefore();
       await expect(runner.down()).resolves.toBe(VERSION);
       expect(await volumeColumns()).toEqual(['volume bigint']);
       expect(await storedVolumes(false)).toEqual(volumes);
       expect(await rollups()).toBe(timescale ? 4 : 0);
 
-      await expect(runner.up()).resolves.toEqual([VERSION]);
+      await expect(runner.up()).resolves.toEqual([VERSION, ...LATER]);
       expect(await volumeColumns()).toEqual(WITH_FRACTION);
       expect(await storedVolumes()).toEqual(volumes);
       expect(await rollups()).toBe(timescale ? 4 : 0);
@@ -128,11 +134,16 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
         { ...row, volume: '0.00012345' },
       ]);
 
+      await downToBefore();
       await expect(runner.down()).rejects.toThrow(
         /cannot migrate down: 1 bar\(s\) have a fractional volume/,
       );
       expect(await volumeColumns()).toEqual(WITH_FRACTION);
       expect(await storedVolumes()).toEqual([...volumes, '0.00012345']);
+      await expect(appliedVersions(connection.pool)).resolves.toEqual(
+        VERSIONS.filter((v) => !LATER.includes(v)),
+      );
+      await expect(runner.up()).resolves.toEqual(LATER);
       await expect(appliedVersions(connection.pool)).resolves.toEqual(VERSIONS);
     });
   });
