@@ -109,6 +109,8 @@ describe('the README examples', () => {
       NATS_URL: 'nats://127.0.0.1:4222',
       NATS_STREAM: STREAM,
       NATS_CONSUMER: 'readme-demo',
+      // The service's own default, which the spawned-service helper sets to forever for old fixtures.
+      RETENTION_DEFAULT_DAYS: '730',
     });
   });
 
