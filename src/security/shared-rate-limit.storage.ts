@@ -90,12 +90,6 @@ export class SharedRateLimitStorage
     if (!(await ready)) this.degrade(new Error(`no answer within ${CONNECT_WAIT_MS} ms`), false);
   }
 
-  /** Where the counts live now: shared (Redis), local (Redis down) or memory (no Redis configured). */
-  get mode(): 'shared' | 'local' | 'memory' {
-    if (!this.redis) return 'memory';
-    return this.degraded ? 'local' : 'shared';
-  }
-
   async increment(
     key: string,
     ttl: number,
