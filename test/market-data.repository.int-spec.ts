@@ -473,6 +473,80 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       expect(stored.map((r) => r.volume)).toEqual(rows.map((r) => r.volume));
     });
 
+    describe.each([
+      ['a small batch', 4],
+      ['a bulk batch', 600],
+    ])('the later event wins, in %s', (_label, count) => {
+      const T = Date.parse('2025-01-14T00:00:00Z') * 1000;
+      const at = (us: number | null) => (row: BarRow) => ({ ...row, streamTimeUs: us });
+      const streamTimes = async (instrumentId: string) => {
+        const { rows } = await connection.pool.query<{ us: string | null }>(
+          `SELECT DISTINCT (extract(epoch FROM stream_time) * 1e6)::bigint::text AS us
+             FROM market_data_ts WHERE instrument_id = $1`,
+          [instrumentId],
+        );
+        return rows.map((r) => (r.us === null ? null : Number(r.us)));
+      };
+
+      it('should keep the bar of an event the stream stored later than the one arriving now', async () => {
+        const key = series(`UP.LATER${count}`);
+        const later = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 21).map(at(T + 2));
+        const earlier = withValues(makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 22), () => ({
+          streamTimeUs: T + 1,
+        }));
+
+        await repository.upsertBars(key, later);
+        await repository.upsertBars(key, earlier);
+
+        await expect(readAll(key)).resolves.toEqual(later.map(expectedPoint));
+        await expect(streamTimes(key.instrumentId)).resolves.toEqual([T + 2]);
+      });
+
+      it('should replace a bar with an event stored later, or at the same instant', async () => {
+        const key = series(`UP.NEWER${count}`);
+        const first = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 23).map(at(T + 1));
+        const second = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 24).map(at(T + 5));
+        const tie = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 25).map(at(T + 5));
+
+        await repository.upsertBars(key, first);
+        await repository.upsertBars(key, second);
+        await expect(readAll(key)).resolves.toEqual(second.map(expectedPoint));
+        await repository.upsertBars(key, tie);
+
+        await expect(readAll(key)).resolves.toEqual(tie.map(expectedPoint));
+        await expect(streamTimes(key.instrumentId)).resolves.toEqual([T + 5]);
+      });
+
+      it('should let a REST write (no stream time) replace an event bar, and any event replace it', async () => {
+        const key = series(`UP.REST${count}`);
+        const fromEvent = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 26).map(at(T + 9));
+        const fromRest = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 27);
+        const olderEvent = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 28).map(at(T + 1));
+
+        await repository.upsertBars(key, fromEvent);
+        await repository.upsertBars(key, fromRest);
+        await expect(readAll(key)).resolves.toEqual(fromRest.map(expectedPoint));
+        await expect(streamTimes(key.instrumentId)).resolves.toEqual([null]);
+
+        await repository.upsertBars(key, olderEvent);
+        await expect(readAll(key)).resolves.toEqual(olderEvent.map(expectedPoint));
+      });
+
+      it('should apply the rule per bar: a batch partly newer, partly older', async () => {
+        const key = series(`UP.MIXED${count}`);
+        const stored = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 29).map(at(T + 5));
+        const incoming = makeBarRows('2025-01-14T00:00:00Z', count, MINUTE, 30).map((row, i) =>
+          at(i % 2 === 0 ? T + 6 : T + 4)(row),
+        );
+
+        await repository.upsertBars(key, stored);
+        await repository.upsertBars(key, incoming);
+
+        const expected = incoming.map((row, i) => (i % 2 === 0 ? row : stored[i]));
+        await expect(readAll(key)).resolves.toEqual(expected.map(expectedPoint));
+      });
+    });
+
     it.each([
       ['a small batch', 3],
       ['a bulk batch', 600],

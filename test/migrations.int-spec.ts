@@ -148,6 +148,62 @@ describe.each(ENGINES)('MigrationRunner on %s', (engine) => {
     });
   });
 
+  describe('the stream time migration (20261202140000)', () => {
+    const VERSION = '20261202140000';
+    const LATER = VERSIONS.filter((v) => v > VERSION);
+    const series = { instrumentId: 'MIG.ST', timeframe: TimeFrame.ONE_MINUTE };
+    const hasColumn = async () => {
+      const { rows } = await connection.pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 'market_data_ts'::regclass
+            AND attname = 'stream_time' AND NOT attisdropped`,
+      );
+      return rows[0]?.n === '1';
+    };
+    const closes = async () => {
+      const { rows } = await connection.pool.query<{ close: number }>(
+        `SELECT close_price::float8 AS close FROM market_data_ts
+          WHERE instrument_id = 'MIG.ST' ORDER BY "timestamp"`,
+      );
+      return rows.map((r) => r.close);
+    };
+
+    afterAll(async () => {
+      await connection.pool.query(`DELETE FROM market_data_ts WHERE instrument_id = 'MIG.ST'`);
+    });
+
+    it('should drop and add the column on compressed chunks, keeping every bar, and apply the rule again', async () => {
+      const T = Date.parse('2025-04-03T00:00:00Z') * 1000;
+      const rows = makeBarRows('2025-04-03T00:00:00Z', 3).map((r) => ({ ...r, streamTimeUs: T }));
+      const repository = new MarketDataRepository(connection);
+      await repository.upsertBars(series, rows);
+      if (capabilitiesOf(engine).timescale) {
+        await connection.pool.query(
+          `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('market_data_ts') c`,
+        );
+      }
+      const before = await closes();
+
+      for (const later of [...LATER].reverse()) await expect(runner.down()).resolves.toBe(later);
+      await expect(runner.down()).resolves.toBe(VERSION);
+      expect(await hasColumn()).toBe(false);
+      expect(await closes()).toEqual(before);
+
+      await expect(runner.up()).resolves.toEqual([VERSION, ...LATER]);
+      expect(await hasColumn()).toBe(true);
+      expect(await closes()).toEqual(before);
+      // After up, an event older than the stored one loses again.
+      await repository.upsertBars(
+        series,
+        rows.map((r) => ({ ...r, streamTimeUs: T + 1 })),
+      );
+      await repository.upsertBars(
+        series,
+        rows.map((r) => ({ ...r, close: r.low, streamTimeUs: T })),
+      );
+      expect(await closes()).toEqual(before);
+    });
+  });
+
   if (!capabilitiesOf(engine).timescale) {
     it('should make market_data_ts a range-partitioned table without TimescaleDB', async () => {
       const { rows } = await connection.pool.query<{ strategy: string; key: string }>(

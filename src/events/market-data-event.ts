@@ -4,6 +4,7 @@ import {
   SeriesKey,
   TimeFrame,
 } from '../common/market-data.types';
+import { carryStreamTime } from '../common/stream-time';
 import { parseIsoInstant } from '../common/time';
 import { isPrintableUpTo } from '../storage/bar-rules';
 
@@ -121,6 +122,7 @@ export function parseMarketDataEvent(value: unknown): ParsedEvent {
       quality_score: data.quality_score,
       source: data.source_attribution,
     };
+    carryStreamTime(value, point);
     return {
       ok: true,
       event: {

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BaseRpcContext, CustomTransportStrategy, Server } from '@nestjs/microservices';
 import type { ConsumerMessages, JsMsg } from 'nats';
 import { lastValueFrom } from 'rxjs';
+import { setStreamTime, streamTimeUsOfNanos } from '../common/stream-time';
 import { MetricsService } from '../metrics/metrics.service';
 import type { EventSettings } from '../settings/settings';
 import type { EventBatchResult } from './event-ingest';
@@ -137,6 +138,7 @@ export class NatsJetStreamServer extends Server implements CustomTransportStrate
     let arrived: Arrived;
     try {
       const value = JSON.parse(this.decoder.decode(message.data)) as unknown;
+      setStreamTime(value, streamTimeUsOfNanos(message.info.timestampNanos));
       arrived = { message, value, weight: barsIn(value) };
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));

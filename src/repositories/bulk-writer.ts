@@ -28,6 +28,8 @@ export interface WriteTable<R, G> {
   readonly columns: readonly WriteColumn<R, G>[];
   /** The unique key an upsert conflicts on; every other column is replaced. */
   readonly conflictKey: readonly string[];
+  /** When set, an existing row is replaced only where this holds (SQL over EXCLUDED and the table). */
+  readonly replaceOnlyIf?: string;
   /** The columns a group (a series, an instrument) is named by, with their value. */
   readonly groupColumns: readonly { readonly name: string; readonly value: (group: G) => string }[];
   readonly instantOf: (row: R) => number;
@@ -85,7 +87,8 @@ export class BulkWriter<R, G> {
       .map((c) => `"${c.name}" = EXCLUDED."${c.name}"`)
       .join(', ');
     const key = table.conflictKey.map((c) => `"${c}"`).join(', ');
-    this.conflictSql = `ON CONFLICT (${key}) DO UPDATE SET ${set}`;
+    const where = table.replaceOnlyIf ? ` WHERE ${table.replaceOnlyIf}` : '';
+    this.conflictSql = `ON CONFLICT (${key}) DO UPDATE SET ${set}${where}`;
   }
 
   private get timescale(): boolean {

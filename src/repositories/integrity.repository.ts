@@ -12,7 +12,7 @@ import type { BarRow } from './write-tables';
  * part and fraction) as its canonical decimal text, NaN and infinities kept (a row written around the service
  * may hold them).
  */
-export type StoredBar = Omit<BarRow, 'qualityScore'> & {
+export type StoredBar = Omit<BarRow, 'qualityScore' | 'streamTimeUs'> & {
   /** Null in a row written around the service. */
   readonly qualityScore: number | null;
 };

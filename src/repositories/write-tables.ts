@@ -19,6 +19,8 @@ export interface BarRow {
   readonly tradeCount: number | null;
   readonly qualityScore: number;
   readonly source: string | null;
+  /** When JetStream stored the event this bar came from (µs); null from REST or Redis. */
+  readonly streamTimeUs: number | null;
 }
 
 /** Bars of one series; each timestamp once. */
@@ -88,8 +90,18 @@ export const BAR_TABLE: WriteTable<BarRow, SeriesKey> = {
     { name: 'trade_count', kind: 'integer', arrayType: 'int', value: (b) => b.tradeCount },
     { name: 'quality_score', kind: 'number', arrayType: 'float8', value: (b) => b.qualityScore },
     { name: 'source', kind: 'text', arrayType: 'text', value: (b) => b.source },
+    {
+      name: 'stream_time',
+      kind: 'epochUs',
+      arrayType: 'timestamptz',
+      value: (b) => b.streamTimeUs,
+    },
   ],
   conflictKey: ['instrument_id', 'timeframe', 'timestamp'],
+  // An event older in the stream than the one that wrote the bar is stale (a redelivery, or
+  // another replica's slower batch); REST and Redis writes carry no stream time and replace.
+  replaceOnlyIf: `EXCLUDED.stream_time IS NULL OR market_data_ts.stream_time IS NULL
+    OR EXCLUDED.stream_time >= market_data_ts.stream_time`,
   groupColumns: [
     { name: 'instrument_id', value: (s) => s.instrumentId },
     { name: 'timeframe', value: (s) => s.timeframe },

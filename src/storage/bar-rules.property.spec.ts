@@ -64,6 +64,7 @@ describe('checkBars (properties)', () => {
             tradeCount: p.trade_count ?? null,
             qualityScore: p.quality_score === undefined ? 1 : plain(p.quality_score),
             source: p.source ?? null,
+            streamTimeUs: null,
           });
           expect(Object.is(row.open, -0)).toBe(false);
         }

@@ -1,4 +1,5 @@
 import { TimeFrame } from '../common/market-data.types';
+import { setStreamTime } from '../common/stream-time';
 import { BarRow } from '../repositories/market-data.repository';
 import { checkBars, CheckedBars } from './bar-rules';
 import { MAX_REPORTED_ERRORS, PointError } from './point-check';
@@ -64,6 +65,7 @@ describe('checkBars', () => {
         tradeCount: null,
         qualityScore: 1,
         source: null,
+        streamTimeUs: null,
       });
     });
 
@@ -630,6 +632,29 @@ describe('checkBars', () => {
       expect(result.errors).toEqual([
         { index: 1, field: 'low', message: 'low must not exceed high' },
       ]);
+    });
+
+    it('should keep the event the stream stored latest, whatever its place in the batch', () => {
+      const fromStream = (close: number, us: number) => {
+        const p = point({ close });
+        setStreamTime(p, us);
+        return p;
+      };
+      const result = checkBars(
+        [fromStream(187.1, 3_000), fromStream(187.2, 1_000), fromStream(187.3, 2_000)],
+        TimeFrame.ONE_MINUTE,
+      );
+
+      expect(result.rows).toEqual([expect.objectContaining({ close: 187.1, streamTimeUs: 3_000 })]);
+      expect(result.supersededCount).toBe(2);
+    });
+
+    it('should let a point without a stream time (REST, Redis) replace by its place', () => {
+      const event = point({ close: 187.1 });
+      setStreamTime(event, 5_000);
+      const result = checkBars([event, point({ close: 187.2 })], TimeFrame.ONE_MINUTE);
+
+      expect(result.rows).toEqual([expect.objectContaining({ close: 187.2, streamTimeUs: null })]);
     });
 
     it('should keep distinct timestamps in request order with nothing superseded', () => {

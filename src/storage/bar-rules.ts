@@ -1,4 +1,5 @@
 import { TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
+import { streamTimeOf } from '../common/stream-time';
 import {
   isWithinAcceptedRange,
   MAX_TIMESTAMP_MS,
@@ -205,6 +206,7 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
     tradeCount: tradeCount === null ? null : noNegativeZero(tradeCount as number),
     qualityScore: quality,
     source: source,
+    streamTimeUs: streamTimeOf(raw),
   };
 }
 
@@ -238,6 +240,21 @@ export function checkBars(
 
 function lastOccurrences(rows: BarRow[]): BarRow[] {
   const byTimestamp = new Map<number, BarRow>();
-  for (const row of rows) byTimestamp.set(row.timestampMs, row);
+  for (const row of rows) {
+    const kept = byTimestamp.get(row.timestampMs);
+    if (!kept || replaces(row, kept)) byTimestamp.set(row.timestampMs, row);
+  }
   return [...byTimestamp.values()];
+}
+
+/**
+ * The rule the upsert applies to a stored bar (BAR_TABLE.replaceOnlyIf),
+ * applied within a batch: an event the stream stored earlier (a redelivery
+ * queued behind a newer event) does not replace a later one; otherwise the
+ * last occurrence wins.
+ */
+function replaces(row: BarRow, kept: BarRow): boolean {
+  return (
+    row.streamTimeUs === null || kept.streamTimeUs === null || row.streamTimeUs >= kept.streamTimeUs
+  );
 }

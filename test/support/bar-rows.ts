@@ -14,6 +14,7 @@ export function toBarRow(point: BarPoint, source: string | null = 'test'): BarRo
     tradeCount: point.trade_count ?? null,
     qualityScore: 1,
     source,
+    streamTimeUs: null,
   };
 }
 
