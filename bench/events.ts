@@ -10,7 +10,15 @@ import { ensureStream } from '../src/events/jetstream-setup';
 import { loadSettings } from '../src/settings/settings';
 import { makeEvents, MarketDataEventPayload, publishAll } from '../test/support/events';
 import { uniqueEventNames } from '../test/support/events';
-import { createBenchDatabase, machineLine, printTable, recordBudget, timePsql } from './support';
+import { buildService, runWithWorkers, WorkersRun } from './event-workers';
+import {
+  benchSize,
+  createBenchDatabase,
+  machineLine,
+  printTable,
+  recordBudget,
+  timePsql,
+} from './support';
 
 /**
  * Event ingest: N bars published as normalized_market_data events on
@@ -23,6 +31,10 @@ import { createBenchDatabase, machineLine, printTable, recordBudget, timePsql } 
 const POINTS = Number(process.env.BENCH_POINTS ?? 100_000);
 const INSTRUMENTS = 20;
 const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
+/** EVENT_WORKERS cases: worker counts, one-bar events per run, rounds (interleaved). */
+const WORKER_COUNTS = (process.env.BENCH_EVENT_WORKERS ?? '1,2,4').split(',').map(Number);
+const WORKER_POINTS = Number(process.env.BENCH_WORKER_POINTS ?? 200_000);
+const WORKER_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 
 function csvOf(events: readonly MarketDataEventPayload[], instrumentSuffix: string): string {
   return events
@@ -80,6 +92,15 @@ function batchEventsOf(events: readonly MarketDataEventPayload[], prefix: string
     }
   }
   return batches;
+}
+
+/** The rates of the runs with `workers`, ascending, and their median (undefined when none was timed). */
+function workerRates(runs: readonly WorkersRun[], workers: number) {
+  const rates = runs
+    .filter((r) => r.workers === workers && r.rate !== undefined)
+    .map((r) => r.rate!)
+    .sort((a, b) => a - b);
+  return { rates, median: rates[Math.floor((rates.length - 1) / 2)] };
 }
 
 export async function runEventsBench(): Promise<void> {
@@ -142,6 +163,52 @@ export async function runEventsBench(): Promise<void> {
     const batch = await consumeBacklog(batchEvents);
     const batchUpsert = await consumeBacklog(batchEvents);
 
+    // EVENT_WORKERS: the built service as a process, worker counts interleaved, repeated.
+    const workerRuns: WorkersRun[] = [];
+    const workersSkipped =
+      benchSize() === 'smoke'
+        ? 'smoke size: the EVENT_WORKERS cases need a build and a backlog of 200,000 events'
+        : undefined;
+    if (workersSkipped) {
+      console.log(`EVENT_WORKERS cases skipped (${workersSkipped})`);
+    } else {
+      buildService();
+      const workerEvents = makeEvents(
+        instruments,
+        Math.ceil(WORKER_POINTS / INSTRUMENTS),
+        '2024-03-01T00:00:00Z',
+      );
+      const env = {
+        ...names.env,
+        NATS_URL,
+        DATABASE_URL: db.url,
+        RETENTION_DEFAULT_DAYS: 'forever',
+        STATS_REFRESH_INTERVAL_MS: '0',
+      };
+      for (let round = 1; round <= WORKER_ROUNDS; round++) {
+        for (const workers of WORKER_COUNTS) {
+          const run = await runWithWorkers(
+            workers,
+            workerEvents.map((e) => ({
+              ...e,
+              market_data: {
+                ...e.market_data,
+                instrument_id: `R${round}${e.market_data.instrument_id}`,
+              },
+            })),
+            env,
+            nc,
+            js,
+            names.subjects,
+          );
+          console.log(
+            `EVENT_WORKERS=${workers} round ${round}: ${run.rate ?? '-'} rows/s over ${run.timedRows} rows in ${Math.round(run.timedMs)} ms`,
+          );
+          workerRuns.push(run);
+        }
+      }
+    }
+
     for (const prefix of ['BE', 'BBE']) {
       const { rows } = await sql.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM market_data_ts WHERE instrument_id LIKE $1 AND instrument_id NOT LIKE '%C_'`,
@@ -177,6 +244,13 @@ export async function runEventsBench(): Promise<void> {
           `batch events of ${BARS_PER_BATCH_EVENT} bars, same rows again (upsert)`,
           batchUpsert.ms,
         ),
+        ...WORKER_COUNTS.map((workers) => {
+          const { rates, median } = workerRates(workerRuns, workers);
+          const what = `events of one bar, new rows, EVENT_WORKERS=${workers} (the built service as a process; rows/s of each round: ${rates.join(', ') || 'none'})`;
+          return median === undefined
+            ? [what, '-', '-', workersSkipped ? 'skipped' : '-']
+            : [what, '-', median, (median / copyRate).toFixed(2)];
+        }),
         [
           '(publishing the one-bar events, for reference)',
           Math.round(single.publishMs),
@@ -191,6 +265,18 @@ export async function runEventsBench(): Promise<void> {
         ],
       ],
     );
+    const bestWorkers = Math.max(
+      0,
+      ...WORKER_COUNTS.map((w) => workerRates(workerRuns, w).median ?? 0),
+    );
+    if (bestWorkers > 0) {
+      recordBudget({
+        name: 'event ingest over NATS JetStream, one-bar events with every core (EVENT_WORKERS), x psql \\copy',
+        target: '>= 0.5x',
+        measured: `${(bestWorkers / copyRate).toFixed(2)}x`,
+        pass: bestWorkers / copyRate >= 0.5,
+      });
+    }
     for (const [what, ms] of [
       ['events of one bar (the spec)', single.ms],
       [`batch events of ${BARS_PER_BATCH_EVENT} bars`, batch.ms],

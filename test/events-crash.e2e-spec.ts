@@ -1,5 +1,4 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { JetStreamClient, NatsConnection } from 'nats';
 import { Client } from 'pg';
@@ -9,10 +8,10 @@ import {
   EventNames,
   makeEvents,
   MarketDataEventPayload,
-  publishAll,
   uniqueEventNames,
   waitFor,
 } from './support/events';
+import { checksumOf, countRows, publishSlowly, storedChecksum } from './support/stored-bars';
 import { createTestDatabase, TEST_RETENTION, TestDatabase } from './support/test-database';
 
 /**
@@ -62,66 +61,6 @@ async function startService(env: Record<string, string>): Promise<Service> {
     200,
   );
   return { child, output: () => output, exited };
-}
-
-/** The values of a bar as PostgreSQL prints them: a line of the checksum. */
-function lineOf(e: MarketDataEventPayload): string {
-  const o = e.market_data.ohlcv_data as Record<string, number>;
-  const epoch = Date.parse(e.market_data.timestamp) / 1000;
-  return [
-    e.market_data.instrument_id,
-    epoch,
-    o.open,
-    o.high,
-    o.low,
-    o.close,
-    o.volume,
-    o.dollar_volume,
-    o.trade_count,
-  ].join(',');
-}
-
-function checksumOf(events: readonly MarketDataEventPayload[]): string {
-  const lines = events.map(lineOf).sort();
-  return createHash('md5').update(lines.join(';')).digest('hex');
-}
-
-async function storedChecksum(
-  pg: Client,
-): Promise<{ rows: number; keys: number; checksum: string }> {
-  const { rows } = await pg.query<{ rows: number; keys: number; lines: string[] | null }>(
-    `SELECT count(*)::int AS rows,
-            count(DISTINCT (instrument_id, timeframe, "timestamp"))::int AS keys,
-            array_agg(concat_ws(',', instrument_id, extract(epoch FROM "timestamp")::bigint,
-                                open_price, high_price, low_price, close_price, volume,
-                                dollar_volume, trade_count)) AS lines
-       FROM market_data_ts`,
-  );
-  const lines = (rows[0].lines ?? []).sort();
-  return {
-    rows: rows[0].rows,
-    keys: rows[0].keys,
-    checksum: createHash('md5').update(lines.join(';')).digest('hex'),
-  };
-}
-
-async function countRows(pg: Client): Promise<number> {
-  const { rows } = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM market_data_ts');
-  return rows[0].n;
-}
-
-/** Publishes in small windows with pauses: a stream that lasts a few seconds. */
-async function publishSlowly(
-  js: JetStreamClient,
-  subject: string,
-  events: readonly MarketDataEventPayload[],
-  progress: { published: number },
-): Promise<void> {
-  for (let i = 0; i < events.length; i += 200) {
-    await publishAll(js, subject, events.slice(i, i + 200));
-    progress.published = Math.min(i + 200, events.length);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('JetStream events across a crash of the service on postgresql', () => {

@@ -2,11 +2,20 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
+import { eventWorkers } from '../workers/event-workers';
 import { EventsRedis } from './events-redis';
 import { NatsEventBus } from './nats-event-bus';
 import type { ConsumerState } from './nats-event-bus';
 
 const PING_TIMEOUT_MS = 1_000;
+
+export class EventWorkersStatus {
+  @ApiProperty({ example: 3, description: 'EVENT_WORKERS - 1: the service consumes as well' })
+  configured: number;
+
+  @ApiProperty({ example: 3, description: 'Running now; a worker that died is started again' })
+  running: number;
+}
 
 export class NatsTransportStatus {
   @ApiProperty({ enum: ['up', 'down'] })
@@ -29,6 +38,10 @@ export class NatsTransportStatus {
     description: 'Messages not yet delivered to the consumer, as of the last batch',
   })
   pending?: number;
+
+  /** With EVENT_WORKERS > 1: the event worker processes this service runs. */
+  @ApiPropertyOptional({ type: EventWorkersStatus })
+  workers?: EventWorkersStatus;
 }
 
 export class RedisTransportStatus {
@@ -84,6 +97,7 @@ export class EventsHealthIndicator {
   private async natsStatus(): Promise<NatsTransportStatus> {
     const ping = await this.nats.ping(PING_TIMEOUT_MS);
     const state = this.nats.consumerState;
+    const workers = eventWorkers();
     // Connected but not consuming (stream or consumer could not be set up) is down as well.
     const up = ping.up && (state === 'consuming' || state === 'not started');
     return {
@@ -93,6 +107,9 @@ export class EventsHealthIndicator {
       consumer: this.settings.events.natsConsumer,
       consumer_state: state,
       ...(this.nats.consumerPending === undefined ? {} : { pending: this.nats.consumerPending }),
+      ...(workers
+        ? { workers: { configured: this.settings.events.workers - 1, running: workers.running } }
+        : {}),
     };
   }
 }

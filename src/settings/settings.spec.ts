@@ -50,6 +50,7 @@ describe('loadSettings', () => {
         natsPullAhead: 0,
         batchWaitMs: 50,
         writeConcurrency: 1,
+        workers: 1,
         retryBaseMs: 1_000,
         retryMaxMs: 30_000,
       },
@@ -116,6 +117,7 @@ describe('loadSettings', () => {
       EVENT_RETRY_BASE_MS: '10',
       EVENT_RETRY_MAX_MS: '10',
       EVENT_WRITE_CONCURRENCY: '3',
+      EVENT_WORKERS: '4',
       API_KEYS: 'a-production-read-key=read',
       RATE_LIMIT_REQUESTS: '0',
       RATE_LIMIT_WINDOW_MS: '60000',
@@ -155,6 +157,7 @@ describe('loadSettings', () => {
         natsPullAhead: 500,
         batchWaitMs: 0,
         writeConcurrency: 3,
+        workers: 4,
         retryBaseMs: 10,
         retryMaxMs: 10,
       },
@@ -318,6 +321,24 @@ describe('loadSettings', () => {
       expect(loadSettings({ EVENT_WRITE_CONCURRENCY: '4' }).events.writeConcurrency).toBe(1);
       expect(settingErrorOf({ ...server, EVENT_WRITE_CONCURRENCY: '17' }).message).toBe(
         'Invalid setting EVENT_WRITE_CONCURRENCY: 17 is outside 1..16',
+      );
+    });
+
+    it('should run one event consumer process by default and refuse workers where they cannot share', () => {
+      const server = { DATABASE_URL: 'postgres://u@db:5432/m', NATS_URL: 'nats://bus:4222' };
+
+      expect(loadSettings(server).events.workers).toBe(1);
+      expect(loadSettings({ ...server, EVENT_WORKERS: '16' }).events.workers).toBe(16);
+      expect(settingErrorOf({ ...server, EVENT_WORKERS: '17' }).message).toBe(
+        'Invalid setting EVENT_WORKERS: 17 is outside 1..16',
+      );
+      expect(settingErrorOf({ NATS_URL: 'nats://bus:4222', EVENT_WORKERS: '2' }).message).toBe(
+        'Invalid setting EVENT_WORKERS: 2 needs DATABASE_URL: the embedded database lives in one process',
+      );
+      expect(
+        settingErrorOf({ DATABASE_URL: 'postgres://u@db:5432/m', EVENT_WORKERS: '2' }).message,
+      ).toBe(
+        'Invalid setting EVENT_WORKERS: 2 needs NATS_URL: the workers share the JetStream durable consumer',
       );
     });
 

@@ -99,6 +99,11 @@ export interface EventSettings {
    * embedded engine, which has one connection.
    */
   readonly writeConcurrency: number;
+  /**
+   * Processes consuming the durable JetStream consumer: this one and
+   * `workers - 1` event workers it starts (src/workers/event-workers.ts).
+   */
+  readonly workers: number;
   /** First redelivery delay after a failed write; doubles per delivery up to retryMaxMs. */
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -199,9 +204,28 @@ function loadEventSettings(env: Env, embedded: boolean): EventSettings {
     natsPullAhead: integer(env, 'NATS_PULL_AHEAD', 0, 0, 1_000_000),
     batchWaitMs: integer(env, 'EVENT_BATCH_WAIT_MS', 50, 0, 60_000),
     writeConcurrency: embedded ? 1 : integer(env, 'EVENT_WRITE_CONCURRENCY', 2, 1, 16),
+    workers: eventWorkers(env, embedded),
     retryBaseMs,
     retryMaxMs,
   };
+}
+
+/** EVENT_WORKERS: more than one needs a database server (the embedded one lives in one process) and NATS. */
+function eventWorkers(env: Env, embedded: boolean): number {
+  const workers = integer(env, 'EVENT_WORKERS', 1, 1, 16);
+  if (workers > 1 && embedded) {
+    throw new InvalidSettingError(
+      'EVENT_WORKERS',
+      `${workers} needs DATABASE_URL: the embedded database lives in one process`,
+    );
+  }
+  if (workers > 1 && !env.NATS_URL?.trim()) {
+    throw new InvalidSettingError(
+      'EVENT_WORKERS',
+      `${workers} needs NATS_URL: the workers share the JetStream durable consumer`,
+    );
+  }
+  return workers;
 }
 
 /** Injection token: the validated settings object. */
