@@ -50,7 +50,12 @@ export function fillValues(grid: BucketGrid): unknown[] {
 
 /** $n, $n+1, $n+2 for fillValues; `closeBefore` given by the reader (it knows the source). */
 export function fillParamsAt(n: number, closeBefore: string): FillParams {
-  return { first: `$${n}::timestamptz`, last: `$${n + 1}::timestamptz`, stepSecs: `$${n + 2}`, closeBefore };
+  return {
+    first: `$${n}::timestamptz`,
+    last: `$${n + 1}::timestamptz`,
+    stepSecs: `$${n + 2}`,
+    closeBefore,
+  };
 }
 
 /**

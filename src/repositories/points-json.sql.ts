@@ -63,7 +63,10 @@ export function pointObjectSql(
     if (field === 'timestamp') pieces.push({ literal: '"' });
   });
   if (flagged) {
-    pieces.push({ literal: '', value: `CASE WHEN ${alias}.filled THEN ',"filled":true}' ELSE '}' END` });
+    pieces.push({
+      literal: '',
+      value: `CASE WHEN ${alias}.filled THEN ',"filled":true}' ELSE '}' END`,
+    });
   } else pieces.push({ literal: '}' });
   // Neighbouring literals joined: PostgreSQL does not fold `(x || 'a') || 'b'`.
   const merged: string[] = [];

@@ -147,5 +147,4 @@ export class TradesReader extends TickReader<TradeField> {
     const { total_count, points } = onlyRow(rows);
     return { totalCount: Number(total_count), pointsJson: points };
   }
-
 }
