@@ -234,6 +234,13 @@ describe.each(ENGINES)('gap-filled candles on %s', (engine) => {
   });
 
   describe('a derived timeframe', () => {
+    it('should answer no bucket when none starts in the range', async () => {
+      const res = await query('FILL.A', 'ONE_HOUR', '10:10', '10:50', { fill: 'prev' });
+
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ data_points: [], total_count: 0 });
+    });
+
     it('should fill FIVE_MINUTES from ONE_MINUTE, the leading buckets at the close before the range', async () => {
       const res = await query('FILL.A', 'FIVE_MINUTES', '10:10', '10:35', { fill: 'prev' });
 

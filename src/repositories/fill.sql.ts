@@ -43,7 +43,8 @@ export interface FillParams {
 export function fillValues(grid: BucketGrid): unknown[] {
   return [
     new Date(grid.firstMs).toISOString(),
-    new Date(grid.firstMs + Math.max(0, grid.count - 1) * grid.stepMs).toISOString(),
+    // Before the first when the grid is empty: generate_series then yields nothing.
+    new Date(grid.firstMs + (grid.count - 1) * grid.stepMs).toISOString(),
     grid.stepMs / 1000,
   ];
 }
@@ -70,8 +71,7 @@ export function fillParamsAt(n: number, closeBefore: string): FillParams {
  */
 export function filledBucketsSql(mode: FillMode, p: FillParams): string {
   const grid = `, grid AS (
-       SELECT g AS bucket FROM generate_series(${p.first}, ${p.last}, make_interval(secs => ${p.stepSecs})) g
-        WHERE ${p.first} <= ${p.last})`;
+       SELECT g AS bucket FROM generate_series(${p.first}, ${p.last}, make_interval(secs => ${p.stepSecs})) g)`;
   if (mode === 'null') {
     return `${grid}, filled AS (
        SELECT grid.bucket, b.open_price, b.high_price, b.low_price, b.close_price, b.volume,
