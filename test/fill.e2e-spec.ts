@@ -345,6 +345,26 @@ describe.each(ENGINES)('gap-filled candles on %s', (engine) => {
     });
   });
 
+  describe('the cache', () => {
+    it('should answer a filled range again from the cache, and a bar stored in its gap at once', async () => {
+      await store('FILL.D', 'ONE_MINUTE', [bar('10:00', 1, 2, 0.5, 1.5, 10, 15, 1)]);
+      const first = await query('FILL.D', 'ONE_MINUTE', '10:00', '10:03', { fill: 'prev' });
+      const again = await query('FILL.D', 'ONE_MINUTE', '10:00', '10:03', { fill: 'prev' });
+
+      await store('FILL.D', 'ONE_MINUTE', [bar('10:01', 1.5, 3, 1.5, 2.5, 20, 50, 2)]);
+      const after = await query('FILL.D', 'ONE_MINUTE', '10:00', '10:03', { fill: 'prev' });
+
+      expect(first.body.cache_hit).toBe(false);
+      expect(again.body).toMatchObject({ cache_hit: true, data_points: first.body.data_points });
+      expect(after.body.cache_hit).toBe(false);
+      expect(after.body.data_points).toEqual([
+        bar('10:00', 1, 2, 0.5, 1.5, 10, 15, 1),
+        bar('10:01', 1.5, 3, 1.5, 2.5, 20, 50, 2),
+        flat('10:02', 2.5),
+      ]);
+    });
+  });
+
   describe('requests that are wrong', () => {
     it('should answer 400 naming fill for a mode it does not know', async () => {
       const res = await query('FILL.A', 'ONE_MINUTE', '10:00', '10:10', { fill: 'bogus' });
