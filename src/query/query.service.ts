@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { cacheAside } from '../cache/cache-aside';
 import { aggKey, CACHE_TTL_MS, latestKey, queryKey } from '../cache/cache-keys';
 import { QueryCache } from '../cache/query-cache.service';
+import { bucketGrid, Filling } from '../common/bucket-grid';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { toMicroRange, toRange } from '../common/instant-range';
 import {
@@ -23,7 +24,6 @@ import { CacheResult, MetricsService, QueryShape } from '../metrics/metrics.serv
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
-import { bucketGrid, Filling } from '../repositories/fill.sql';
 import {
   DEFAULT_LIMIT,
   LatestRequestDto,
@@ -185,6 +185,7 @@ export class QueryService {
     const started = performance.now();
     const { data_type } = request;
     checkPaging(request, isTickDataType(data_type));
+    checkFill(request, isTickDataType(data_type));
     return isTickDataType(data_type)
       ? this.tickPage(started, request, this.ticks[data_type])
       : this.barRange(started, request);
@@ -567,10 +568,14 @@ function checkPaging(request: QueryRequestDto, tick: boolean): void {
   if (tick && request.offset !== undefined) {
     throw new InvalidRequestError('offset', 'is not used for TRADE and QUOTE: page with cursor');
   }
-  if (tick && request.fill !== undefined && request.fill !== 'none') {
-    throw new InvalidRequestError('fill', 'applies to OHLCV bars, not to TRADE and QUOTE pages');
-  }
   if (!tick && request.cursor !== undefined) {
     throw new InvalidRequestError('cursor', 'applies to TRADE and QUOTE; OHLCV pages with offset');
+  }
+}
+
+/** Buckets are a thing of bars: a fill of trades or quotes is a 400 (fill=none is what they are). */
+function checkFill(request: QueryRequestDto, tick: boolean): void {
+  if (tick && request.fill !== undefined && request.fill !== 'none') {
+    throw new InvalidRequestError('fill', 'applies to OHLCV bars, not to TRADE and QUOTE pages');
   }
 }
