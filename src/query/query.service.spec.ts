@@ -6,7 +6,7 @@ import {
 } from '../../test/support/service-mocks';
 import { CACHE_TTL_MS } from '../cache/cache-keys';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
-import { POINT_FIELDS, TimeFrame } from '../common/market-data.types';
+import { DataType, POINT_FIELDS, TimeFrame } from '../common/market-data.types';
 import { BarsReader } from '../repositories/bars.reader';
 import { QuotesReader } from '../repositories/quotes.reader';
 import { RollupsRepository } from '../repositories/rollups.repository';
@@ -356,6 +356,96 @@ describe('QueryService', () => {
       await rejectionOf(service.query(queryRequest({ fields: 'bid' })));
 
       expect(recorded).toEqual([]);
+    });
+  });
+
+  describe('query with fill', () => {
+    const HOUR_MS = 3_600_000;
+    /** 10:30-12:30 holds the 11:00 and 12:00 hours. */
+    const GRID = { firstMs: Date.UTC(2025, 5, 21, 11), stepMs: HOUR_MS, count: 2 };
+
+    it('should read the stored timeframe over every bucket of the range when it has bars there', async () => {
+      bars.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_HOUR, TimeFrame.ONE_MINUTE]);
+      bars.findRange.mockResolvedValue({ totalCount: 2, pointsJson: HOUR_POINTS });
+
+      const body = JSON.parse(await service.query(queryRequest({ fill: 'prev' })));
+
+      expect(body).toMatchObject({ total_count: 2, data_points: JSON.parse(HOUR_POINTS) });
+      expect(body.derived_from).toBeUndefined();
+      expect(bars.findRange).toHaveBeenCalledWith(
+        { instrumentId: 'AAPL', timeframe: TimeFrame.ONE_HOUR },
+        { fromMs: Date.UTC(2025, 5, 21, 10, 30), toMs: Date.UTC(2025, 5, 21, 12, 30) },
+        [...POINT_FIELDS],
+        { limit: 1000, offset: 0 },
+        { mode: 'prev', grid: GRID },
+      );
+    });
+
+    it('should derive from the finest finer timeframe with bars in the range, the fill passed on', async () => {
+      bars.findTimeframesWithData.mockResolvedValue([TimeFrame.FIVE_MINUTES, TimeFrame.ONE_MINUTE]);
+      bars.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: '[]' });
+
+      const body = JSON.parse(await service.query(queryRequest({ fill: 'null' })));
+
+      expect(body.derived_from).toBe('ONE_MINUTE');
+      expect(bars.findRange).not.toHaveBeenCalled();
+      expect(bars.findDerivedRange.mock.calls[0]?.[6]).toEqual({ mode: 'null', grid: GRID });
+    });
+
+    it('should answer an empty range under fill=prev from the timeframe holding the last bar before it', async () => {
+      bars.findTimeframesWithData
+        .mockResolvedValueOnce([])
+        .mockResolvedValueOnce([TimeFrame.FIFTEEN_MINUTES]);
+      bars.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: '[]' });
+
+      const body = JSON.parse(await service.query(queryRequest({ fill: 'prev' })));
+
+      expect(body.derived_from).toBe('FIFTEEN_MINUTES');
+      expect(bars.findTimeframesWithData).toHaveBeenLastCalledWith(
+        'AAPL',
+        [
+          TimeFrame.ONE_HOUR,
+          TimeFrame.ONE_MINUTE,
+          TimeFrame.FIVE_MINUTES,
+          TimeFrame.FIFTEEN_MINUTES,
+        ],
+        { fromMs: -62_135_596_800_000, toMs: GRID.firstMs },
+      );
+    });
+
+    it('should answer an empty range under fill=null from the stored timeframe without looking back', async () => {
+      bars.findTimeframesWithData.mockResolvedValue([]);
+      bars.findRange.mockResolvedValue({ totalCount: 2, pointsJson: '[]' });
+
+      await service.query(queryRequest({ fill: 'null' }));
+
+      expect(bars.findTimeframesWithData).toHaveBeenCalledTimes(1);
+      expect(bars.findRange.mock.calls[0]?.[4]).toEqual({ mode: 'null', grid: GRID });
+    });
+
+    it('should refuse a range of more buckets than a page may hold, naming fill', async () => {
+      const error = await rejectionOf(
+        service.query(
+          queryRequest({
+            timeframe: TimeFrame.ONE_MINUTE,
+            start_time: '2025-01-01T00:00:00Z',
+            end_time: '2025-03-12T00:00:00Z',
+            fill: 'prev',
+          }),
+        ),
+      );
+
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error).toMatchObject({ field: 'fill' });
+      expect(bars.findTimeframesWithData).not.toHaveBeenCalled();
+    });
+
+    it('should refuse a fill of trades, naming fill', async () => {
+      const error = await rejectionOf(
+        service.query(queryRequest({ data_type: DataType.TRADE, fill: 'null' })),
+      );
+
+      expect(error).toMatchObject({ field: 'fill' });
     });
   });
 

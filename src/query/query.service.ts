@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { cacheAside } from '../cache/cache-aside';
 import { aggKey, CACHE_TTL_MS, latestKey, queryKey } from '../cache/cache-keys';
 import { QueryCache } from '../cache/query-cache.service';
+import { bucketGrid, Filling } from '../common/bucket-grid';
 import { InvalidRequestError, NotFoundError } from '../common/errors';
 import { toMicroRange, toRange } from '../common/instant-range';
 import {
@@ -23,7 +24,12 @@ import { CacheResult, MetricsService, QueryShape } from '../metrics/metrics.serv
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
-import { DEFAULT_LIMIT, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
+import {
+  DEFAULT_LIMIT,
+  LatestRequestDto,
+  MAX_LIMIT,
+  QueryRequestDto,
+} from './dto/query-request.dto';
 import {
   toDerivedPointJson,
   toQueryResponseJson,
@@ -42,6 +48,9 @@ function ceilTo(ms: number, step: number): number {
 function floorTo(ms: number, step: number): number {
   return Math.floor(ms / step) * step;
 }
+
+/** 0001-01-01T00:00:00Z: the start of "before the range" when looking for the close to carry. */
+const EARLIEST_MS = -62_135_596_800_000;
 
 /** A range of bars without its timing: what is cached. */
 interface BarsAnswer extends PointsPage {
@@ -176,6 +185,7 @@ export class QueryService {
     const started = performance.now();
     const { data_type } = request;
     checkPaging(request, isTickDataType(data_type));
+    checkFill(request, isTickDataType(data_type));
     return isTickDataType(data_type)
       ? this.tickPage(started, request, this.ticks[data_type])
       : this.barRange(started, request);
@@ -240,6 +250,7 @@ export class QueryService {
     const range = toRange(request.start_time, request.end_time, this.maxRangeDays);
     const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
     const { instrument_id: instrumentId, timeframe } = request;
+    const fill = fillingOf(request, range);
     const keyParts = [
       instrumentId,
       timeframe,
@@ -248,6 +259,8 @@ export class QueryService {
       fields,
       page.limit,
       page.offset,
+      // Unfilled answers keep the keys they had before fill existed.
+      ...(fill ? [fill.mode] : []),
     ];
     const { answer, cacheResult } = await cacheAside(this.cache, {
       instrumentId,
@@ -257,7 +270,10 @@ export class QueryService {
         { key: aggKey(instrumentId, timeframe, generation, keyParts), ttlMs: CACHE_TTL_MS.agg },
       ],
       slotOf: (computed) => (computed.derivedFrom === undefined ? 0 : 1),
-      compute: () => this.computeRange(instrumentId, timeframe, range, fields, page),
+      compute: () =>
+        fill
+          ? this.computeFilledRange(instrumentId, timeframe, range, fields, page, fill)
+          : this.computeRange(instrumentId, timeframe, range, fields, page),
       encode: encodeBars,
       decode: decodeBars,
     });
@@ -392,6 +408,73 @@ export class QueryService {
   }
 
   /**
+   * Every bucket of `fill`'s grid, from the source computeRange would read
+   * (the stored timeframe, else the finest finer one with rows in the
+   * range, else the trades); a range without any of them is answered from
+   * the timeframe that holds the last bar before it (fill=prev carries its
+   * close), else the stored timeframe (every bucket empty).
+   */
+  private async computeFilledRange(
+    instrumentId: string,
+    timeframe: TimeFrame,
+    range: TimeRange,
+    fields: PointField[],
+    page: Page,
+    fill: Filling,
+  ): Promise<BarsAnswer> {
+    const sourceRange = this.bucketSourceRange(range, timeframe);
+    const source =
+      (await this.sourceWithData(instrumentId, timeframe, sourceRange)) ??
+      ((await this.trades.hasTradesIn(instrumentId, sourceRange)) ? 'TRADE' : undefined) ??
+      (fill.mode === 'prev'
+        ? await this.sourceWithData(instrumentId, timeframe, {
+            fromMs: EARLIEST_MS,
+            toMs: sourceRange.fromMs,
+          })
+        : undefined) ??
+      timeframe;
+    if (source === timeframe) {
+      return this.bars.findRange({ instrumentId, timeframe }, range, fields, page, fill);
+    }
+    if (source === 'TRADE') {
+      const built = await this.trades.findBarsFromTrades(
+        instrumentId,
+        timeframe,
+        sourceRange,
+        fields,
+        page,
+        fill,
+      );
+      return { ...built, derivedFrom: 'TRADE' };
+    }
+    const derived = await this.deriveRange(
+      instrumentId,
+      source,
+      timeframe,
+      sourceRange,
+      fields,
+      page,
+      fill,
+    );
+    return { ...derived, derivedFrom: source };
+  }
+
+  /** The stored timeframe when it has rows in `range`, else the finest finer one that has. */
+  private async sourceWithData(
+    instrumentId: string,
+    timeframe: TimeFrame,
+    range: TimeRange,
+  ): Promise<TimeFrame | undefined> {
+    const found = await this.bars.findTimeframesWithData(
+      instrumentId,
+      [timeframe, ...finerTimeframes(timeframe)],
+      range,
+    );
+    if (found.includes(timeframe)) return timeframe;
+    return found.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
+  }
+
+  /**
    * Bars of `timeframe` computed from the stored `derivedFrom` rows of
    * `sourceRange` (bucket-aligned): the one derivation behind /query and
    * latest. The rollups serve series whose finest stored timeframe is the
@@ -404,10 +487,20 @@ export class QueryService {
     sourceRange: TimeRange,
     fields: readonly PointField[],
     page: Page,
+    fill?: Filling,
   ): Promise<PointsPage> {
+    // Unfilled reads keep their arguments as they were (fill is the readers' optional last one).
+    const filling = fill ? [fill] : [];
     return (
       (derivedFrom === ROLLUP_SOURCE
-        ? await this.rollups.findDerivedRange(instrumentId, timeframe, sourceRange, fields, page)
+        ? await this.rollups.findDerivedRange(
+            instrumentId,
+            timeframe,
+            sourceRange,
+            fields,
+            page,
+            ...filling,
+          )
         : undefined) ??
       (await this.bars.findDerivedRange(
         instrumentId,
@@ -416,6 +509,7 @@ export class QueryService {
         sourceRange,
         fields,
         page,
+        ...filling,
       ))
     );
   }
@@ -450,6 +544,25 @@ export class QueryService {
   }
 }
 
+/**
+ * The fill a bars request asks for, over every bucket of its timeframe in
+ * the range; undefined for fill=none. A filled answer holds every bucket,
+ * so the range may hold at most MAX_LIMIT of them (a page of the most a
+ * request may ask for).
+ */
+function fillingOf(request: QueryRequestDto, range: TimeRange): Filling | undefined {
+  const mode = request.fill ?? 'none';
+  if (mode === 'none') return undefined;
+  const grid = bucketGrid(request.timeframe, range);
+  if (grid.count > MAX_LIMIT) {
+    throw new InvalidRequestError(
+      'fill',
+      `covers at most ${MAX_LIMIT} buckets: [start_time, end_time) holds ${grid.count} ${request.timeframe} buckets`,
+    );
+  }
+  return { mode, grid };
+}
+
 /** Bars page by offset, trades and quotes by cursor: the other one is a 400, the same shape for both. */
 function checkPaging(request: QueryRequestDto, tick: boolean): void {
   if (tick && request.offset !== undefined) {
@@ -457,5 +570,12 @@ function checkPaging(request: QueryRequestDto, tick: boolean): void {
   }
   if (!tick && request.cursor !== undefined) {
     throw new InvalidRequestError('cursor', 'applies to TRADE and QUOTE; OHLCV pages with offset');
+  }
+}
+
+/** Buckets are a thing of bars: a fill of trades or quotes is a 400 (fill=none is what they are). */
+function checkFill(request: QueryRequestDto, tick: boolean): void {
+  if (tick && request.fill !== undefined && request.fill !== 'none') {
+    throw new InvalidRequestError('fill', 'applies to OHLCV bars, not to TRADE and QUOTE pages');
   }
 }

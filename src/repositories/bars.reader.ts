@@ -5,6 +5,7 @@ import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
+import { FILLED_COLUMNS, filledBucketsSql, Filling, fillParamsAt, fillValues } from './fill.sql';
 import {
   barVolumeSql,
   fieldColumnsSql,
@@ -85,16 +86,30 @@ export class BarsReader {
    * Rows of `series` in `range`: the page as JSON (PostgreSQL builds it) and
    * the count of the whole range. The count is taken from the page when the
    * page shows where the range ends (see pageTotal); only a full page (or an
-   * empty one past the start) costs a second scan of the range.
+   * empty one past the start) costs a second scan of the range. With
+   * `fill`: every bucket of its grid, the count that of the grid.
    */
   async findRange(
     series: SeriesKey,
     range: TimeRange,
     fields: readonly PointField[],
     page: Page,
+    fill?: Filling,
   ): Promise<PointsPage> {
     const where = `t.instrument_id = $1 AND t.timeframe = $2 AND t."timestamp" >= $3 AND t."timestamp" < $4`;
     const params = [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)];
+    if (fill) {
+      return this.selectFilledPage(
+        `WITH buckets AS (
+           SELECT t."timestamp" AS bucket, t.open_price, t.high_price, t.low_price, t.close_price,
+                  ${barVolumeSql('t')} AS volume, t.dollar_volume, t.trade_count
+             FROM market_data_ts t WHERE ${where})`,
+        params,
+        fields,
+        page,
+        fill,
+      );
+    }
     return this.selectPage(
       // The page holds raw columns: rows skipped by OFFSET are never formatted.
       `WITH page AS (
@@ -112,7 +127,9 @@ export class BarsReader {
    * Bars of `target` computed from the stored `source` timeframe: first
    * open, max high, min low, last close, summed volume, dollar volume and
    * trade count per UTC-aligned bucket (a sum is null when a bar of the
-   * bucket lacks that value). `range` holds the source rows.
+   * bucket lacks that value). `range` holds the source rows. With `fill`:
+   * every bucket of its grid, a filled one carrying the close of the source
+   * bar before it.
    */
   async findDerivedRange(
     instrumentId: string,
@@ -121,6 +138,7 @@ export class BarsReader {
     range: TimeRange,
     fields: readonly PointField[],
     page: Page,
+    fill?: Filling,
   ): Promise<PointsPage> {
     const buckets = `WITH buckets AS (
          SELECT date_bin(make_interval(secs => $5), "timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
@@ -143,6 +161,7 @@ export class BarsReader {
       isoOf(range.toMs),
       TIMEFRAME_MS[target] / 1000,
     ];
+    if (fill) return this.selectFilledPage(buckets, params, fields, page, fill);
     return this.selectPage(
       `${buckets}, page AS (
          SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
@@ -212,6 +231,35 @@ export class BarsReader {
     return rows[0]?.point ?? null;
   }
 
+  /**
+   * The page of `fill`'s grid over the `buckets` CTE of `bucketsSql` ($1 the
+   * instrument, $2 the source timeframe, as in every read here); the count
+   * is the grid's, known without a scan.
+   */
+  private async selectFilledPage(
+    bucketsSql: string,
+    params: unknown[],
+    fields: readonly PointField[],
+    page: Page,
+    fill: Filling,
+  ): Promise<PointsPage> {
+    const n = params.length + 1;
+    const sql = `${bucketsSql}${filledBucketsSql(fill.mode, fillParamsAt(n, closeBeforeSql('$2', n)))},
+       page AS (
+         SELECT ${fieldColumnsSql(fields, FILLED_COLUMNS)}, filled.filled FROM filled
+          ORDER BY filled.bucket LIMIT $${n + 3} OFFSET $${n + 4})
+       SELECT ${pointsArraySql(fields, 'page', true)} AS points FROM page`;
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ points: string }>(sql, [
+        ...params,
+        ...fillValues(fill.grid),
+        page.limit,
+        page.offset,
+      ]),
+    );
+    return { totalCount: fill.grid.count, pointsJson: onlyRow(rows).points };
+  }
+
   /** The page, then the count of the whole range only when the page cannot tell it. */
   private async selectPage(
     pageSql: string,
@@ -231,6 +279,17 @@ export class BarsReader {
     );
     return { totalCount: Number(onlyRow(counted.rows).total_count), pointsJson };
   }
+}
+
+/**
+ * The close of the instrument's ($1) last bar of `timeframe` (an SQL
+ * expression) before the fill's first bucket ($n): what leading empty
+ * buckets carry under fill=prev.
+ */
+export function closeBeforeSql(timeframe: string, n: number): string {
+  return `(SELECT close_price FROM market_data_ts
+            WHERE instrument_id = $1 AND timeframe = ${timeframe} AND "timestamp" < $${n}::timestamptz
+            ORDER BY "timestamp" DESC LIMIT 1)`;
 }
 
 function isoOf(ms: number): string {

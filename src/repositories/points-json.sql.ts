@@ -40,8 +40,17 @@ export function volumeJsonSql(column: string): string {
   );
 }
 
-/** `'{"timestamp":"' || ... || '}'` over `alias`'s columns; keys in `fields` order. */
-export function pointObjectSql(fields: readonly PointField[], alias: string): string {
+/**
+ * `'{"timestamp":"' || ... || '}'` over `alias`'s columns; keys in `fields`
+ * order. `flagged`: `alias` has a boolean `filled` column, written as
+ * `"filled":true` last where it is true and left out elsewhere (a real bar
+ * reads as it does without fill).
+ */
+export function pointObjectSql(
+  fields: readonly PointField[],
+  alias: string,
+  flagged = false,
+): string {
   const pieces: { literal: string; value?: string }[] = [];
   fields.forEach((field, i) => {
     const key = `${i === 0 ? '{' : ','}"${field}":`;
@@ -53,14 +62,20 @@ export function pointObjectSql(fields: readonly PointField[], alias: string): st
     else pieces.push({ literal: key, value: `coalesce(${column}::text, 'null')` });
     if (field === 'timestamp') pieces.push({ literal: '"' });
   });
-  pieces.push({ literal: '}' });
+  if (flagged) {
+    pieces.push({
+      literal: '',
+      value: `CASE WHEN ${alias}.filled THEN ',"filled":true}' ELSE '}' END`,
+    });
+  } else pieces.push({ literal: '}' });
   // Neighbouring literals joined: PostgreSQL does not fold `(x || 'a') || 'b'`.
   const merged: string[] = [];
   let literal = '';
   for (const piece of pieces) {
     literal += piece.literal;
     if (piece.value !== undefined) {
-      merged.push(`'${literal}'`, piece.value);
+      if (literal) merged.push(`'${literal}'`);
+      merged.push(piece.value);
       literal = '';
     }
   }
@@ -69,8 +84,12 @@ export function pointObjectSql(fields: readonly PointField[], alias: string): st
 }
 
 /** The JSON array of the points of `alias`, in the order rows arrive; `[]` for none. */
-export function pointsArraySql(fields: readonly PointField[], alias: string): string {
-  return `'[' || coalesce(string_agg(${pointObjectSql(fields, alias)}, ','), '') || ']'`;
+export function pointsArraySql(
+  fields: readonly PointField[],
+  alias: string,
+  flagged = false,
+): string {
+  return `'[' || coalesce(string_agg(${pointObjectSql(fields, alias, flagged)}, ','), '') || ']'`;
 }
 
 /** `expr AS "field", ...`: a page's columns named after the fields. */

@@ -3,7 +3,8 @@ import { PoolClient } from 'pg';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
-import { barColumns, Page, PointsPage } from './bars.reader';
+import { barColumns, closeBeforeSql, Page, PointsPage } from './bars.reader';
+import { FILLED_COLUMNS, filledBucketsSql, Filling, fillParamsAt, fillValues } from './fill.sql';
 import type { TimeRange } from './market-data.repository';
 import { translatePgErrors } from '../database/pg-errors';
 import { onlyRow } from '../database/rows';
@@ -78,7 +79,8 @@ export class RollupsRepository {
    * Bars of `target` over `range` (bucket-aligned) computed from the
    * ONE_MINUTE bars of the instrument, as findDerivedRange computes them;
    * undefined when no aggregate serves `target` here (plain PostgreSQL, a
-   * timeframe without a level, the aggregates missing).
+   * timeframe without a level, the aggregates missing). With `fill`: every
+   * bucket of its grid, as BarsReader fills the raw derivation.
    */
   async findDerivedRange(
     instrumentId: string,
@@ -86,6 +88,7 @@ export class RollupsRepository {
     range: TimeRange,
     fields: readonly PointField[],
     page: Page,
+    fill?: Filling,
   ): Promise<PointsPage | undefined> {
     const level = this.levelFor(target);
     if (!level) return undefined;
@@ -112,6 +115,20 @@ export class RollupsRepository {
       const rawHi = spans.map((r) => r.hi.toISOString());
       const [firstLo] = rawLo;
       const lastHi = rawHi[rawHi.length - 1];
+      const params: unknown[] = [instrumentId, from, to, page.limit, page.offset, rawLo, rawHi]
+        // The bucket width only where the raw part uses it: an unused parameter has no type.
+        .concat(firstLo !== undefined && lastHi !== undefined ? [step, firstLo, lastHi] : []);
+      const n = params.length + 1;
+      const answerSql = fill
+        ? `${filledBucketsSql(fill.mode, fillParamsAt(n, closeBeforeSql(`'${ROLLUP_SOURCE}'`, n)))}
+           SELECT NULL AS total_count,
+                  (SELECT ${pointsArraySql(fields, 'p', true)} FROM (
+                     SELECT ${fieldColumnsSql(fields, FILLED_COLUMNS)}, filled.filled FROM filled
+                      ORDER BY filled.bucket LIMIT $4 OFFSET $5) p) AS points`
+        : ` SELECT (SELECT count(*) FROM buckets) AS total_count,
+                (SELECT ${pointsArraySql(fields, 'p')} FROM (
+                   SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM buckets
+                    ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`;
       const { rows: answer } = await client.query<{ total_count: string; points: string }>(
         `WITH raw_spans AS (SELECT * FROM unnest($6::timestamptz[], $7::timestamptz[]) AS s(lo, hi)),
          buckets AS (
@@ -122,18 +139,14 @@ export class RollupsRepository {
             WHERE r.instrument_id = $1 AND r.bucket >= $2 AND r.bucket < $3
               ${spans.length ? 'AND NOT EXISTS (SELECT 1 FROM raw_spans s WHERE r.bucket >= s.lo AND r.bucket < s.hi)' : ''}
            ${spans.length ? RAW_BUCKETS_SQL : ''})
-         SELECT (SELECT count(*) FROM buckets) AS total_count,
-                (SELECT ${pointsArraySql(fields, 'p')} FROM (
-                   SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM buckets
-                    ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
-        [instrumentId, from, to, page.limit, page.offset, rawLo, rawHi]
-          // The bucket width only where the raw part uses it: an unused parameter has no type.
-          .concat(firstLo !== undefined && lastHi !== undefined ? [step, firstLo, lastHi] : []),
+        ${answerSql}`,
+        fill ? [...params, ...fillValues(fill.grid)] : params,
       );
       return answer;
     });
     const { total_count, points } = onlyRow(rows);
-    return { totalCount: Number(total_count), pointsJson: points };
+    // Filled: the grid's count, every bucket of it answered.
+    return { totalCount: fill ? fill.grid.count : Number(total_count), pointsJson: points };
   }
 
   /** Runs `work` in a read-only REPEATABLE READ transaction: every statement sees one snapshot. */

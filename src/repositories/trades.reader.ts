@@ -5,7 +5,9 @@ import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { barColumns, Page, PointsPage } from './bars.reader';
 import { ISO_MS_SQL, ISO_US_SQL } from './bulk-sql';
+import { FILLED_COLUMNS, filledBucketsSql, Filling, fillParamsAt, fillValues } from './fill.sql';
 import type { TimeRange } from './market-data.repository';
+import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
 import { onlyRow } from '../database/rows';
 import { TickReader, selectList } from './tick.reader';
 import { DERIVED_KEY_PREFIX } from './trades.repository';
@@ -94,10 +96,9 @@ export class TradesReader extends TickReader<TradeField> {
     range: TimeRange,
     fields: readonly PointField[],
     page: Page,
+    fill?: Filling,
   ): Promise<PointsPage> {
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ total_count: string; points: string }>(
-        `WITH buckets AS (
+    const buckets = `WITH buckets AS (
            SELECT date_bin(make_interval(secs => $6), "timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
                   (array_agg(price ORDER BY "timestamp", trade_id))[1] AS open_price,
                   max(price) AS high_price,
@@ -108,19 +109,39 @@ export class TradesReader extends TickReader<TradeField> {
                   count(*)::int AS trade_count
              FROM market_trades_ts
             WHERE instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3
-            GROUP BY 1)
+            GROUP BY 1)`;
+    const params: unknown[] = [
+      instrumentId,
+      new Date(range.fromMs).toISOString(),
+      new Date(range.toMs).toISOString(),
+      page.limit,
+      page.offset,
+      TIMEFRAME_MS[target] / 1000,
+    ];
+    if (fill) {
+      // The last trade before the first bucket: the close its leading empty buckets carry.
+      const closeBefore = `(SELECT price FROM market_trades_ts
+                             WHERE instrument_id = $1 AND "timestamp" < $7::timestamptz
+                             ORDER BY "timestamp" DESC, trade_id DESC LIMIT 1)`;
+      const { rows } = await translatePgErrors(() =>
+        this.db.pool.query<{ points: string }>(
+          `${buckets}${filledBucketsSql(fill.mode, fillParamsAt(7, closeBefore))}
+           SELECT ${pointsArraySql(fields, 'p', true)} AS points FROM (
+             SELECT ${fieldColumnsSql(fields, FILLED_COLUMNS)}, filled.filled FROM filled
+              ORDER BY filled.bucket LIMIT $4 OFFSET $5) p`,
+          [...params, ...fillValues(fill.grid)],
+        ),
+      );
+      return { totalCount: fill.grid.count, pointsJson: onlyRow(rows).points };
+    }
+    const { rows } = await translatePgErrors(() =>
+      this.db.pool.query<{ total_count: string; points: string }>(
+        `${buckets}
          SELECT (SELECT count(*) FROM buckets) AS total_count,
                 (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (
                    SELECT ${selectList(fields, BAR_FIELD_SQL)} FROM buckets
                     ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
-        [
-          instrumentId,
-          new Date(range.fromMs).toISOString(),
-          new Date(range.toMs).toISOString(),
-          page.limit,
-          page.offset,
-          TIMEFRAME_MS[target] / 1000,
-        ],
+        params,
       ),
     );
     const { total_count, points } = onlyRow(rows);

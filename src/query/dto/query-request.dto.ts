@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsEnum,
+  IsIn,
   IsInt,
   IsOptional,
   IsString,
@@ -23,6 +24,9 @@ import {
 import { IsInstant } from '../../common/validation';
 
 export const DEFAULT_LIMIT = 1000;
+/** How a bars answer's empty buckets are filled (docs/research-reads.md). */
+export const FILL_MODES = ['none', 'null', 'prev'] as const;
+export type FillRequest = (typeof FILL_MODES)[number];
 export const MAX_LIMIT = 100_000;
 const TIMEFRAME_MESSAGE = `must be one of ${Object.values(TimeFrame).join(', ')}`;
 const DATA_TYPE_MESSAGE = `must be one of ${Object.values(DataType).join(', ')}`;
@@ -73,6 +77,19 @@ export class QueryRequestDto {
   @IsOptional()
   @IsString()
   fields?: string;
+
+  @ApiPropertyOptional({
+    enum: FILL_MODES,
+    default: 'none',
+    description:
+      'OHLCV: the empty buckets of the timeframe in [start_time, end_time). none: left out; null: ' +
+      'present with null values; prev: a flat candle at the previous close (open=high=low=close, ' +
+      'volume, dollar_volume and trade_count 0). A filled point says "filled": true; total_count ' +
+      `counts the buckets (at most ${MAX_LIMIT})`,
+  })
+  @IsOptional()
+  @IsIn(FILL_MODES, { message: `must be one of ${FILL_MODES.join(', ')}` })
+  fill?: FillRequest;
 
   @ApiPropertyOptional({ default: DEFAULT_LIMIT, minimum: 1, maximum: MAX_LIMIT })
   @IsOptional()

@@ -34,6 +34,18 @@ export class MarketDataPointResponseDto {
   trade_count?: number | null;
 }
 
+/** A point of a /query answer: a bar, or with fill=null|prev a bucket without one. */
+export class QueryPointResponseDto extends MarketDataPointResponseDto {
+  @ApiPropertyOptional({
+    type: Boolean,
+    example: true,
+    description:
+      'fill=null|prev: true on a bucket without a bar (null values, or a flat candle at the ' +
+      'previous close with volume, dollar_volume and trade_count 0); absent on a bar',
+  })
+  filled?: boolean;
+}
+
 export class LatestBarResponseDto extends MarketDataPointResponseDto {
   @ApiPropertyOptional({
     enum: TimeFrame,
@@ -58,10 +70,14 @@ export class QueryResponseDto {
   })
   derived_from?: TimeFrame | 'TRADE';
 
-  @ApiProperty({ type: [MarketDataPointResponseDto] })
-  data_points: MarketDataPointResponseDto[];
+  @ApiProperty({ type: [QueryPointResponseDto] })
+  data_points: QueryPointResponseDto[];
 
-  @ApiProperty({ description: 'Points in the whole range, not just this page', example: 390 })
+  @ApiProperty({
+    description:
+      'Points in the whole range, not just this page; with fill=null|prev every bucket of the range',
+    example: 390,
+  })
   total_count: number;
 
   @ApiProperty({ example: 3.2 })
