@@ -31,8 +31,10 @@ export function checksumOf(events: readonly MarketDataEventPayload[]): string {
   return createHash('md5').update(lines.join(';')).digest('hex');
 }
 
+/** Of every bar, or of the instruments starting with `prefix`. */
 export async function storedChecksum(
   pg: Client,
+  prefix = '',
 ): Promise<{ rows: number; keys: number; checksum: string }> {
   const { rows } = await pg.query<{ rows: number; keys: number; lines: string[] | null }>(
     `SELECT count(*)::int AS rows,
@@ -40,7 +42,8 @@ export async function storedChecksum(
             array_agg(concat_ws(',', instrument_id, extract(epoch FROM "timestamp")::bigint,
                                 open_price, high_price, low_price, close_price, volume,
                                 dollar_volume, trade_count)) AS lines
-       FROM market_data_ts`,
+       FROM market_data_ts WHERE starts_with(instrument_id, $1)`,
+    [prefix],
   );
   const lines = (rows[0].lines ?? []).sort();
   return {
@@ -50,8 +53,11 @@ export async function storedChecksum(
   };
 }
 
-export async function countRows(pg: Client): Promise<number> {
-  const { rows } = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM market_data_ts');
+export async function countRows(pg: Client, prefix = ''): Promise<number> {
+  const { rows } = await pg.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM market_data_ts WHERE starts_with(instrument_id, $1)',
+    [prefix],
+  );
   return rows[0].n;
 }
 
