@@ -8,10 +8,12 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import { InstrumentParamsDto } from '../common/instrument-params.dto';
-import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
+import { LatestManyRequestDto, LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import {
   LatestBarResponseDto,
+  LatestManyResponseDto,
   MarketDataPointResponseDto,
+  QueryManyResponseDto,
   QueryResponseDto,
   QuotePointResponseDto,
   QuotesPageResponseDto,
@@ -29,6 +31,7 @@ const oneOf = (...models: (new () => unknown)[]) => ({
 @ApiTags('query')
 @ApiExtraModels(
   QueryResponseDto,
+  QueryManyResponseDto,
   TradesPageResponseDto,
   QuotesPageResponseDto,
   MarketDataPointResponseDto,
@@ -45,11 +48,25 @@ export class QueryController {
   @ApiOperation({ summary: 'Points of a series in [start_time, end_time), ascending' })
   @ApiOkResponse({
     description:
-      'OHLCV: QueryResponse (paged by offset); TRADE, TICK, QUOTE: a page walked by cursor',
-    schema: oneOf(QueryResponseDto, TradesPageResponseDto, QuotesPageResponseDto),
+      'OHLCV: QueryResponse (paged by offset), or with instrument_ids one per instrument; ' +
+      'TRADE, TICK, QUOTE: a page walked by cursor',
+    schema: oneOf(
+      QueryResponseDto,
+      QueryManyResponseDto,
+      TradesPageResponseDto,
+      QuotesPageResponseDto,
+    ),
   })
   query(@Query() request: QueryRequestDto): Promise<string> {
     return this.queries.query(request);
+  }
+
+  @Get('latest')
+  @Header('content-type', 'application/json; charset=utf-8')
+  @ApiOperation({ summary: 'The newest point of each of several instruments' })
+  @ApiOkResponse({ type: LatestManyResponseDto })
+  latestMany(@Query() request: LatestManyRequestDto): Promise<string> {
+    return this.queries.latestMany(request);
   }
 
   @Get('instruments/:instrument_id/latest')

@@ -26,15 +26,20 @@ import type { Settings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import {
   DEFAULT_LIMIT,
+  LatestManyRequestDto,
   LatestRequestDto,
   MAX_LIMIT,
   QueryRequestDto,
 } from './dto/query-request.dto';
 import {
+  QueryResponseParts,
   toDerivedPointJson,
+  toLatestManyResponseJson,
+  toQueryManyResponseJson,
   toQueryResponseJson,
   toTickPageResponseJson,
 } from './dto/query-response.dto';
+import { mapBounded, MAX_POINTS_PER_ANSWER, parseInstrumentIds } from './instrument-list';
 import { BAR_FIELD_SET, FieldSet, parseFields, QUOTE_FIELD_SET, TRADE_FIELD_SET } from './fields';
 import { decodeCursor, encodeCursor } from './tick-cursor';
 
@@ -183,12 +188,69 @@ export class QueryService {
   /** Points of a series in [start_time, end_time), ascending, as the QueryResponse text. */
   async query(request: QueryRequestDto): Promise<string> {
     const started = performance.now();
+    if (request.instrument_ids !== undefined) return this.queryMany(started, request);
     const { data_type } = request;
     checkPaging(request, isTickDataType(data_type));
     checkFill(request, isTickDataType(data_type));
     return isTickDataType(data_type)
       ? this.tickPage(started, request, this.ticks[data_type])
       : this.barRange(started, request);
+  }
+
+  /**
+   * instrument_ids: each instrument's answer exactly as /query gives it
+   * alone (its own cache entry and rules, its own limit and offset), in one
+   * response, in the order named; read a few instruments at a time so one
+   * request leaves connections to the others.
+   */
+  private async queryMany(started: number, request: QueryRequestDto): Promise<string> {
+    if (request.instrument_id !== undefined) {
+      throw new InvalidRequestError('instrument_ids', 'replaces instrument_id: give one of them');
+    }
+    if (isTickDataType(request.data_type)) {
+      throw new InvalidRequestError(
+        'instrument_ids',
+        'applies to OHLCV bars; trades and quotes are paged by cursor, one instrument a request',
+      );
+    }
+    const ids = parseInstrumentIds(request.instrument_ids ?? []);
+    const limit = request.limit ?? DEFAULT_LIMIT;
+    if (ids.length * limit > MAX_POINTS_PER_ANSWER) {
+      throw new InvalidRequestError(
+        'limit',
+        `is per instrument, and ${ids.length} instruments x ${limit} is above ${MAX_POINTS_PER_ANSWER} points: at most ${Math.floor(MAX_POINTS_PER_ANSWER / ids.length)} here`,
+      );
+    }
+    checkPaging(request, false);
+    checkFill(request, false);
+    const answers = await mapBounded(ids, this.readConcurrency, (instrumentId) =>
+      this.barAnswer(performance.now(), { ...request, instrument_id: instrumentId }),
+    );
+    return toQueryManyResponseJson(
+      request.timeframe,
+      answers,
+      Math.round((performance.now() - started) * 100) / 100,
+    );
+  }
+
+  /** GET /latest: the newest point of each instrument as /instruments/{id}/latest gives it; null where none. */
+  async latestMany(request: LatestManyRequestDto): Promise<string> {
+    const started = performance.now();
+    const ids = parseInstrumentIds(request.instrument_ids);
+    const points = await mapBounded(ids, this.readConcurrency, async (instrumentId) => {
+      try {
+        return await this.latest(instrumentId, request);
+      } catch (error) {
+        if (error instanceof NotFoundError) return null;
+        throw error;
+      }
+    });
+    return toLatestManyResponseJson(
+      request.data_type ?? DataType.OHLCV,
+      isTickDataType(request.data_type) ? undefined : request.timeframe,
+      ids.map((instrumentId, i) => ({ instrumentId, pointJson: points[i] ?? null })),
+      Math.round((performance.now() - started) * 100) / 100,
+    );
   }
 
   /** The newest stored point of the series as JSON text. */
@@ -246,6 +308,10 @@ export class QueryService {
   }
 
   private async barRange(started: number, request: QueryRequestDto): Promise<string> {
+    return toQueryResponseJson(await this.barAnswer(started, request));
+  }
+
+  private async barAnswer(started: number, request: QueryRequestDto): Promise<QueryResponseParts> {
     const fields = parseFields(request.fields);
     const range = toRange(request.start_time, request.end_time, this.maxRangeDays);
     const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
@@ -282,7 +348,7 @@ export class QueryService {
       cacheResult,
       started,
     );
-    return toQueryResponseJson({
+    return {
       instrumentId,
       timeframe,
       derivedFrom: answer.derivedFrom,
@@ -290,7 +356,7 @@ export class QueryService {
       totalCount: answer.totalCount,
       queryTimeMs,
       cacheHit: cacheResult === 'hit',
-    });
+    };
   }
 
   private async tickPage(
@@ -366,6 +432,11 @@ export class QueryService {
     this.metrics.queryCompleted(shape, cacheResult, queryTimeMs / 1000);
     this.statistics.recordQuery(queryTimeMs, cacheResult === 'hit');
     return queryTimeMs;
+  }
+
+  /** Instruments of a many-instrument request read at once: half the pool, the rest for others. */
+  private get readConcurrency(): number {
+    return Math.max(1, Math.floor(this.settings.dbPoolSize / 2));
   }
 
   private get maxRangeDays(): number | undefined {

@@ -34,10 +34,29 @@ const DATA_TYPE_MESSAGE = `must be one of ${Object.values(DataType).join(', ')}`
 const needsTimeframe = (o: { data_type?: DataType; timeframe?: TimeFrame }) =>
   !isTickDataType(o.data_type) || o.timeframe !== undefined;
 
+/** The comma list of instrument_ids (docs/research-reads.md); checked by parseInstrumentIds. */
+const INSTRUMENT_IDS_API = {
+  type: String,
+  example: 'AAPL,MSFT,ES=F',
+  description:
+    'Instead of instrument_id: a comma list of 1-500 instruments (spaces around commas ignored), ' +
+    'answered in one response grouped by instrument, in this order',
+};
+const oneInstrument = (o: { instrument_ids?: unknown }) => o.instrument_ids === undefined;
+
 export class QueryRequestDto {
-  @ApiProperty(INSTRUMENT_ID_API)
+  @ApiPropertyOptional({
+    ...INSTRUMENT_ID_API,
+    description: `${INSTRUMENT_ID_API.description}. Required unless instrument_ids is given`,
+  })
+  @ValidateIf(oneInstrument)
   @Matches(INSTRUMENT_ID_PATTERN, { message: `must be ${INSTRUMENT_ID_RULE}` })
   instrument_id: string;
+
+  @ApiPropertyOptional(INSTRUMENT_IDS_API)
+  @IsOptional()
+  @IsString({ each: true, message: 'must be a comma list of instrument ids' })
+  instrument_ids?: string | string[];
 
   // Before timeframe: a wrong data_type is why a timeframe seems to be missing.
   @ApiPropertyOptional({ enum: DataType, default: DataType.OHLCV })
@@ -127,4 +146,15 @@ export class LatestRequestDto {
   @IsOptional()
   @IsString()
   fields?: string;
+}
+
+/** GET /latest: the newest point of each of several instruments. */
+export class LatestManyRequestDto extends LatestRequestDto {
+  @ApiProperty({
+    ...INSTRUMENT_IDS_API,
+    description:
+      'A comma list of 1-500 instruments (spaces around commas ignored), answered in this order',
+  })
+  @IsString({ each: true, message: 'must be a comma list of instrument ids' })
+  instrument_ids: string | string[];
 }

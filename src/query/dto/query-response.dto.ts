@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { TimeFrame } from '../../common/market-data.types';
+import { DataType, TimeFrame } from '../../common/market-data.types';
 
 export class MarketDataPointResponseDto {
   @ApiProperty({ example: '2025-06-21T10:00:00.000Z' })
@@ -110,6 +110,78 @@ export function toQueryResponseJson(parts: QueryResponseParts): string {
     `,"data_points":${parts.pointsJson},"total_count":${parts.totalCount}` +
     `,"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`
   );
+}
+
+/** instrument_ids: each instrument's QueryResponse, in the order named. */
+export class QueryManyResponseDto {
+  @ApiProperty({ enum: TimeFrame })
+  timeframe: TimeFrame;
+
+  @ApiProperty({
+    type: [QueryResponseDto],
+    description: 'One answer per instrument, each as /query answers it alone',
+  })
+  instruments: QueryResponseDto[];
+
+  @ApiProperty({ example: 41.5, description: 'The whole request' })
+  query_time_ms: number;
+
+  @ApiProperty({ example: false, description: 'Every instrument was answered from the cache' })
+  cache_hit: boolean;
+}
+
+export function toQueryManyResponseJson(
+  timeframe: TimeFrame,
+  answers: readonly QueryResponseParts[],
+  queryTimeMs: number,
+): string {
+  return (
+    `{"timeframe":${JSON.stringify(timeframe)},"instruments":[${answers.map(toQueryResponseJson).join(',')}]` +
+    `,"query_time_ms":${queryTimeMs},"cache_hit":${answers.every((a) => a.cacheHit)}}`
+  );
+}
+
+export class LatestOfInstrumentDto {
+  @ApiProperty({ example: 'AAPL' })
+  instrument_id: string;
+
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    additionalProperties: true,
+    description:
+      'The point /instruments/{id}/latest answers (a bar, a trade or a quote); null where it answers 404',
+  })
+  data_point: Record<string, unknown> | null;
+}
+
+/** GET /latest: the newest point of each instrument named. */
+export class LatestManyResponseDto {
+  @ApiProperty({ enum: DataType })
+  data_type: DataType;
+
+  @ApiPropertyOptional({ enum: TimeFrame, description: 'OHLCV only' })
+  timeframe?: TimeFrame;
+
+  @ApiProperty({ type: [LatestOfInstrumentDto] })
+  instruments: LatestOfInstrumentDto[];
+
+  @ApiProperty({ example: 12.5 })
+  query_time_ms: number;
+}
+
+export function toLatestManyResponseJson(
+  dataType: DataType,
+  timeframe: TimeFrame | undefined,
+  points: readonly { readonly instrumentId: string; readonly pointJson: string | null }[],
+  queryTimeMs: number,
+): string {
+  const tf = timeframe === undefined ? '' : `,"timeframe":${JSON.stringify(timeframe)}`;
+  const each = points.map(
+    (p) =>
+      `{"instrument_id":${JSON.stringify(p.instrumentId)},"data_point":${p.pointJson ?? 'null'}}`,
+  );
+  return `{"data_type":${JSON.stringify(dataType)}${tf},"instruments":[${each.join(',')}],"query_time_ms":${queryTimeMs}}`;
 }
 
 /**
