@@ -116,7 +116,7 @@ export class ReadReplicas {
     config: PoolConfig,
     warn: (message: string) => void,
   ): ReadReplicas {
-    const replicas = urls.map((url): Replica => {
+    const replicas = urls.map((url) => {
       const pool = new Pool({
         ...config,
         connectionString: url,
@@ -125,9 +125,23 @@ export class ReadReplicas {
       });
       const name = replicaName(url);
       guardPoolErrors(pool, (message) => warn(`read replica ${name}: ${message}`));
-      return { name, pool, replayLsn: NO_POSITION, replayLsnAt: 0, downUntil: 0 };
+      return { name, pool };
     });
-    return new ReadReplicas(primary, replicas);
+    return ReadReplicas.over(primary, replicas);
+  }
+
+  /** Over pools already made (open, and the unit tests' stand-ins). */
+  static over(primary: Pool, replicas: readonly { name: string; pool: Pool }[]): ReadReplicas {
+    return new ReadReplicas(
+      primary,
+      replicas.map(({ name, pool }) => ({
+        name,
+        pool,
+        replayLsn: NO_POSITION,
+        replayLsnAt: 0,
+        downUntil: 0,
+      })),
+    );
   }
 
   get configured(): boolean {
