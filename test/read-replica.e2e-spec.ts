@@ -278,6 +278,31 @@ async function startService(readPorts: readonly number[]): Promise<ServiceUnderT
       } finally {
         await behind.end();
       }
+      // Trades written while the replica is behind: read back from the primary too.
+      const trades = Array.from({ length: 5 }, (_, i) => ({
+        timestamp: `2025-07-01T01:00:00.00000${i}Z`,
+        price: 10 + i,
+        size: 100,
+        trade_id: `T${i}`,
+      }));
+      const storedTrades = await request(service.baseUrl, 'POST', `${BASE}/store`, {
+        instrument_id: 'RR.T',
+        data_type: 'TRADE',
+        data_points: trades,
+      });
+      expect(storedTrades.body.stored_count).toBe(trades.length);
+      const tradesRead = await request<{ data_points: { trade_id: string }[] }>(
+        service.baseUrl,
+        'GET',
+        `${BASE}/query?instrument_id=RR.T&data_type=TRADE&start_time=${DAY}&end_time=2025-07-02T00:00:00Z`,
+      );
+      expect(tradesRead.status).toBe(200);
+      expect(tradesRead.body.data_points.map((p) => p.trade_id)).toEqual(
+        trades.map((t) => t.trade_id),
+      );
+      const tradesWhileBehind = await readsSinceLastLook();
+      expect(tradesWhileBehind.replica).toBe(0);
+      expect(tradesWhileBehind.read_your_writes).toBeGreaterThan(0);
       // An instrument not written since the replica's position is still read there.
       const unrelated = await query('RR.OTHER', '2025-07-01T04:00:00Z');
       expect(unrelated.body.data_points).toEqual(other);
