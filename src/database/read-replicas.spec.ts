@@ -12,7 +12,8 @@ class StandIn {
   /** pg_current_wal_lsn() on a primary, pg_last_wal_replay_lsn() on a replica. */
   lsn = 0n;
   down = false;
-  failReads = false;
+  /** The SQLSTATE or driver code reads fail with; undefined: they succeed. */
+  failReads: string | undefined;
   readonly asked: string[] = [];
   readonly pool: Pool;
 
@@ -35,9 +36,7 @@ class StandIn {
     if (sql.includes('_lsn()')) return Promise.resolve({ rows: [{ lsn }] });
     if (this.failReads) {
       return Promise.reject(
-        Object.assign(new Error('canceling statement due to conflict with recovery'), {
-          code: '40001',
-        }),
+        Object.assign(new Error(`read failed (${this.failReads})`), { code: this.failReads }),
       );
     }
     return Promise.resolve({ rows: [{ served: this.name }] });
@@ -139,10 +138,10 @@ describe('ReadReplicas', () => {
   it('should run a read again on the primary when the replica fails, and leave the replica out for 2 s', async () => {
     const replica = new StandIn('replica');
     const reads = over(replica);
-    replica.failReads = true;
+    replica.failReads = 'ECONNRESET';
 
     expect(await servedBy(reads, 'A')).toBe('primary');
-    replica.failReads = false;
+    replica.failReads = undefined;
     expect(await servedBy(reads, 'A')).toBe('primary');
     clock += 1_999;
     expect(await servedBy(reads, 'A')).toBe('primary');
@@ -155,6 +154,17 @@ describe('ReadReplicas', () => {
       'replica_unavailable',
       'caught_up',
     ]);
+  });
+
+  it('should run a read cancelled by a recovery conflict again on the primary and keep the replica in', async () => {
+    const replica = new StandIn('replica');
+    const reads = over(replica);
+    replica.failReads = '40001';
+
+    expect(await servedBy(reads, 'A')).toBe('primary');
+    replica.failReads = undefined;
+    expect(await servedBy(reads, 'A')).toBe('replica');
+    expect(counted.map(([, reason]) => reason)).toEqual(['replica_unavailable', 'caught_up']);
   });
 
   it('should keep a replica that comes back behind the forgotten writes out until it catches up', async () => {

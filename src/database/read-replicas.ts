@@ -155,9 +155,10 @@ export class ReadReplicas {
 
   /**
    * Runs `work` on a replica fit for reading `instrumentId`, else on the
-   * primary; a replica that fails (down, a recovery conflict, anything) is
-   * left out for a moment and the read runs again on the primary: a replica
-   * never turns a read into an error the primary would not have given.
+   * primary. A read that fails on a replica (down, a recovery conflict,
+   * anything) runs again on the primary, and an unreachable replica is left
+   * out for a moment: a replica never turns a read into an error the primary
+   * would not have given.
    */
   async read<T>(instrumentId: string, work: (source: ReadSource) => Promise<T>): Promise<T> {
     let reason: ReadReason = 'no_replicas';
@@ -169,7 +170,11 @@ export class ReadReplicas {
           this.onRead('replica', 'caught_up');
           return result;
         } catch (error) {
-          this.markFailed(chosen.replica, error);
+          // Lost or refused connections leave the replica out; a failed statement (a
+          // recovery conflict) only sends this read to the primary.
+          if (isUnavailable(error) || error instanceof DatabaseUnavailableError) {
+            this.markFailed(chosen.replica, error);
+          }
           reason = 'replica_unavailable';
         }
       } else {
@@ -205,31 +210,30 @@ export class ReadReplicas {
     this.sweep();
   }
 
-  private async choose(
-    instrumentId: string,
-  ): Promise<{ replica?: Replica; reason: 'read_your_writes' | 'replica_unavailable' }> {
+  /** A replica that has replayed what reads of the instrument must see, or why none. */
+  private async choose(instrumentId: string): Promise<{ replica?: Replica; reason: ReadReason }> {
     const now = Date.now();
-    const written = this.written.get(instrumentId);
-    const needed =
-      written && !(written.until !== undefined && written.until <= now)
-        ? written.lsn > this.forgottenUpTo
-          ? written.lsn
-          : this.forgottenUpTo
-        : this.forgottenUpTo;
+    const needed = this.neededFor(instrumentId, now);
     const up = this.rotation().filter((r) => r.downUntil <= now);
     if (up.length === 0) return { reason: 'replica_unavailable' };
     const known = up.find((r) => r.replayLsn >= needed);
-    if (known) return { replica: known, reason: 'read_your_writes' };
+    if (known) return { replica: known, reason: 'caught_up' };
     // Behind as far as this process knows: ask those whose position is older than a few ms.
     await Promise.all(
       up.filter((r) => now - r.replayLsnAt >= REPLAY_LSN_MAX_AGE_MS).map((r) => this.askReplay(r)),
     );
     this.sweep();
-    const caughtUp = up.find((r) => r.downUntil <= now && r.replayLsn >= needed);
-    if (caughtUp) return { replica: caughtUp, reason: 'read_your_writes' };
-    return {
-      reason: up.some((r) => r.downUntil <= now) ? 'read_your_writes' : 'replica_unavailable',
-    };
+    const answering = up.filter((r) => r.downUntil <= now);
+    const caughtUp = answering.find((r) => r.replayLsn >= needed);
+    if (caughtUp) return { replica: caughtUp, reason: 'caught_up' };
+    return { reason: answering.length > 0 ? 'read_your_writes' : 'replica_unavailable' };
+  }
+
+  /** The position a replica must have replayed to serve the instrument: its last write, and the floor. */
+  private neededFor(instrumentId: string, now: number): bigint {
+    const written = this.written.get(instrumentId);
+    const pinned = written && (written.until === undefined || written.until > now);
+    return pinned && written.lsn > this.forgottenUpTo ? written.lsn : this.forgottenUpTo;
   }
 
   /** The replicas starting at the next in turn (reads spread over them). */
