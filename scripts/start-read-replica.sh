@@ -113,6 +113,7 @@ if [ -f "$DATA/standby.signal" ]; then
   stop || true
 fi
 
+log "building the replica in $DATA with pg_basebackup -R from 127.0.0.1:$PRIMARY_PORT"
 rm -rf "$DATA"
 mkdir -p "$DATA"
 chown postgres: "$DATA"
