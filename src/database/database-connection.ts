@@ -7,6 +7,7 @@ import { METADATA_ENTITIES } from './entities';
 import { MigrationRunner } from './migration-runner';
 import { guardPoolErrors, isUnavailable } from './pg-errors';
 import { ReadReplicas } from './read-replicas';
+import { SharedWritePositions } from './shared-write-positions';
 import { onlyRow } from './rows';
 
 export type StorageEngine = 'timescaledb' | 'postgresql';
@@ -134,6 +135,12 @@ export class DatabaseConnection {
         settings.databaseReadUrls,
         { max: settings.dbPoolSize, types: TYPE_PARSERS, keepAlive: true, ...timeouts },
         (message) => logger.warn(message),
+        // With several service processes, their writes' positions are shared through Redis.
+        settings.redisUrl && settings.databaseReadUrls.length > 0
+          ? new SharedWritePositions(settings.redisUrl, settings.cacheTimeoutMs, (message) =>
+              logger.warn(message),
+            )
+          : undefined,
       );
       const connection = new DatabaseConnection(dataSource, pool, info, reads, embedded, settings);
       OPENED.set(settings, connection);

@@ -1,5 +1,12 @@
 import type { Pool } from 'pg';
-import { parseLsn, ReadReason, ReadReplicas, ReadSource, ReadTarget } from './read-replicas';
+import {
+  parseLsn,
+  ReadReason,
+  ReadReplicas,
+  ReadSource,
+  ReadTarget,
+  WritePositions,
+} from './read-replicas';
 
 /**
  * The choice of where a read runs, over stand-in servers whose WAL positions
@@ -63,9 +70,14 @@ describe('ReadReplicas', () => {
   afterEach(() => jest.restoreAllMocks());
 
   function over(...replicas: StandIn[]): ReadReplicas {
+    return sharing(undefined, ...replicas);
+  }
+
+  function sharing(shared: WritePositions | undefined, ...replicas: StandIn[]): ReadReplicas {
     const reads = ReadReplicas.over(
       primary.pool,
       replicas.map((r) => ({ name: r.name, pool: r.pool })),
+      shared,
     );
     reads.countReadsWith((target, reason) => counted.push([target, reason]));
     return reads;
@@ -214,6 +226,38 @@ describe('ReadReplicas', () => {
     expect(await servedBy(reads, 'A')).toBe('primary');
     clock += 1;
     expect(await servedBy(reads, 'A')).toBe('replica');
+  });
+
+  it("should keep another process's write on the primary through the shared positions", async () => {
+    const positions = new Map<string, bigint>();
+    let redisUp = true;
+    const shared: WritePositions = {
+      record: (ids, lsn) => {
+        if (redisUp) for (const id of ids) positions.set(id, lsn);
+        return Promise.resolve();
+      },
+      positionOf: (id) => Promise.resolve(redisUp ? positions.get(id) : undefined),
+      close: () => Promise.resolve(),
+    };
+    const replica = new StandIn('replica');
+    const writer = sharing(shared, replica);
+    const reader = sharing(shared, replica);
+    primary.lsn = 500n;
+    replica.lsn = 400n;
+
+    await writer.noteWrite(['A']);
+
+    expect(positions.get('A')).toBe(500n);
+    expect(await servedBy(reader, 'A')).toBe('primary');
+    expect(await servedBy(reader, 'B')).toBe('replica');
+    replica.lsn = 500n;
+    clock += 10;
+    expect(await servedBy(reader, 'A')).toBe('replica');
+    // Redis down: the reader knows only its own writes (none), and reads on.
+    primary.lsn = 600n;
+    await writer.noteWrite(['C']);
+    redisUp = false;
+    expect(await servedBy(reader, 'C')).toBe('replica');
   });
 
   it('should report each replica with its lag and the one down as unreachable', async () => {

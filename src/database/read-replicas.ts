@@ -14,6 +14,13 @@ export type ReadReason =
   /** No replica answers, or the one chosen failed and the read ran again on the primary. */
   | 'replica_unavailable';
 
+/** The positions of writes shared between service processes (SharedWritePositions, in Redis). */
+export interface WritePositions {
+  record(instrumentIds: readonly string[], lsn: bigint): Promise<void>;
+  positionOf(instrumentId: string): Promise<bigint | undefined>;
+  close(): Promise<void>;
+}
+
 /** What a read runs its SQL on: a pool, the primary's or a replica's. */
 export type ReadSource = Pick<Pool, 'query'>;
 
@@ -107,6 +114,7 @@ export class ReadReplicas {
   private constructor(
     private readonly primary: Pool,
     private readonly replicas: readonly Replica[],
+    private readonly shared: WritePositions | undefined,
   ) {}
 
   /** Pools to `urls` (connected on first use: a replica down at start delays nothing). */
@@ -115,6 +123,7 @@ export class ReadReplicas {
     urls: readonly string[],
     config: PoolConfig,
     warn: (message: string) => void,
+    shared?: WritePositions,
   ): ReadReplicas {
     const replicas = urls.map((url) => {
       const pool = new Pool({
@@ -127,11 +136,15 @@ export class ReadReplicas {
       guardPoolErrors(pool, (message) => warn(`read replica ${name}: ${message}`));
       return { name, pool };
     });
-    return ReadReplicas.over(primary, replicas);
+    return ReadReplicas.over(primary, replicas, shared);
   }
 
   /** Over pools already made (open, and the unit tests' stand-ins). */
-  static over(primary: Pool, replicas: readonly { name: string; pool: Pool }[]): ReadReplicas {
+  static over(
+    primary: Pool,
+    replicas: readonly { name: string; pool: Pool }[],
+    shared?: WritePositions,
+  ): ReadReplicas {
     return new ReadReplicas(
       primary,
       replicas.map(({ name, pool }) => ({
@@ -141,6 +154,7 @@ export class ReadReplicas {
         replayLsnAt: 0,
         downUntil: 0,
       })),
+      replicas.length > 0 ? shared : undefined,
     );
   }
 
@@ -203,17 +217,22 @@ export class ReadReplicas {
     } catch {
       at = { lsn: UNKNOWN_POSITION, until: Date.now() + UNKNOWN_POSITION_PIN_MS };
     }
-    for (const id of instrumentIds) {
+    const ids = [...instrumentIds];
+    for (const id of ids) {
       const known = this.written.get(id);
       if (!known || known.lsn < at.lsn) this.written.set(id, at);
     }
     this.sweep();
+    if (at.until === undefined) await this.shared?.record(ids, at.lsn);
   }
 
   /** A replica that has replayed what reads of the instrument must see, or why none. */
   private async choose(instrumentId: string): Promise<{ replica?: Replica; reason: ReadReason }> {
+    // Another process's write of the instrument counts as this one's (undefined: none, or Redis down).
+    const elsewhere = await this.shared?.positionOf(instrumentId);
     const now = Date.now();
-    const needed = this.neededFor(instrumentId, now);
+    const local = this.neededFor(instrumentId, now);
+    const needed = elsewhere !== undefined && elsewhere > local ? elsewhere : local;
     const up = this.rotation().filter((r) => r.downUntil <= now);
     if (up.length === 0) return { reason: 'replica_unavailable' };
     const known = up.find((r) => r.replayLsn >= needed);
@@ -358,6 +377,7 @@ export class ReadReplicas {
   }
 
   async close(): Promise<void> {
+    await this.shared?.close();
     await Promise.all(this.replicas.map((r) => r.pool.end()));
   }
 }
