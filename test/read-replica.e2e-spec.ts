@@ -1,5 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { spawnSync } from 'node:child_process';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { createApp } from '../src/app.factory';
 import { loadSettings } from '../src/settings/settings';
@@ -28,6 +29,8 @@ const REPLICA_PORT = 5435;
 const CLOSED_PORT = 5439;
 const REPLICA_ADMIN_URL = `postgres://postgres@127.0.0.1:${REPLICA_PORT}/postgres`;
 const DAY = '2025-07-01T00:00:00.000Z';
+/** This suite's Redis database (the shared cache, rate limits and write positions of two processes). */
+const SHARED_REDIS_URL = 'redis://127.0.0.1:6379/14';
 const MINUTE = 60_000;
 
 /** Whether the standby answers (decided before the suite, so a local run can skip it). */
@@ -76,8 +79,19 @@ interface ServiceUnderTest {
   close(): Promise<void>;
 }
 
-async function startService(readPorts: readonly number[]): Promise<ServiceUnderTest> {
-  const { url, drop } = await createServerDatabase(POSTGRES_ADMIN_URL);
+/**
+ * The service on a new database of 5432, its reads on `readPorts`; with
+ * `sameDatabaseAs`, a second process on that service's database (closing it
+ * leaves the database to its owner).
+ */
+async function startService(
+  readPorts: readonly number[],
+  env: Record<string, string> = {},
+  sameDatabaseAs?: ServiceUnderTest,
+): Promise<ServiceUnderTest> {
+  const { url, drop } = sameDatabaseAs
+    ? { url: sameDatabaseAs.databaseUrl, drop: () => Promise.resolve() }
+    : await createServerDatabase(POSTGRES_ADMIN_URL);
   const settings = loadSettings({
     LOG_LEVEL: 'error',
     ...TEST_RETENTION,
@@ -87,6 +101,7 @@ async function startService(readPorts: readonly number[]): Promise<ServiceUnderT
     MAINTENANCE_INTERVAL_MS: '0',
     DATABASE_URL: url,
     DATABASE_READ_URL: readPorts.map((port) => onPort(url, port)).join(','),
+    ...env,
   });
   const app = await createApp(settings);
   await app.init();
@@ -326,6 +341,89 @@ if (missingInCi) {
 
       expect(caughtUp.body.data_points).toEqual(expected);
       expectReplicaOnly(await readsSinceLastLook());
+    });
+  });
+
+  describe('with two service processes sharing one Redis', () => {
+    let writer: ServiceUnderTest;
+    let reader: ServiceUnderTest;
+    const env = { REDIS_URL: SHARED_REDIS_URL };
+
+    beforeAll(async () => {
+      const redis = new Redis(SHARED_REDIS_URL);
+      await redis.flushdb();
+      redis.disconnect();
+      writer = await startService([REPLICA_PORT], env);
+      reader = await startService([REPLICA_PORT], env, writer);
+    });
+
+    afterAll(async () => {
+      await replica.query('SELECT pg_wal_replay_resume()').catch(() => undefined);
+      await reader?.close();
+      await writer?.close();
+    });
+
+    const store = (points: BarPoint[]) =>
+      request(writer.baseUrl, 'POST', `${BASE}/store`, {
+        instrument_id: 'RR.SHARED',
+        timeframe: 'ONE_MINUTE',
+        data_points: points,
+      });
+    const readThroughReader = (endTime: string) =>
+      request(
+        reader.baseUrl,
+        'GET',
+        `${BASE}/query?instrument_id=RR.SHARED&timeframe=ONE_MINUTE&start_time=${DAY}&end_time=${endTime}&limit=1000`,
+      );
+    /** Reads by target since `before` (both services share the process's metrics; only the reader reads). */
+    async function readsSince(before: string) {
+      const now = (await request<string>(reader.baseUrl, 'GET', '/metrics')).text;
+      const delta = (labels: Record<string, string>) =>
+        metricValue(now, 'mds_db_reads_total', labels) -
+        metricValue(before, 'mds_db_reads_total', labels);
+      return {
+        now,
+        replica: delta({ target: 'replica' }),
+        readYourWrites: delta({ target: 'primary', reason: 'read_your_writes' }),
+      };
+    }
+
+    it("should read another process's write from the primary while the replica is behind", async () => {
+      const first = makeBars(DAY, 30, MINUTE, 71);
+      const second = makeBars('2025-07-01T00:30:00.000Z', 30, MINUTE, 72);
+      expect((await store(first)).status).toBe(200);
+      await replicaCaughtUp();
+      let metrics = (await request<string>(reader.baseUrl, 'GET', '/metrics')).text;
+      expect((await readThroughReader('2025-07-01T01:00:00Z')).body.data_points).toEqual(first);
+      const warm = await readsSince(metrics);
+      expect(warm.replica).toBeGreaterThan(0);
+      metrics = warm.now;
+
+      await replica.query('SELECT pg_wal_replay_pause()');
+      await until(
+        async () =>
+          (await replica.query('SELECT pg_get_wal_replay_pause_state() AS s')).rows[0].s ===
+          'paused',
+        'replay paused',
+      );
+      expect((await store(second)).status).toBe(200);
+      const fresh = await readThroughReader('2025-07-01T02:00:00Z');
+
+      // The cache is shared too: the write's new generation made the reader miss, and it read the primary.
+      expect(fresh.body.data_points).toEqual([...first, ...second]);
+      const behind = await readsSince(metrics);
+      expect(behind.replica).toBe(0);
+      expect(behind.readYourWrites).toBeGreaterThan(0);
+      metrics = behind.now;
+
+      await replica.query('SELECT pg_wal_replay_resume()');
+      await replicaCaughtUp();
+      expect((await readThroughReader('2025-07-01T03:00:00Z')).body.data_points).toEqual([
+        ...first,
+        ...second,
+      ]);
+      const after = await readsSince(metrics);
+      expect(after.replica).toBeGreaterThan(0);
     });
   });
 
