@@ -130,17 +130,20 @@ export class DatabaseConnection {
 
       await new MigrationRunner(pool, undefined, Boolean(embedded)).up();
       const info = await detectEngine(pool, Boolean(embedded));
+      const shared =
+        settings.redisUrl && settings.databaseReadUrls.length > 0
+          ? new SharedWritePositions(settings.redisUrl, settings.cacheTimeoutMs, (message) =>
+              logger.warn(message),
+            )
+          : undefined;
+      await shared?.connect();
       reads = ReadReplicas.open(
         pool,
         settings.databaseReadUrls,
         { max: settings.dbPoolSize, types: TYPE_PARSERS, keepAlive: true, ...timeouts },
         (message) => logger.warn(message),
         // With several service processes, their writes' positions are shared through Redis.
-        settings.redisUrl && settings.databaseReadUrls.length > 0
-          ? new SharedWritePositions(settings.redisUrl, settings.cacheTimeoutMs, (message) =>
-              logger.warn(message),
-            )
-          : undefined,
+        shared,
       );
       const connection = new DatabaseConnection(dataSource, pool, info, reads, embedded, settings);
       OPENED.set(settings, connection);

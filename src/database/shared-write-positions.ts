@@ -13,6 +13,8 @@ const KEY_PREFIX = 'mds:write_lsn:';
 /** How long a write position is kept: far beyond a healthy replica's lag, and the query cache's 5 min TTL. */
 const POSITION_TTL_MS = 5 * 60_000;
 
+const CONNECT_WAIT_MS = 1_000;
+
 /** Raises each key to ARGV[1] (never lowers it) and renews its expiry. */
 const RAISE_SCRIPT = `
 for _, key in ipairs(KEYS) do
@@ -35,6 +37,7 @@ export class SharedWritePositions {
     private readonly warn: (message: string) => void,
   ) {
     this.redis = new Redis(url, {
+      lazyConnect: true,
       // Fail at once while disconnected rather than queue: a read must not wait for Redis.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -42,6 +45,24 @@ export class SharedWritePositions {
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     });
     this.redis.on('error', () => undefined); // reported through failed()
+  }
+
+  /**
+   * Connects, waiting up to CONNECT_WAIT_MS: the first reads after start are
+   * not left to this process's own writes for want of a connection. Never throws.
+   */
+  async connect(): Promise<void> {
+    const redis = this.redis;
+    // Not events.once: it rejects on the 'error' a refused connection emits.
+    const ready = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), CONNECT_WAIT_MS);
+      redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    redis.connect().catch(() => undefined);
+    if (!(await ready)) this.failed(new Error(`no answer within ${CONNECT_WAIT_MS} ms`));
   }
 
   /** After a commit of `instrumentIds` at `lsn`. */
