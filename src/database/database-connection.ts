@@ -6,6 +6,8 @@ import { EmbeddedEngine } from './embedded-engine';
 import { METADATA_ENTITIES } from './entities';
 import { MigrationRunner } from './migration-runner';
 import { guardPoolErrors, isUnavailable } from './pg-errors';
+import { ReadReplicas } from './read-replicas';
+import { SharedWritePositions } from './shared-write-positions';
 import { onlyRow } from './rows';
 
 export type StorageEngine = 'timescaledb' | 'postgresql';
@@ -48,6 +50,8 @@ export class DatabaseConnection {
     readonly dataSource: DataSource,
     readonly pool: Pool,
     readonly info: EngineInfo,
+    /** Where reads of market data run (DATABASE_READ_URL), and the writes they must see. */
+    readonly reads: ReadReplicas,
     private readonly embedded: EmbeddedEngine | undefined,
     private readonly settings: Settings,
   ) {}
@@ -90,7 +94,18 @@ export class DatabaseConnection {
     const embedded = settings.databaseUrl
       ? undefined
       : await EmbeddedEngine.start(settings.dataDir);
+    let reads: ReadReplicas | undefined;
     try {
+      const timeouts =
+        embedded || !settings.statementTimeoutMs
+          ? {}
+          : {
+              statement_timeout: settings.statementTimeoutMs,
+              // The client gives up a little after the server would have: a
+              // server that does not answer at all (a network partition) must
+              // not hold a request forever.
+              query_timeout: settings.statementTimeoutMs + 2_000,
+            };
       const dataSource = new DataSource({
         type: 'postgres',
         url: settings.databaseUrl ?? embedded!.connectionString,
@@ -104,15 +119,7 @@ export class DatabaseConnection {
           types: TYPE_PARSERS,
           application_name: 'market-data-storage',
           connectionTimeoutMillis: 5_000,
-          ...(embedded || !settings.statementTimeoutMs
-            ? {}
-            : {
-                statement_timeout: settings.statementTimeoutMs,
-                // The client gives up a little after the server would have: a
-                // server that does not answer at all (a network partition) must
-                // not hold a request forever.
-                query_timeout: settings.statementTimeoutMs + 2_000,
-              }),
+          ...timeouts,
           keepAlive: true,
         },
       });
@@ -123,14 +130,31 @@ export class DatabaseConnection {
 
       await new MigrationRunner(pool, undefined, Boolean(embedded)).up();
       const info = await detectEngine(pool, Boolean(embedded));
-      const connection = new DatabaseConnection(dataSource, pool, info, embedded, settings);
+      const shared =
+        settings.redisUrl && settings.databaseReadUrls.length > 0
+          ? new SharedWritePositions(settings.redisUrl, settings.cacheTimeoutMs, (message) =>
+              logger.warn(message),
+            )
+          : undefined;
+      await shared?.connect();
+      reads = ReadReplicas.open(
+        pool,
+        settings.databaseReadUrls,
+        { max: settings.dbPoolSize, types: TYPE_PARSERS, keepAlive: true, ...timeouts },
+        (message) => logger.warn(message),
+        // With several service processes, their writes' positions are shared through Redis.
+        shared,
+      );
+      const connection = new DatabaseConnection(dataSource, pool, info, reads, embedded, settings);
       OPENED.set(settings, connection);
       connection.logger.log(
         `engine ${info.engine}${info.timescaleVersion ? ` ${info.timescaleVersion}` : ''} on PostgreSQL ${info.serverVersion}` +
-          (embedded ? ` (embedded, data in ${settings.dataDir})` : ''),
+          (embedded ? ` (embedded, data in ${settings.dataDir})` : '') +
+          (reads.configured ? `, ${settings.databaseReadUrls.length} read replica(s)` : ''),
       );
       return connection;
     } catch (error) {
+      await reads?.close();
       await embedded?.stop();
       throw error;
     }
@@ -154,6 +178,7 @@ export class DatabaseConnection {
 
   async close(): Promise<void> {
     if (OPENED.get(this.settings) === this) OPENED.delete(this.settings);
+    await this.reads.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
     await this.embedded?.stop();
   }

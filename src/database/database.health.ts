@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { DatabaseConnection } from './database-connection';
 import { DATABASE_CONNECTION } from './database.tokens';
+import type { ReadReplicaStatus } from './read-replicas';
 
 const PING_TIMEOUT_MS = 2_000;
 
@@ -14,6 +15,8 @@ export interface DatabaseStatus {
   readonly latency_ms: number;
   readonly pool: { total: number; idle: number; waiting: number };
   readonly error?: string;
+  /** Present with DATABASE_READ_URL: each replica (one down makes the service degraded, not unready). */
+  readonly read_replicas?: ReadReplicaStatus[];
 }
 
 /** Database health, owned by the module that owns the connection. */
@@ -28,11 +31,13 @@ export class DatabaseHealthIndicator {
   async status(): Promise<DatabaseStatus> {
     const started = performance.now();
     let error: string | undefined;
+    const replicas = this.db.reads.configured ? this.db.reads.status() : undefined;
     try {
       await withTimeout(this.db.pool.query('SELECT 1'), PING_TIMEOUT_MS);
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
     }
+    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
     const { info, pool } = this.db;
     return {
       up: error === undefined,
@@ -40,9 +45,10 @@ export class DatabaseHealthIndicator {
       embedded: info.embedded,
       server_version: info.serverVersion,
       timescaledb_version: info.timescaleVersion,
-      latency_ms: Math.round((performance.now() - started) * 100) / 100,
+      latency_ms: latencyMs,
       pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount },
       ...(error === undefined ? {} : { error: 'unreachable' }),
+      ...(replicas ? { read_replicas: await replicas } : {}),
     };
   }
 

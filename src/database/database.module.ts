@@ -54,6 +54,7 @@ export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShut
       idle: pool.idleCount,
       waiting: pool.waitingCount,
     }));
+    this.db.reads.countReadsWith((target, reason) => this.metrics.databaseRead(target, reason));
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -17,7 +17,8 @@ export class HealthService {
 
   /**
    * unhealthy: the database is down; degraded: the cache is (reads go to the
-   * database) or a configured event transport is.
+   * database), a configured event transport is, or a read replica is (reads
+   * go to the primary).
    */
   async report(): Promise<StorageHealthDto> {
     const [database, cache, events] = await Promise.all([
@@ -27,7 +28,9 @@ export class HealthService {
     ]);
     const status: HealthStatus = !database.up
       ? 'unhealthy'
-      : !cache.up || events.status === 'down'
+      : !cache.up ||
+          events.status === 'down' ||
+          (database.read_replicas ?? []).some((replica) => !replica.up)
         ? 'degraded'
         : 'healthy';
     return {

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { DatabaseStatus } from '../database/database.health';
+import type { ReadReplicaStatus } from '../database/read-replicas';
 import { EventsStatus } from '../events/events.health';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
@@ -13,6 +14,61 @@ class PoolStatusDto {
 
   @ApiProperty({ type: 'integer', example: 0, description: 'Queries waiting for a connection' })
   waiting: number;
+}
+
+class ReadReplicaStatusDto implements ReadReplicaStatus {
+  @ApiProperty({ example: 'replica-1:5432/market', description: 'host:port/database' })
+  name: string;
+
+  @ApiProperty({
+    example: true,
+    description: 'It answers and is a standby; false: reads go to the primary',
+  })
+  up: boolean;
+
+  @ApiProperty({
+    type: Boolean,
+    nullable: true,
+    example: true,
+    description: 'pg_is_in_recovery(); null when unreachable',
+  })
+  standby: boolean | null;
+
+  @ApiProperty({
+    type: Boolean,
+    nullable: true,
+    example: false,
+    description: 'pg_is_wal_replay_paused(); null when unreachable',
+  })
+  replay_paused: boolean | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: '0/3000060',
+    description: 'pg_last_wal_replay_lsn() (the last one seen when unreachable)',
+  })
+  replay_lsn: string | null;
+
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    example: 0,
+    description: 'WAL bytes the primary wrote that the replica has not replayed',
+  })
+  lag_bytes: number | null;
+
+  @ApiProperty({ example: 0.4 })
+  latency_ms: number;
+
+  @ApiProperty({ type: PoolStatusDto })
+  pool: PoolStatusDto;
+
+  @ApiPropertyOptional({
+    enum: ['unreachable', 'query failed', 'not a standby'],
+    description: 'Present when up is false',
+  })
+  error?: string;
 }
 
 class DatabaseStatusDto implements DatabaseStatus {
@@ -39,6 +95,13 @@ class DatabaseStatusDto implements DatabaseStatus {
 
   @ApiPropertyOptional({ enum: ['unreachable'], description: 'Present when up is false' })
   error?: string;
+
+  @ApiPropertyOptional({
+    type: [ReadReplicaStatusDto],
+    description:
+      'With DATABASE_READ_URL: each read replica; one down makes the status degraded (reads go to the primary)',
+  })
+  read_replicas?: ReadReplicaStatus[];
 }
 
 class CacheStatusDto {

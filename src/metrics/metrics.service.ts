@@ -103,6 +103,11 @@ export const METRIC_PROVIDERS = [
     labelNames: ['state'],
   }),
   makeCounterProvider({
+    name: 'mds_db_reads_total',
+    help: 'Reads of market data by where they ran (target: primary, replica) and why (no_replicas, caught_up, read_your_writes, replica_unavailable)',
+    labelNames: ['target', 'reason'],
+  }),
+  makeCounterProvider({
     name: 'mds_cache_operations_total',
     help: 'Cache lookups by result: hit, miss, error (timeout or unreachable, answered from the database)',
     labelNames: ['result'],
@@ -139,6 +144,7 @@ export class MetricsService implements OnModuleInit {
     @InjectMetric('mds_cache_operations_total') private readonly cache: Counter<string>,
     @InjectMetric('mds_rate_limit_local_total') private readonly rateLimitLocal: Counter<string>,
     @InjectMetric('mds_db_pool_connections') private readonly pool: Gauge<string>,
+    @InjectMetric('mds_db_reads_total') private readonly reads: Counter<string>,
     @InjectMetric('mds_events_received_total') private readonly eventsIn: Counter<string>,
     @InjectMetric('mds_events_redelivered_total') private readonly eventsAgain: Counter<string>,
     @InjectMetric('mds_events_stored_total') private readonly eventsStored: Counter<string>,
@@ -165,6 +171,11 @@ export class MetricsService implements OnModuleInit {
       gauge.set({ state: 'idle' }, counts.idle);
       gauge.set({ state: 'waiting' }, counts.waiting);
     };
+  }
+
+  /** One read of market data ran on `target` (the primary or a read replica), for `reason`. */
+  databaseRead(target: string, reason: string): void {
+    this.reads.inc({ target, reason });
   }
 
   httpRequest(method: string, route: string, status: number, seconds: number): void {

@@ -3,6 +3,7 @@ import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
+import type { ReadSource } from '../database/read-replicas';
 import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
 import { FILLED_COLUMNS, filledBucketsSql, Filling, fillParamsAt, fillValues } from './fill.sql';
@@ -100,6 +101,7 @@ export class BarsReader {
     const params = [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)];
     if (fill) {
       return this.selectFilledPage(
+        series.instrumentId,
         `WITH buckets AS (
            SELECT t."timestamp" AS bucket, t.open_price, t.high_price, t.low_price, t.close_price,
                   ${barVolumeSql('t')} AS volume, t.dollar_volume, t.trade_count
@@ -111,6 +113,7 @@ export class BarsReader {
       );
     }
     return this.selectPage(
+      series.instrumentId,
       // The page holds raw columns: rows skipped by OFFSET are never formatted.
       `WITH page AS (
          SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM market_data_ts t
@@ -161,8 +164,9 @@ export class BarsReader {
       isoOf(range.toMs),
       TIMEFRAME_MS[target] / 1000,
     ];
-    if (fill) return this.selectFilledPage(buckets, params, fields, page, fill);
+    if (fill) return this.selectFilledPage(instrumentId, buckets, params, fields, page, fill);
     return this.selectPage(
+      instrumentId,
       `${buckets}, page AS (
          SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
           ORDER BY buckets.bucket LIMIT $6 OFFSET $7)
@@ -181,8 +185,8 @@ export class BarsReader {
     range: TimeRange,
   ): Promise<TimeFrame[]> {
     if (candidates.length === 0) return [];
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ timeframe: TimeFrame }>(
+    const { rows } = await this.read(instrumentId, (source) =>
+      source.query<{ timeframe: TimeFrame }>(
         `SELECT tf AS timeframe FROM unnest($2::text[]) AS tf
           WHERE EXISTS (SELECT 1 FROM market_data_ts
                          WHERE instrument_id = $1 AND timeframe = tf AND "timestamp" >= $3 AND "timestamp" < $4)`,
@@ -202,8 +206,8 @@ export class BarsReader {
     candidates: readonly TimeFrame[],
   ): Promise<Map<TimeFrame, number>> {
     if (candidates.length === 0) return new Map();
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ timeframe: TimeFrame; newest: Date | null }>(
+    const { rows } = await this.read(instrumentId, (source) =>
+      source.query<{ timeframe: TimeFrame; newest: Date | null }>(
         `SELECT tf AS timeframe,
                 (SELECT "timestamp" FROM market_data_ts
                   WHERE instrument_id = $1 AND timeframe = tf
@@ -219,8 +223,8 @@ export class BarsReader {
 
   /** The newest bar of `series` as a JSON object, or null when it has none. */
   async findLatest(series: SeriesKey, fields: readonly PointField[]): Promise<string | null> {
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ point: string }>(
+    const { rows } = await this.read(series.instrumentId, (source) =>
+      source.query<{ point: string }>(
         `SELECT ${pointObjectSql(fields, 'p')} AS point FROM (
            SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM market_data_ts t
             WHERE t.instrument_id = $1 AND t.timeframe = $2
@@ -237,6 +241,7 @@ export class BarsReader {
    * is the grid's, known without a scan.
    */
   private async selectFilledPage(
+    instrumentId: string,
     bucketsSql: string,
     params: unknown[],
     fields: readonly PointField[],
@@ -249,8 +254,8 @@ export class BarsReader {
          SELECT ${fieldColumnsSql(fields, FILLED_COLUMNS)}, filled.filled FROM filled
           ORDER BY filled.bucket LIMIT $${n + 3} OFFSET $${n + 4})
        SELECT ${pointsArraySql(fields, 'page', true)} AS points FROM page`;
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ points: string }>(sql, [
+    const { rows } = await this.read(instrumentId, (source) =>
+      source.query<{ points: string }>(sql, [
         ...params,
         ...fillValues(fill.grid),
         page.limit,
@@ -260,24 +265,31 @@ export class BarsReader {
     return { totalCount: fill.grid.count, pointsJson: onlyRow(rows).points };
   }
 
-  /** The page, then the count of the whole range only when the page cannot tell it. */
-  private async selectPage(
+  /** The page, then the count of the whole range only when the page cannot tell it; both on one source. */
+  private selectPage(
+    instrumentId: string,
     pageSql: string,
     pageParams: unknown[],
     page: Page,
     countSql: string,
     countParams: unknown[],
   ): Promise<PointsPage> {
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ page_count: string; points: string }>(pageSql, pageParams),
-    );
-    const { points: pointsJson, page_count } = onlyRow(rows);
-    const known = pageTotal(page, Number(page_count));
-    if (known !== undefined) return { totalCount: known, pointsJson };
-    const counted = await translatePgErrors(() =>
-      this.db.pool.query<{ total_count: string }>(countSql, countParams),
-    );
-    return { totalCount: Number(onlyRow(counted.rows).total_count), pointsJson };
+    return this.read(instrumentId, async (source) => {
+      const { rows } = await source.query<{ page_count: string; points: string }>(
+        pageSql,
+        pageParams,
+      );
+      const { points: pointsJson, page_count } = onlyRow(rows);
+      const known = pageTotal(page, Number(page_count));
+      if (known !== undefined) return { totalCount: known, pointsJson };
+      const counted = await source.query<{ total_count: string }>(countSql, countParams);
+      return { totalCount: Number(onlyRow(counted.rows).total_count), pointsJson };
+    });
+  }
+
+  /** A read of the instrument's bars, on a read replica when one is fit for it (ReadReplicas). */
+  private read<T>(instrumentId: string, work: (source: ReadSource) => Promise<T>): Promise<T> {
+    return translatePgErrors(() => this.db.reads.read(instrumentId, work));
   }
 }
 

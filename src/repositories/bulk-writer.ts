@@ -124,6 +124,14 @@ export class BulkWriter<R, G> {
       }
       for (const span of spans) this.knownNewest.record(span.key, span.newest);
     });
+    // Committed: reads of these instruments stay on the primary until a replica has it.
+    await this.db.reads.noteWrite(written.map((g) => this.instrumentOf(g.group)));
+  }
+
+  private instrumentOf(group: G): string {
+    const column = this.table.groupColumns.find((c) => c.name === 'instrument_id');
+    if (!column) throw new Error(`${this.table.name}: no instrument_id among the group columns`);
+    return column.value(group);
   }
 
   private spanOf({ group, rows }: CopyGroup<R, G>): GroupSpan {

@@ -122,7 +122,7 @@ export class MarketDataRepository {
     timeframe: TimeFrame | undefined,
     range: TimeRange,
   ): Promise<number> {
-    return translatePgErrors(() =>
+    const deleted = await translatePgErrors(() =>
       withTransaction(this.db.pool, async (client) => {
         await allowDmlOnCompressedChunks(client, this.db.info.engine === 'timescaledb');
         const result = await client.query(
@@ -134,6 +134,9 @@ export class MarketDataRepository {
         return result.rowCount ?? 0;
       }),
     );
+    // Committed: reads of the instrument stay on the primary until a replica has it.
+    await this.db.reads.noteWrite([instrumentId]);
+    return deleted;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { DatabaseConnection } from '../database/database-connection';
 import { translatePgErrors } from '../database/pg-errors';
+import type { ReadSource } from '../database/read-replicas';
 import { ISO_US_SQL } from './bulk-sql';
 import { onlyRow } from '../database/rows';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTable } from './tick-tables';
@@ -67,8 +68,8 @@ export abstract class TickReader<F extends string> {
       params.push(isoUs(after.timestampUs), after.key);
       keyset = `AND (m."timestamp", m.${keyColumn}) > ($5::timestamptz, $6::text)`;
     }
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<TickPageRow>(
+    const { rows } = await this.read(instrumentId, (source) =>
+      source.query<TickPageRow>(
         `WITH page AS MATERIALIZED (
            SELECT m."timestamp" AS ts, m.${keyColumn} AS k, ${selectList(fields, fieldSql)}
              FROM ${table} m ${joinFor(fields)}
@@ -92,8 +93,8 @@ export abstract class TickReader<F extends string> {
   /** The newest point of the instrument as a JSON object, or null when it has none. */
   async findLatest(instrumentId: string, fields: readonly F[]): Promise<string | null> {
     const { table, keyColumn, fieldSql, joinFor } = this.reads;
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ point: string }>(
+    const { rows } = await this.read(instrumentId, (source) =>
+      source.query<{ point: string }>(
         `SELECT row_to_json(p)::text AS point FROM (
            SELECT ${selectList(fields, fieldSql)} FROM ${table} m ${joinFor(fields)}
             WHERE m.instrument_id = $1 ORDER BY m."timestamp" DESC, m.${keyColumn} DESC LIMIT 1) p`,
@@ -101,6 +102,11 @@ export abstract class TickReader<F extends string> {
       ),
     );
     return rows[0]?.point ?? null;
+  }
+
+  /** A read of the instrument's ticks, on a read replica when one is fit for it (ReadReplicas). */
+  protected read<T>(instrumentId: string, work: (source: ReadSource) => Promise<T>): Promise<T> {
+    return translatePgErrors(() => this.db.reads.read(instrumentId, work));
   }
 }
 

@@ -2,7 +2,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import { PointField, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
-import { translatePgErrors } from '../database/pg-errors';
 import { barColumns, Page, PointsPage } from './bars.reader';
 import { ISO_MS_SQL, ISO_US_SQL } from './bulk-sql';
 import { FILLED_COLUMNS, filledBucketsSql, Filling, fillParamsAt, fillValues } from './fill.sql';
@@ -74,8 +73,8 @@ export class TradesReader extends TickReader<TradeField> {
 
   /** Whether the instrument has a trade in `range` (milliseconds). */
   async hasTradesIn(instrumentId: string, range: TimeRange): Promise<boolean> {
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ found: boolean }>(
+    const { rows } = await this.read(instrumentId, (source) =>
+      source.query<{ found: boolean }>(
         `SELECT EXISTS (SELECT 1 FROM market_trades_ts
                          WHERE instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3) AS found`,
         [instrumentId, new Date(range.fromMs).toISOString(), new Date(range.toMs).toISOString()],
@@ -123,8 +122,8 @@ export class TradesReader extends TickReader<TradeField> {
       const closeBefore = `(SELECT price FROM market_trades_ts
                              WHERE instrument_id = $1 AND "timestamp" < $7::timestamptz
                              ORDER BY "timestamp" DESC, trade_id DESC LIMIT 1)`;
-      const { rows } = await translatePgErrors(() =>
-        this.db.pool.query<{ points: string }>(
+      const { rows } = await this.read(instrumentId, (source) =>
+        source.query<{ points: string }>(
           `${buckets}${filledBucketsSql(fill.mode, fillParamsAt(7, closeBefore))}
            SELECT ${pointsArraySql(fields, 'p', true)} AS points FROM (
              SELECT ${fieldColumnsSql(fields, FILLED_COLUMNS)}, filled.filled FROM filled
@@ -134,8 +133,8 @@ export class TradesReader extends TickReader<TradeField> {
       );
       return { totalCount: fill.grid.count, pointsJson: onlyRow(rows).points };
     }
-    const { rows } = await translatePgErrors(() =>
-      this.db.pool.query<{ total_count: string; points: string }>(
+    const { rows } = await this.read(instrumentId, (source) =>
+      source.query<{ total_count: string; points: string }>(
         `${buckets}
          SELECT (SELECT count(*) FROM buckets) AS total_count,
                 (SELECT '[' || coalesce(string_agg(row_to_json(p)::text, ','), '') || ']' FROM (

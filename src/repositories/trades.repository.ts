@@ -44,7 +44,7 @@ export class TradesRepository {
 
   /** Deletes the trades of an instrument in `range` (milliseconds); returns how many. */
   async deleteRange(instrumentId: string, range: TimeRange): Promise<number> {
-    return translatePgErrors(() =>
+    const deleted = await translatePgErrors(() =>
       withTransaction(this.db.pool, async (client) => {
         await allowDmlOnCompressedChunks(client, this.maintenance.timescale);
         const result = await client.query(
@@ -55,5 +55,8 @@ export class TradesRepository {
         return result.rowCount ?? 0;
       }),
     );
+    // Committed: reads of the instrument stay on the primary until a replica has it.
+    await this.db.reads.noteWrite([instrumentId]);
+    return deleted;
   }
 }

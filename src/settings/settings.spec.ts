@@ -23,6 +23,7 @@ describe('loadSettings', () => {
       host: '0.0.0.0',
       logLevel: 'log',
       databaseUrl: undefined,
+      databaseReadUrls: [],
       dataDir: resolve('./data'),
       dbPoolSize: 10,
       dbStartupWaitMs: 30_000,
@@ -89,6 +90,7 @@ describe('loadSettings', () => {
       HOST: '127.0.0.1',
       LOG_LEVEL: 'debug',
       DATABASE_URL: 'postgres://market:secret@db:5432/market',
+      DATABASE_READ_URL: 'postgres://market:secret@replica:5432/market',
       DATA_DIR: '/var/lib/market',
       DB_POOL_SIZE: '25',
       DB_STARTUP_WAIT_MS: '0',
@@ -130,6 +132,7 @@ describe('loadSettings', () => {
       host: '127.0.0.1',
       logLevel: 'debug',
       databaseUrl: 'postgres://market:secret@db:5432/market',
+      databaseReadUrls: ['postgres://market:secret@replica:5432/market'],
       dataDir: '/var/lib/market',
       dbPoolSize: 25,
       dbStartupWaitMs: 0,
@@ -353,6 +356,47 @@ describe('loadSettings', () => {
 
     it('should not take REDIS_URL (the cache) as the Redis event transport', () => {
       expect(loadSettings({ REDIS_URL: 'redis://cache:6379' }).events.redisUrl).toBeUndefined();
+    });
+  });
+
+  describe('read replicas (DATABASE_READ_URL)', () => {
+    const primary = { DATABASE_URL: 'postgres://u@db:5432/m' };
+
+    it('should read one URL or a comma list, trimmed', () => {
+      expect(
+        loadSettings({ ...primary, DATABASE_READ_URL: 'postgres://u@r1:5432/m' }).databaseReadUrls,
+      ).toEqual(['postgres://u@r1:5432/m']);
+      expect(
+        loadSettings({
+          ...primary,
+          DATABASE_READ_URL: ' postgres://u@r1:5432/m , postgresql://u@r2:5433/m ',
+        }).databaseReadUrls,
+      ).toEqual(['postgres://u@r1:5432/m', 'postgresql://u@r2:5433/m']);
+    });
+
+    it.each([
+      ['redis://r1:6379', 'protocol "redis:" is not postgres: or postgresql:'],
+      ['replica', 'is not a URL (postgres://user:password@replica:5432/db)'],
+      [
+        'postgres://u@r1/m,mysql://u:s3cr3t@r2/m',
+        'entry 2 protocol "mysql:" is not postgres: or postgresql:',
+      ],
+      ['postgres://u@r1/m,,postgres://u@r2/m', 'entry 2 is empty'],
+    ])('should refuse DATABASE_READ_URL=%s in one line naming it', (value, reason) => {
+      const error = settingErrorOf({ ...primary, DATABASE_READ_URL: value });
+
+      expect(error.variable).toBe('DATABASE_READ_URL');
+      expect(error.message).toBe(`Invalid setting DATABASE_READ_URL: ${reason}`);
+      expect(error.message).not.toContain('s3cr3t');
+    });
+
+    it('should refuse read replicas without DATABASE_URL (the embedded engine)', () => {
+      const error = settingErrorOf({ DATABASE_READ_URL: 'postgres://u@r1:5432/m' });
+
+      expect(error.variable).toBe('DATABASE_READ_URL');
+      expect(error.message).toBe(
+        'Invalid setting DATABASE_READ_URL: needs DATABASE_URL (read replicas are of a server; the embedded engine has none)',
+      );
     });
   });
 });

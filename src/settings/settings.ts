@@ -24,6 +24,11 @@ export interface Settings {
   readonly logLevel: LogLevel;
   /** Unset: the embedded TimescaleDB under `dataDir`. */
   readonly databaseUrl: string | undefined;
+  /**
+   * Read replicas of DATABASE_URL (DATABASE_READ_URL, a comma list): reads of
+   * market data go to them, except read-your-writes (docs/scaling.md). Empty: none.
+   */
+  readonly databaseReadUrls: readonly string[];
   readonly dataDir: string;
   readonly dbPoolSize: number;
   /** How long start-up waits for an unreachable database server. */
@@ -129,6 +134,7 @@ export function loadSettings(env: Env = process.env): Settings {
       ['postgres:', 'postgresql:'],
       'postgres://user:password@host:5432/db',
     ),
+    databaseReadUrls: readReplicaUrls(env),
     dataDir: resolve(text(env, 'DATA_DIR', './data')),
     dbPoolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 200),
     dbStartupWaitMs: integer(env, 'DB_STARTUP_WAIT_MS', 30_000, 0, 600_000),
@@ -148,6 +154,40 @@ export function loadSettings(env: Env = process.env): Settings {
     security: loadSecuritySettings(env, text(env, 'NODE_ENV', 'development')),
     lifecycle: loadLifecycleSettings(env),
   };
+}
+
+const POSTGRES_URL_EXAMPLE = 'postgres://user:password@replica:5432/db';
+
+/** DATABASE_READ_URL: one or more server URLs, comma separated; only beside DATABASE_URL. */
+function readReplicaUrls(env: Env): string[] {
+  const raw = env.DATABASE_READ_URL?.trim();
+  if (!raw) return [];
+  if (!env.DATABASE_URL?.trim()) {
+    throw new InvalidSettingError(
+      'DATABASE_READ_URL',
+      'needs DATABASE_URL (read replicas are of a server; the embedded engine has none)',
+    );
+  }
+  const entries = raw.split(',').map((entry) => entry.trim());
+  return entries.map((entry, i) => {
+    const where = entries.length > 1 ? `entry ${i + 1} ` : '';
+    if (entry === '') throw new InvalidSettingError('DATABASE_READ_URL', `${where}is empty`);
+    // The one-URL check, its message naming this variable and the entry (never the password).
+    try {
+      return url(
+        { DATABASE_READ_URL: entry },
+        'DATABASE_READ_URL',
+        ['postgres:', 'postgresql:'],
+        POSTGRES_URL_EXAMPLE,
+      )!;
+    } catch (error) {
+      if (!(error instanceof InvalidSettingError) || !where) throw error;
+      throw new InvalidSettingError(
+        'DATABASE_READ_URL',
+        `${where}${error.message.replace('Invalid setting DATABASE_READ_URL: ', '')}`,
+      );
+    }
+  });
 }
 
 function loadLifecycleSettings(env: Env): LifecycleSettings {
