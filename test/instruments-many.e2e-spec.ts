@@ -57,25 +57,28 @@ describe.each(ENGINES)('many instruments in one request on %s', (engine) => {
   const query = (params: Record<string, string>) =>
     request(t.baseUrl, 'GET', `${BASE}/query?${new URLSearchParams(params).toString()}`);
 
+  // All 500 for the stored range; the other shapes over the first 100 (the same code path, a shorter CI).
   it.each([
-    ['stored', { timeframe: 'ONE_MINUTE' }],
-    ['derived', { timeframe: 'FIVE_MINUTES' }],
-    ['filled', { timeframe: 'ONE_MINUTE', fill: 'prev' }],
+    ['stored', 500, { timeframe: 'ONE_MINUTE' }],
+    ['derived', 100, { timeframe: 'FIVE_MINUTES' }],
+    ['filled', 100, { timeframe: 'ONE_MINUTE', fill: 'prev' }],
     [
       'paged and projected',
+      100,
       { timeframe: 'ONE_MINUTE', limit: '7', offset: '3', fields: 'close,volume' },
     ],
   ])(
-    'should answer %s ranges of 500 instruments as 500 single queries do',
-    async (_label, extra) => {
+    'should answer %s ranges of %d instruments as many single queries do',
+    async (_label, count, extra) => {
       const range = { start_time: START, end_time: END, ...extra };
+      const ids = IDS.slice(0, count);
 
-      const many = await query({ instrument_ids: IDS.join(','), ...range });
+      const many = await query({ instrument_ids: ids.join(','), ...range });
 
       expect(many.status).toBe(200);
       expect(many.body.timeframe).toBe(extra.timeframe);
-      expect(many.body.instruments).toHaveLength(COUNT);
-      for (const [i, id] of IDS.entries()) {
+      expect(many.body.instruments).toHaveLength(count);
+      for (const [i, id] of ids.entries()) {
         const single = await query({ instrument_id: id, ...range });
         expect(single.status).toBe(200);
         expect(comparable(many.body.instruments[i])).toEqual(comparable(single.body));
