@@ -9,7 +9,15 @@ import { BENCH_SIZES, BenchSize } from './support';
  */
 const DEFAULT_PARTS = ['ingest', 'events', 'query', 'compression', 'scale'];
 /** Parts run only when named (issue-specific measurements; the default suite stays within 15 minutes). */
-const NAMED_ONLY_PARTS = ['layout', 'rollups', 'maintenance', 'trades', 'nats-floor', 'peers'];
+const NAMED_ONLY_PARTS = [
+  'layout',
+  'rollups',
+  'maintenance',
+  'trades',
+  'nats-floor',
+  'peers',
+  'research',
+];
 const PART_NAMES = [...DEFAULT_PARTS, ...NAMED_ONLY_PARTS];
 
 /** Sizes of the parts that read their own environment variables (ingest, events). */

@@ -8,6 +8,7 @@ import { runIngestBench } from './ingest';
 import { runLayoutBench } from './layout';
 import { runMaintenanceBench } from './maintenance';
 import { runQueryBench } from './query';
+import { runResearchBench } from './research';
 import { runRollupsBench } from './rollups';
 import { reportPaths, writeReport } from './report';
 import { runScaleBench } from './scale';
@@ -27,6 +28,7 @@ export const PARTS: Record<string, () => Promise<void>> = {
   maintenance: runMaintenanceBench,
   trades: runTradesBench,
   peers: runPeersBench,
+  research: runResearchBench,
 };
 
 /**
