@@ -11,7 +11,7 @@ import {
 } from './support/events';
 import { samplesOf } from './support/metrics-text';
 import { killService, ServiceProcess, startServiceProcess } from './support/service-process';
-import { checksumOf, countRows, publishSlowly, storedChecksum } from './support/stored-bars';
+import { countRows, expectStoredExactlyOnce, publishSlowly } from './support/stored-bars';
 import { request } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
@@ -120,17 +120,7 @@ describe('EVENT_WORKERS on postgresql', () => {
     );
 
     await publishing;
-    await waitFor(
-      'every event stored',
-      async () => (await countRows(pg)) >= events.length,
-      120_000,
-      200,
-    );
-    expect(await storedChecksum(pg)).toEqual({
-      rows: events.length,
-      keys: events.length,
-      checksum: checksumOf(events),
-    });
+    await expectStoredExactlyOnce(pg, events);
     expect(service!.output()).toMatch(/event worker \d+ exited \(SIGKILL\); starting another/);
     await waitFor(
       'two workers running',

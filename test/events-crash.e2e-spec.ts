@@ -11,7 +11,7 @@ import {
   uniqueEventNames,
   waitFor,
 } from './support/events';
-import { checksumOf, countRows, publishSlowly, storedChecksum } from './support/stored-bars';
+import { countRows, expectStoredExactlyOnce, publishSlowly } from './support/stored-bars';
 import { createTestDatabase, TEST_RETENTION, TestDatabase } from './support/test-database';
 
 /**
@@ -113,18 +113,7 @@ describe('JetStream events across a crash of the service on postgresql', () => {
 
     await publishing;
     service = await startService(env);
-    await waitFor(
-      'every event stored',
-      async () => (await countRows(pg)) >= events.length,
-      120_000,
-      200,
-    );
-
-    expect(await storedChecksum(pg)).toEqual({
-      rows: events.length,
-      keys: events.length,
-      checksum: checksumOf(events),
-    });
+    await expectStoredExactlyOnce(pg, events);
   }, 240_000);
 
   it('should drain on SIGTERM mid-stream, exit 0, and lose nothing', async () => {
@@ -147,18 +136,7 @@ describe('JetStream events across a crash of the service on postgresql', () => {
 
     await publishing;
     service = await startService(env);
-    await waitFor(
-      'every event stored',
-      async () => (await countRows(pg)) >= published.length,
-      120_000,
-      200,
-    );
-
-    expect(await storedChecksum(pg)).toEqual({
-      rows: published.length,
-      keys: published.length,
-      checksum: checksumOf(published),
-    });
+    await expectStoredExactlyOnce(pg, published);
     service.child.kill('SIGTERM');
     expect(await service.exited).toBe(0);
   }, 240_000);

@@ -11,7 +11,7 @@ import {
   waitFor,
 } from './support/events';
 import { killService, ServiceProcess, startServiceProcess } from './support/service-process';
-import { checksumOf, countRows, publishSlowly, storedChecksum } from './support/stored-bars';
+import { countRows, expectStoredExactlyOnce, publishSlowly } from './support/stored-bars';
 import { request } from './support/test-app';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
@@ -140,18 +140,7 @@ describe('two service processes sharing NATS, Redis and TimescaleDB', () => {
     await waitFor('the restarted process to take writes', () => ackedAfterRestart >= 3, 60_000);
     writing = false;
     await writer;
-    await waitFor(
-      'every event stored',
-      async () => (await countRows(pg, 'TR.E')) >= events.length,
-      120_000,
-      200,
-    );
-
-    expect(await storedChecksum(pg, 'TR.E')).toEqual({
-      rows: events.length,
-      keys: events.length,
-      checksum: checksumOf(events),
-    });
+    await expectStoredExactlyOnce(pg, events, 'TR.E');
     const acknowledged = writes.filter((w) => w.acknowledged);
     expect(acknowledged.length).toBeGreaterThan(10);
     for (const instrumentId of REST_INSTRUMENTS) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { JetStreamClient } from 'nats';
 import { Client } from 'pg';
-import { MarketDataEventPayload, publishAll } from './events';
+import { MarketDataEventPayload, publishAll, waitFor } from './events';
 
 /**
  * Exactly-once checks of event ingest against the database itself: the rows,
@@ -73,4 +73,27 @@ export async function publishSlowly(
     progress.published = Math.min(i + 200, events.length);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Waits until as many bars as `events` are stored (of the instruments
+ * starting with `prefix`), then asserts each event is stored exactly once
+ * with its values: rows, keys and the checksum of every value.
+ */
+export async function expectStoredExactlyOnce(
+  pg: Client,
+  events: readonly MarketDataEventPayload[],
+  prefix = '',
+): Promise<void> {
+  await waitFor(
+    'every event stored',
+    async () => (await countRows(pg, prefix)) >= events.length,
+    120_000,
+    200,
+  );
+  expect(await storedChecksum(pg, prefix)).toEqual({
+    rows: events.length,
+    keys: events.length,
+    checksum: checksumOf(events),
+  });
 }
