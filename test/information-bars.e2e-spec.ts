@@ -32,11 +32,17 @@ function scaled(value: number | string): bigint {
 }
 
 /** The decimal text of `value / 10^scale`, trailing zeros dropped. */
+function abs(value: bigint): bigint {
+  return value < 0n ? -value : value;
+}
+
 function decimal(value: bigint, scale: number): string {
+  const sign = value < 0n ? '-' : '';
+  value = abs(value);
   const unit = 10n ** BigInt(scale);
   const whole = value / unit;
   const fraction = (value % unit).toString().padStart(scale, '0').replace(/0+$/, '');
-  return fraction ? `${whole}.${fraction}` : `${whole}`;
+  return sign + (fraction ? `${whole}.${fraction}` : `${whole}`);
 }
 
 function micros(iso: string): number {
@@ -64,7 +70,11 @@ function expectedBars(
   const threshold =
     kind === 'dollar' ? scaled(n) * ONE : kind === 'tick' ? BigInt(n) * ONE : scaled(n);
   const measure = (t: Trade): bigint =>
-    kind === 'volume' ? scaled(t.size) : kind === 'dollar' ? scaled(t.price) * scaled(t.size) : ONE;
+    kind === 'volume'
+      ? scaled(t.size)
+      : kind === 'dollar'
+        ? abs(scaled(t.price)) * scaled(t.size)
+        : ONE;
   const bars = new Map<bigint, { trades: Trade[]; upto: bigint }>();
   let total = 0n;
   for (const t of ordered) {
@@ -132,6 +142,13 @@ const DECIMALS: Trade[] = [
   { timestamp: '2025-06-23T15:00:00.000003Z', price: 10.4, size: 0.5, trade_id: 'd' },
 ];
 
+/** A negative price counts by its magnitude in dollar bars: 5, then 3 (total 8), then 2. */
+const NEGATIVE: Trade[] = [
+  { timestamp: '2025-06-23T16:00:00.000000Z', price: -5, size: 1, trade_id: 'n1' },
+  { timestamp: '2025-06-23T16:00:00.000001Z', price: 3, size: 1, trade_id: 'n2' },
+  { timestamp: '2025-06-23T16:00:00.000002Z', price: -2, size: 1, trade_id: 'n3' },
+];
+
 function expectError(res: JsonResponse, field: string): void {
   expect({ status: res.status, error: res.body?.error, field: res.body?.field }).toEqual({
     status: 400,
@@ -174,6 +191,7 @@ describe.each(ENGINES)('volume, dollar and tick bars on %s', (engine) => {
     await store('IB.EDGES', EDGES);
     await store('IB.DEC', DECIMALS);
     await store('IB.RAND', random1);
+    await store('IB.NEG', NEGATIVE);
   }, 120_000);
 
   afterAll(async () => {
@@ -255,6 +273,26 @@ describe.each(ENGINES)('volume, dollar and tick bars on %s', (engine) => {
       true,
     ]);
     expect(res.body.data_points).toEqual(expectedBars(DECIMALS, 'volume', '0.8'));
+  });
+
+  it('should count a negative price by its magnitude toward dollar:N', async () => {
+    const res = await bars('IB.NEG', 'dollar:4');
+
+    expect(res.status).toBe(200);
+    expect(
+      res.body.data_points.map(
+        (p: { trade_count: number; complete: boolean; dollar_volume: number }) => [
+          p.trade_count,
+          p.dollar_volume,
+          p.complete,
+        ],
+      ),
+    ).toEqual([
+      [1, -5, true],
+      [1, 3, true],
+      [1, -2, false],
+    ]);
+    expect(res.body.data_points).toEqual(expectedBars(NEGATIVE, 'dollar', '4'));
   });
 
   it.each([

@@ -21,7 +21,8 @@ const BAR_COLUMNS: Readonly<Record<PointField, string>> = {
 /** The measure each trade adds to its bar's running total, exact (numeric). */
 const MEASURE_SQL: Readonly<Record<InformationBarKind, string>> = {
   volume: 'size::numeric',
-  dollar: 'price::numeric * size::numeric',
+  // The traded value's magnitude: a negative price (spreads, 2020's oil) still moves the total forward.
+  dollar: 'abs(price::numeric) * size::numeric',
   tick: '1::numeric',
 };
 
@@ -34,9 +35,13 @@ const MEASURE_SQL: Readonly<Record<InformationBarKind, string>> = {
  * - `upto`: the running total of the measure since the range start,
  *   including the trade, summed as numeric (a float running sum of 0.1 +
  *   0.2 misses a threshold of 0.3);
- * - the trade's bar: floor((upto - its own measure) / N), the total BEFORE
- *   it, so the trade that reaches or passes a multiple of N closes its bar
- *   whole and the next trade opens the next one;
+ * - the trade's bar: div(upto - its own measure, N), the total BEFORE it
+ *   in whole multiples of N, so the trade that reaches or passes a multiple
+ *   of N closes its bar whole and the next trade opens the next one. div is
+ *   exact integer division (the / of numeric rounds its quotient to some 16
+ *   digits, which can round 99999.99999999999999 up to the next bar); the
+ *   measures are never negative, so the totals never fall and each bar's
+ *   trades are consecutive;
  * - a bar is complete when its last trade's total reached (bar + 1) * N;
  *   only the last bar of the range can fall short.
  *
@@ -56,7 +61,7 @@ export function informationBarsSql(
         FROM market_trades_ts
        WHERE instrument_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3),
     numbered AS (
-      SELECT *, floor((upto - measure) / $4::numeric) AS bar FROM trades),
+      SELECT *, div(upto - measure, $4::numeric) AS bar FROM trades),
     bars AS (
       SELECT bar,
              min(ts) AS start_ts,
