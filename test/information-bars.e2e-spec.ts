@@ -149,6 +149,10 @@ const NEGATIVE: Trade[] = [
   { timestamp: '2025-06-23T16:00:00.000002Z', price: -2, size: 1, trade_id: 'n3' },
 ];
 
+function pointsOf(res: JsonResponse): Record<string, unknown>[] {
+  return res.body.data_points as Record<string, unknown>[];
+}
+
 function expectError(res: JsonResponse, field: string): void {
   expect({ status: res.status, error: res.body?.error, field: res.body?.field }).toEqual({
     status: 400,
@@ -267,10 +271,9 @@ describe.each(ENGINES)('volume, dollar and tick bars on %s', (engine) => {
     const res = await bars('IB.DEC', 'volume:0.8');
 
     expect(res.status).toBe(200);
-    expect(res.body.data_points.map((p: { volume: number }) => p.volume)).toEqual([0.8, 0.8]);
-    expect(res.body.data_points.map((p: { complete: boolean }) => p.complete)).toEqual([
-      true,
-      true,
+    expect(pointsOf(res).map((p) => [p.volume, p.complete])).toEqual([
+      [0.8, true],
+      [0.8, true],
     ]);
     expect(res.body.data_points).toEqual(expectedBars(DECIMALS, 'volume', '0.8'));
   });
@@ -279,15 +282,7 @@ describe.each(ENGINES)('volume, dollar and tick bars on %s', (engine) => {
     const res = await bars('IB.NEG', 'dollar:4');
 
     expect(res.status).toBe(200);
-    expect(
-      res.body.data_points.map(
-        (p: { trade_count: number; complete: boolean; dollar_volume: number }) => [
-          p.trade_count,
-          p.dollar_volume,
-          p.complete,
-        ],
-      ),
-    ).toEqual([
+    expect(pointsOf(res).map((p) => [p.trade_count, p.dollar_volume, p.complete])).toEqual([
       [1, -5, true],
       [1, 3, true],
       [1, -2, false],
