@@ -20,6 +20,10 @@ import {
   TradePointResponseDto,
   TradesPageResponseDto,
 } from './dto/query-response.dto';
+import {
+  InformationBarPointResponseDto,
+  InformationBarsResponseDto,
+} from './dto/information-bars-response.dto';
 import { QueryService } from './query.service';
 
 /** One answer per data kind: bars (OHLCV), trades (TRADE, TICK), quotes (QUOTE). */
@@ -38,6 +42,8 @@ const oneOf = (...models: (new () => unknown)[]) => ({
   LatestBarResponseDto,
   TradePointResponseDto,
   QuotePointResponseDto,
+  InformationBarsResponseDto,
+  InformationBarPointResponseDto,
 )
 @Controller('api/v1/storage')
 export class QueryController {
@@ -49,12 +55,13 @@ export class QueryController {
   @ApiOkResponse({
     description:
       'OHLCV: QueryResponse (paged by offset), or with instrument_ids one per instrument; ' +
-      'TRADE, TICK, QUOTE: a page walked by cursor',
+      'TRADE, TICK, QUOTE: a page walked by cursor; TRADE with bar: volume, dollar or tick bars',
     schema: oneOf(
       QueryResponseDto,
       QueryManyResponseDto,
       TradesPageResponseDto,
       QuotesPageResponseDto,
+      InformationBarsResponseDto,
     ),
   })
   query(@Query() request: QueryRequestDto): Promise<string> {

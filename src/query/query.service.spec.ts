@@ -556,4 +556,31 @@ describe('QueryService', () => {
       expect(bars.findLatest).not.toHaveBeenCalled();
     });
   });
+
+  describe('query with bar', () => {
+    it('should refuse a range cut into more than 1,000,000 bars with a 400 naming bar', async () => {
+      const trades = noTradesMock();
+      trades.findInformationBars = jest
+        .fn()
+        .mockResolvedValue({ totalCount: 1_000_001, pointsJson: '[]' });
+      const withTrades = new QueryService(
+        bars,
+        rollups,
+        trades,
+        {} as QuotesReader,
+        bypassCacheMock(),
+        metricsMock(),
+        statisticsFake().service,
+        loadSettings({}),
+      );
+
+      const error = await rejectionOf(
+        withTrades.query(queryRequest({ data_type: DataType.TRADE, bar: 'tick:1' })),
+      );
+
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error).toMatchObject({ field: 'bar' });
+      expect(String((error as Error).message)).toMatch(/1000001 bars/);
+    });
+  });
 });

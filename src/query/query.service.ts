@@ -42,6 +42,8 @@ import {
 import { mapBounded, MAX_POINTS_PER_ANSWER, parseInstrumentIds } from './instrument-list';
 import { BAR_FIELD_SET, FieldSet, parseFields, QUOTE_FIELD_SET, TRADE_FIELD_SET } from './fields';
 import { decodeCursor, encodeCursor } from './tick-cursor';
+import { barSpecText, MAX_BARS_PER_RANGE, parseInformationBar } from './information-bar';
+import { toInformationBarsResponseJson } from './dto/information-bars-response.dto';
 
 /** The bars' fields parser, where src/storage's property spec imports it from. */
 export { parseFields } from './fields';
@@ -190,6 +192,7 @@ export class QueryService {
     const started = performance.now();
     if (request.instrument_ids !== undefined) return this.queryMany(started, request);
     const { data_type } = request;
+    if (request.bar !== undefined) return this.informationBars(started, request);
     checkPaging(request, isTickDataType(data_type));
     checkFill(request, isTickDataType(data_type));
     return isTickDataType(data_type)
@@ -394,6 +397,63 @@ export class QueryService {
       pointsJson: answer.pointsJson,
       totalCount: answer.totalCount,
       nextCursor: answer.nextCursor,
+      queryTimeMs,
+      cacheHit: cacheResult === 'hit',
+    });
+  }
+
+  /**
+   * bar=volume:N|dollar:N|tick:N on TRADE (or TICK): bars built from the
+   * trades in [start_time, end_time), paged by limit and offset, cached
+   * like any range with the spec in the key.
+   */
+  private async informationBars(started: number, request: QueryRequestDto): Promise<string> {
+    if (request.data_type !== DataType.TRADE && request.data_type !== DataType.TICK) {
+      throw new InvalidRequestError(
+        'bar',
+        'applies to data_type TRADE (or TICK): bars from trades',
+      );
+    }
+    if (request.cursor !== undefined) {
+      throw new InvalidRequestError('cursor', 'is not used with bar: bars page with offset');
+    }
+    checkFill(request, true);
+    const bar = parseInformationBar(request.bar ?? '');
+    const range = toMicroRange(request.start_time, request.end_time, this.maxRangeDays);
+    const fields = parseFields(request.fields);
+    const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
+    const instrumentId = request.instrument_id;
+    const keyParts = [
+      'BAR',
+      instrumentId,
+      bar.kind,
+      bar.threshold,
+      range.fromUs,
+      range.toUs,
+      fields,
+      page.limit,
+      page.offset,
+    ];
+    const { answer, cacheResult } = await cacheAside(this.cache, {
+      instrumentId,
+      slots: (generation) => [{ key: queryKey(generation, keyParts), ttlMs: CACHE_TTL_MS.query }],
+      compute: () =>
+        this.trades.findInformationBars(instrumentId, bar.kind, bar.threshold, range, fields, page),
+      encode: encodeBars,
+      decode: decodeBars,
+    });
+    if (answer.totalCount > MAX_BARS_PER_RANGE) {
+      throw new InvalidRequestError(
+        'bar',
+        `cuts [start_time, end_time) into ${answer.totalCount} bars, above ${MAX_BARS_PER_RANGE}: raise N or narrow the range`,
+      );
+    }
+    const queryTimeMs = this.completed('range', cacheResult, started);
+    return toInformationBarsResponseJson({
+      instrumentId,
+      bar: barSpecText(bar),
+      pointsJson: answer.pointsJson,
+      totalCount: answer.totalCount,
       queryTimeMs,
       cacheHit: cacheResult === 'hit',
     });

@@ -9,6 +9,8 @@ import type { TimeRange } from './market-data.repository';
 import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
 import { onlyRow } from '../database/rows';
 import { TickReader, selectList } from './tick.reader';
+import { InformationBarKind, informationBarsSql } from './information-bars.sql';
+import { isoUs, MicroRange } from './tick-tables';
 import { DERIVED_KEY_PREFIX } from './trades.repository';
 
 /** The fields answered when none are asked for. */
@@ -142,6 +144,34 @@ export class TradesReader extends TickReader<TradeField> {
                     ORDER BY bucket LIMIT $4 OFFSET $5) p) AS points`,
         params,
       ),
+    );
+    const { total_count, points } = onlyRow(rows);
+    return { totalCount: Number(total_count), pointsJson: points };
+  }
+
+  /**
+   * Volume, dollar or tick bars of the trades in `range`: a bar closes at
+   * the trade that takes the running total since the range start to or past
+   * the next multiple of `threshold` (informationBarsSql). `threshold` is
+   * decimal text, compared as numeric.
+   */
+  async findInformationBars(
+    instrumentId: string,
+    kind: InformationBarKind,
+    threshold: string,
+    range: MicroRange,
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<PointsPage> {
+    const { rows } = await this.read(instrumentId, (source) =>
+      source.query<{ total_count: string; points: string }>(informationBarsSql(kind, fields), [
+        instrumentId,
+        isoUs(range.fromUs),
+        isoUs(range.toUs),
+        threshold,
+        page.limit,
+        page.offset,
+      ]),
     );
     const { total_count, points } = onlyRow(rows);
     return { totalCount: Number(total_count), pointsJson: points };

@@ -110,6 +110,20 @@ export class QueryRequestDto {
   @IsIn(FILL_MODES, { message: `must be one of ${FILL_MODES.join(', ')}` })
   fill?: FillRequest;
 
+  @ApiPropertyOptional({
+    type: String,
+    example: 'volume:10000',
+    description:
+      'TRADE (or TICK): bars built from the trades instead of the trades. volume:N closes a bar at ' +
+      'the trade that takes the size summed since start_time to or past the next multiple of N, ' +
+      'dollar:N the same for price*size, tick:N every N trades; the closing trade belongs to its bar ' +
+      'whole. Paged by limit and offset; the last bar says "complete": false when the range ends first',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(40, { message: 'must be at most 40 characters' })
+  bar?: string;
+
   @ApiPropertyOptional({ default: DEFAULT_LIMIT, minimum: 1, maximum: MAX_LIMIT })
   @IsOptional()
   @Type(() => Number)
