@@ -6,8 +6,8 @@ import { EmbeddedEngine } from './embedded-engine';
 import { METADATA_ENTITIES } from './entities';
 import { MigrationRunner } from './migration-runner';
 import { guardPoolErrors, isUnavailable } from './pg-errors';
-import { ReadReplicas } from './read-replicas';
-import { SharedWritePositions } from './shared-write-positions';
+import { ReadReplicas } from '../read-routing/read-replicas';
+import { SharedWritePositions } from '../read-routing/shared-write-positions';
 import { onlyRow } from './rows';
 
 export type StorageEngine = 'timescaledb' | 'postgresql';

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { DatabaseConnection } from './database-connection';
 import { DATABASE_CONNECTION } from './database.tokens';
-import type { ReadReplicaStatus } from './read-replicas';
+import type { ReadReplicaStatus } from '../read-routing/read-replicas';
 
 const PING_TIMEOUT_MS = 2_000;
 

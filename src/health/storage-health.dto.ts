@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { DatabaseStatus } from '../database/database.health';
-import type { ReadReplicaStatus } from '../database/read-replicas';
+import type { ReadReplicaStatus } from '../read-routing/read-replicas';
 import { EventsStatus } from '../events/events.health';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';

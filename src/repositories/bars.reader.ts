@@ -3,7 +3,7 @@ import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
-import type { ReadSource } from '../database/read-replicas';
+import type { ReadSource } from '../read-routing/read-replicas';
 import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
 import { FILLED_COLUMNS, filledBucketsSql, Filling, fillParamsAt, fillValues } from './fill.sql';

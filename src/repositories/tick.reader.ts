@@ -1,6 +1,6 @@
 import { DatabaseConnection } from '../database/database-connection';
 import { translatePgErrors } from '../database/pg-errors';
-import type { ReadSource } from '../database/read-replicas';
+import type { ReadSource } from '../read-routing/read-replicas';
 import { ISO_US_SQL } from './bulk-sql';
 import { onlyRow } from '../database/rows';
 import { isoUs, MicroRange, TickPage, TickPosition, TickTable } from './tick-tables';

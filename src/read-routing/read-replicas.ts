@@ -1,6 +1,7 @@
 import { Pool, PoolConfig } from 'pg';
 import { DatabaseUnavailableError } from '../common/errors';
-import { guardPoolErrors, isUnavailable } from './pg-errors';
+import { guardPoolErrors, isUnavailable } from '../database/pg-errors';
+import { currentWalLsn, replayedWalLsn, standbyState } from '../repositories/wal-positions';
 
 /** Where a read of market data was served, and why (the mds_db_reads_total labels). */
 export type ReadTarget = 'primary' | 'replica';
@@ -210,10 +211,7 @@ export class ReadReplicas {
     if (!this.configured) return;
     let at: WrittenAt;
     try {
-      const { rows } = await this.primary.query<{ lsn: string }>(
-        'SELECT pg_current_wal_lsn()::text AS lsn',
-      );
-      at = { lsn: parseLsn(rows[0]?.lsn) };
+      at = { lsn: parseLsn(await currentWalLsn(this.primary)) };
     } catch {
       at = { lsn: UNKNOWN_POSITION, until: Date.now() + UNKNOWN_POSITION_PIN_MS };
     }
@@ -265,10 +263,7 @@ export class ReadReplicas {
   private askReplay(replica: Replica): Promise<void> {
     replica.asking ??= (async () => {
       try {
-        const { rows } = await replica.pool.query<{ lsn: string | null }>(
-          'SELECT pg_last_wal_replay_lsn()::text AS lsn',
-        );
-        const lsn = parseLsn(rows[0]?.lsn);
+        const lsn = parseLsn(await replayedWalLsn(replica.pool));
         if (lsn > replica.replayLsn) replica.replayLsn = lsn;
         replica.replayLsnAt = Date.now();
       } catch (error) {
@@ -312,11 +307,8 @@ export class ReadReplicas {
   /** Each replica pinged (with its replay position and lag); never throws. */
   async status(): Promise<ReadReplicaStatus[]> {
     if (!this.configured) return [];
-    const primaryLsn = await withTimeout(
-      this.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'),
-      STATUS_TIMEOUT_MS,
-    ).then(
-      (r) => parseLsn(r.rows[0]?.lsn),
+    const primaryLsn = await withTimeout(currentWalLsn(this.primary), STATUS_TIMEOUT_MS).then(
+      (lsn) => parseLsn(lsn),
       () => undefined,
     );
     return Promise.all(this.replicas.map((r) => this.replicaStatus(r, primaryLsn)));
@@ -330,15 +322,7 @@ export class ReadReplicas {
     const { pool } = replica;
     const pools = { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
     try {
-      const { rows } = await withTimeout(
-        pool.query<{ standby: boolean; paused: boolean | null; lsn: string | null }>(
-          `SELECT pg_is_in_recovery() AS standby,
-                  CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END AS paused,
-                  pg_last_wal_replay_lsn()::text AS lsn`,
-        ),
-        STATUS_TIMEOUT_MS,
-      );
-      const row = rows[0]!;
+      const row = await withTimeout(standbyState(pool), STATUS_TIMEOUT_MS);
       const lsn = parseLsn(row.lsn);
       if (lsn > replica.replayLsn) {
         replica.replayLsn = lsn;
