@@ -1,9 +1,11 @@
-import { Controller, Get, Header, Param, Query } from '@nestjs/common';
+import { Readable } from 'node:stream';
+import { Controller, Get, Header, Headers, Param, Query, Res } from '@nestjs/common';
 import {
   ApiExtraModels,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiProduces,
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
@@ -24,6 +26,10 @@ import {
   InformationBarPointResponseDto,
   InformationBarsResponseDto,
 } from './dto/information-bars-response.dto';
+import type { FastifyReply } from 'fastify';
+import { answerFormat, ARROW_CONTENT_TYPE, CSV_CONTENT_TYPE } from './formats/answer-format';
+import { columnsOf } from './formats/columns';
+import { formattedStream } from './formats/formatted-stream';
 import { QueryService } from './query.service';
 
 /** One answer per data kind: bars (OHLCV), trades (TRADE, TICK), quotes (QUOTE). */
@@ -64,8 +70,19 @@ export class QueryController {
       InformationBarsResponseDto,
     ),
   })
-  query(@Query() request: QueryRequestDto): Promise<string> {
-    return this.queries.query(request);
+  @ApiProduces('application/json', CSV_CONTENT_TYPE, ARROW_CONTENT_TYPE)
+  async query(
+    @Query() request: QueryRequestDto,
+    @Headers('accept') accept: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string | Readable> {
+    const format = answerFormat(request.format, accept);
+    if (format === 'json') return this.queries.query(request);
+    const answer = await this.queries.queryRows(request);
+    reply.header('content-type', format === 'csv' ? CSV_CONTENT_TYPE : ARROW_CONTENT_TYPE);
+    reply.header('cache-control', 'no-store');
+    for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+    return formattedStream(format, columnsOf(answer.fields), answer.runs);
   }
 
   @Get('latest')

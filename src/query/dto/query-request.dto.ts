@@ -22,6 +22,8 @@ import {
   TimeFrame,
 } from '../../common/market-data.types';
 import { IsInstant } from '../../common/validation';
+import { ANSWER_FORMATS } from '../formats/answer-format';
+import type { AnswerFormat } from '../formats/answer-format';
 
 export const DEFAULT_LIMIT = 1000;
 /** How a bars answer's empty buckets are filled (docs/research-reads.md). */
@@ -123,6 +125,20 @@ export class QueryRequestDto {
   @IsString()
   @MaxLength(40, { message: 'must be at most 40 characters' })
   bar?: string;
+
+  @ApiPropertyOptional({
+    enum: ANSWER_FORMATS,
+    default: 'json',
+    description:
+      'json: the paged JSON answer. csv (text/csv) or arrow (an Apache Arrow IPC stream): the whole ' +
+      'range in one streamed answer, no page cap (limit, when given, caps the rows; offset or ' +
+      'cursor say where to start); x-total-count and x-derived-from headers say what the JSON ' +
+      'body would. Wins over Accept (text/csv, application/vnd.apache.arrow.stream). See ' +
+      'docs/research-reads.md "CSV and Arrow"',
+  })
+  @IsOptional()
+  @IsIn(ANSWER_FORMATS, { message: `must be one of ${ANSWER_FORMATS.join(', ')}` })
+  format?: AnswerFormat;
 
   @ApiPropertyOptional({ default: DEFAULT_LIMIT, minimum: 1, maximum: MAX_LIMIT })
   @IsOptional()
