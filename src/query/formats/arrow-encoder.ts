@@ -104,7 +104,7 @@ function builtData(type: DataType, kind: ColumnKind, values: readonly unknown[])
     else if (kind === 'bool') builder.append(value === true);
     else builder.append(value);
   }
-  return builder.finish().flush();
+  return builder.finish().flush() as Data;
 }
 
 /** A record batch of `points`; `constant` columns (instrument_id) are taken from it instead. */

@@ -21,9 +21,9 @@ function cell(column: Column, value: unknown): string {
       return quoted(JSON.stringify(value));
     case 'text':
     case 'timestamp':
-      return quoted(String(value));
+      return quoted(typeof value === 'string' ? value : JSON.stringify(value));
     default:
-      return String(value);
+      return typeof value === 'number' ? String(value) : JSON.stringify(value);
   }
 }
 
