@@ -17,6 +17,7 @@ const NAMED_ONLY_PARTS = [
   'nats-floor',
   'peers',
   'research',
+  'formats',
 ];
 const PART_NAMES = [...DEFAULT_PARTS, ...NAMED_ONLY_PARTS];
 

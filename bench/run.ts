@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runCompressionBench } from './compression';
 import { runEventsBench } from './events';
+import { runFormatsBench } from './formats';
 import { runNatsFloorBench } from './nats-floor';
 import { runPeersBench } from './peers';
 import { runIngestBench } from './ingest';
@@ -29,6 +30,7 @@ export const PARTS: Record<string, () => Promise<void>> = {
   trades: runTradesBench,
   peers: runPeersBench,
   research: runResearchBench,
+  formats: runFormatsBench,
 };
 
 /**
