@@ -142,12 +142,21 @@ async function* barRuns(
   let left = wanted;
   for (;;) {
     const points = JSON.parse(page.pointsJson) as Point[];
-    yield { points, constant };
     at += points.length;
     left -= points.length;
-    if (points.length === 0 || left <= 0 || at >= page.totalCount) return;
-    page = await read({ limit: Math.min(MAX_LIMIT, left), offset: at });
+    const more = points.length > 0 && left > 0 && at < page.totalCount;
+    // The next page is read while this one is encoded and sent.
+    const next = more ? ahead(read({ limit: Math.min(MAX_LIMIT, left), offset: at })) : undefined;
+    yield { points, constant };
+    if (next === undefined) return;
+    page = await next;
   }
+}
+
+/** A read started ahead: its failure is seen where it is awaited, not as an unhandled rejection. */
+function ahead<T>(read: Promise<T>): Promise<T> {
+  read.catch(() => undefined);
+  return read;
 }
 
 /** The pages of a trades or quotes answer from `first`, walked by their cursor. */
@@ -160,10 +169,14 @@ async function* tickRuns(
   let left = wanted;
   for (;;) {
     const points = JSON.parse(page.pointsJson) as Point[];
-    yield { points };
     left -= points.length;
-    if (page.next === undefined || points.length === 0 || left <= 0) return;
-    page = await read(page.next, Math.min(MAX_LIMIT, left));
+    const next =
+      page.next !== undefined && points.length > 0 && left > 0
+        ? ahead(read(page.next, Math.min(MAX_LIMIT, left)))
+        : undefined;
+    yield { points };
+    if (next === undefined) return;
+    page = await next;
   }
 }
 
