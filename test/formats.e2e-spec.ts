@@ -530,4 +530,15 @@ describe.each(ENGINES)('CSV and Arrow answers on %s', (engine) => {
     expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
     expect(JSON.stringify(res.body.message)).toContain('format');
   });
+
+  it('should refuse bar= (information bars stay JSON) with a 400 naming format', async () => {
+    const res = await request(
+      t.baseUrl,
+      'GET',
+      `${BASE}/query?instrument_id=FMT.T&data_type=TRADE&bar=tick:2&start_time=${DAY}14:00:00Z&end_time=${DAY}15:00:00Z&format=csv`,
+    );
+
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body.message)).toContain('format');
+  });
 });
