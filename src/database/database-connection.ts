@@ -116,6 +116,10 @@ export class DatabaseConnection {
         extra: {
           // PGlite runs one session: a second connection would interleave transactions.
           max: embedded ? 1 : settings.dbPoolSize,
+          // The embedded session is kept for the process's life. Closed when idle (pg's
+          // 10 s default), its replacement could reach the socket server before the
+          // server had let the old one go, and be refused: the request failed with 503.
+          ...(embedded ? { idleTimeoutMillis: 0 } : {}),
           types: TYPE_PARSERS,
           application_name: 'market-data-storage',
           connectionTimeoutMillis: 5_000,
