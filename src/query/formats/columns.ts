@@ -81,13 +81,47 @@ export function decimalText(value: number | string): string {
   return (negative ? '-' : '') + out;
 }
 
+/** The number of the `count` ASCII digits of `text` from `at`; NaN where one is not a digit. */
+function digitsAt(text: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /**
  * Microseconds since the epoch of an ISO-8601 instant of DESIGN 3
- * (`2025-06-21T14:30:00.123456Z` or with milliseconds), exact as a bigint.
+ * (`2025-06-21T14:30:00.123456Z` or with milliseconds), exact as a number
+ * (safe to 2^53 us, past the year 2200). Read digit by digit: an Arrow
+ * answer converts every row's timestamp, and slicing and Date.parse of each
+ * cost a third of its encoding.
  */
+export function isoToMicrosNumber(text: string): number {
+  const ms = Date.UTC(
+    digitsAt(text, 0, 4),
+    digitsAt(text, 5, 2) - 1,
+    digitsAt(text, 8, 2),
+    digitsAt(text, 11, 2),
+    digitsAt(text, 14, 2),
+    digitsAt(text, 17, 2),
+  );
+  let micros = 0;
+  let scale = 100_000;
+  for (let i = 20; i < text.length - 1 && scale >= 1; i++, scale /= 10) {
+    micros += digitsAt(text, i, 1) * scale;
+  }
+  const value = ms * 1000 + micros;
+  const shaped = text.length >= 20 && text[text.length - 1] === 'Z';
+  if (!shaped || !Number.isSafeInteger(value)) {
+    throw new Error(`not an ISO-8601 instant of DESIGN 3: ${text}`);
+  }
+  return value;
+}
+
+/** isoToMicrosNumber as a bigint. */
 export function isoToMicros(text: string): bigint {
-  const dot = text.indexOf('.', 19);
-  const seconds = Date.parse(`${text.slice(0, 19)}Z`);
-  const fraction = dot < 0 ? '' : text.slice(dot + 1, text.length - 1);
-  return BigInt(seconds) * 1000n + BigInt(fraction.padEnd(6, '0').slice(0, 6));
+  return BigInt(isoToMicrosNumber(text));
 }
