@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tableFromIPC } from 'apache-arrow';
 import { Client } from 'pg';
 import { BarPoint } from '../test/support/bars';
 import { csvOf } from './ingest';
@@ -31,11 +32,20 @@ export interface Range {
 }
 
 /** One request and how to parse its answer into rows. */
-export interface Probe {
+export type Probe = TextProbe | BytesProbe;
+
+export interface TextProbe {
   readonly url: string;
   readonly init?: RequestInit;
   /** Parses the body; returns the rows it holds. */
   rows(body: string): number;
+}
+
+/** A request whose answer is binary (Arrow IPC), loaded from its bytes. */
+export interface BytesProbe {
+  readonly url: string;
+  readonly init?: RequestInit;
+  rowsOfBytes(body: Uint8Array): number;
 }
 
 /** CPU of one measurement: the whole, and the service's Node process alone. */
@@ -68,6 +78,8 @@ export interface PeerSystem {
   /** `k` makes the request distinct where the system caches (the service). */
   range?(range: Range, k: number): Probe;
   hourly?(range: Range, k: number): Probe;
+  /** The same rows as `range`, as an Apache Arrow IPC stream (the service only). */
+  arrowRange?(range: Range, k: number): Probe;
   /** Whether `range` with a fixed `k` is answered from a cache. */
   readonly caches?: boolean;
   bytesPerBar?(): Promise<BytesPerBar>;
@@ -124,12 +136,15 @@ export function serviceSystem(
 ): PeerSystem {
   const database = new URL(dbUrl).pathname.slice(1);
   let bodies: string[] = [];
+  // The last bar starts a minute before the end: any end in (end - 60 s, end] reads the same
+  // rows, and a different one per request is a different cache key (as bench/query.ts does).
+  const queryUrl = (r: Range, k: number, timeframe: string, limit: number) =>
+    `${service.base}/api/v1/storage/query?instrument_id=${r.instrument}&timeframe=${timeframe}&start_time=${iso(r.startMs)}&end_time=${iso(r.endMs - 59_999 + (k % 59_999))}&limit=${limit}`;
   const query = (r: Range, k: number, timeframe: string, limit: number): Probe => ({
-    // The last bar starts a minute before the end: any end in (end - 60 s, end] reads the same
-    // rows, and a different one per request is a different cache key (as bench/query.ts does).
-    url: `${service.base}/api/v1/storage/query?instrument_id=${r.instrument}&timeframe=${timeframe}&start_time=${iso(r.startMs)}&end_time=${iso(r.endMs - 59_999 + (k % 59_999))}&limit=${limit}`,
+    url: queryUrl(r, k, timeframe, limit),
     rows: (body) => (JSON.parse(body) as { data_points: unknown[] }).data_points.length,
   });
+  const minutes = (r: Range) => (r.endMs - r.startMs) / 60_000;
   return {
     name,
     version,
@@ -176,8 +191,13 @@ export function serviceSystem(
       await runMaintenance(service.base);
       await runMaintenance(service.base);
     },
-    range: (r, k) => query(r, k, 'ONE_MINUTE', (r.endMs - r.startMs) / 60_000),
+    range: (r, k) => query(r, k, 'ONE_MINUTE', minutes(r)),
     hourly: (r, k) => query(r, k, 'ONE_HOUR', (r.endMs - r.startMs) / 3_600_000),
+    // Loaded into a table of columns, as pyarrow or Polars would: no row objects.
+    arrowRange: (r, k) => ({
+      url: `${queryUrl(r, k, 'ONE_MINUTE', minutes(r))}&format=arrow`,
+      rowsOfBytes: (body) => tableFromIPC(body).numRows,
+    }),
     bytesPerBar: async () => {
       const bars = await systemCount(dbUrl);
       if (!timescale) {

@@ -42,6 +42,15 @@ export function peersReport(
     label,
     ...systems.map((s) => cell(get(measure, s), format)),
   ];
+  /** Answers per second under load (`${shape}Rps`), with the non-2xx count (`${shape}Failed`). */
+  const loadRow = (label: string, shape: string) => [
+    label,
+    ...systems.map((s) => {
+      const failed = get(`${shape}Failed`, s);
+      const text = cell(get(`${shape}Rps`, s), fixed(1));
+      return failed ? `${text} (${failed.reduce((a, b) => a + b, 0)})` : text;
+    }),
+  ];
   const month = `${monthDays} days (${(monthDays * 1440).toLocaleString('en')} bars)`;
   const rows = [
     row('ingest, 1 client, bars/s', 'ingest1', thousands),
@@ -57,14 +66,9 @@ export function peersReport(
     row('1 day (1,440 bars) uncached, seq p50 ms', 'dayP50', ms),
     row('1 day, 32 clients, req/s', 'dayRps', fixed(1)),
     row(`${month} uncached, seq p50 ms`, 'monthP50', ms),
-    [
-      `${monthDays} days, 32 clients, req/s (non-2xx answers)`,
-      ...systems.map((s) => {
-        const failed = get('monthFailed', s);
-        const text = cell(get('monthRps', s), fixed(1));
-        return failed ? `${text} (${failed.reduce((a, b) => a + b, 0)})` : text;
-      }),
-    ],
+    loadRow(`${monthDays} days, 32 clients, req/s (non-2xx answers)`, 'month'),
+    row(`${month} uncached as Arrow, seq p50 ms`, 'monthArrowP50', ms),
+    loadRow(`${monthDays} days as Arrow, 32 clients, req/s (non-2xx answers)`, 'monthArrow'),
     row(`${monthDays} days cached, seq p50 ms`, 'cachedP50', ms),
     row(`ONE_HOUR over ${monthDays} days uncached, seq p50 ms`, 'hourP50', ms),
     [
@@ -144,6 +148,13 @@ function goals(
       value('monthP50', service),
       value('monthP50', 'ClickHouse'),
       { max: 1.5 },
+      'ClickHouse JSONEachRow',
+    );
+    ratio(
+      `${month} uncached as Arrow p50, ${service}`,
+      value('monthArrowP50', service),
+      value('monthP50', 'ClickHouse'),
+      { max: 1 },
       'ClickHouse JSONEachRow',
     );
     const failed = samples.get('monthFailed')?.get(service);

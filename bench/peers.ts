@@ -237,8 +237,11 @@ async function timed(probe: Probe): Promise<{ ms: number; ok: boolean; rows: num
   const started = performance.now();
   try {
     const res = await fetch(probe.url, probe.init);
-    const body = await res.text();
-    const rows = res.ok ? probe.rows(body) : 0;
+    let rows = 0;
+    if (!res.ok) await res.arrayBuffer();
+    else if ('rowsOfBytes' in probe)
+      rows = probe.rowsOfBytes(new Uint8Array(await res.arrayBuffer()));
+    else rows = probe.rows(await res.text());
     return { ms: performance.now() - started, ok: res.ok, rows };
   } catch {
     return { ms: performance.now() - started, ok: false, rows: 0 };
@@ -316,7 +319,7 @@ interface ReadShape {
   probe(system: PeerSystem, k: number): Probe | undefined;
 }
 
-function readShapes(data: Data): { day: ReadShape; month: ReadShape; hour: ReadShape } {
+function readShapes(data: Data): Record<'day' | 'month' | 'monthArrow' | 'hour', ReadShape> {
   const n = data.instruments.length;
   // Request k: instrument k mod n, and for one day, each day of the span in turn.
   const day = (k: number): Range => {
@@ -331,6 +334,11 @@ function readShapes(data: Data): { day: ReadShape; month: ReadShape; hour: ReadS
   return {
     day: { measure: 'day', rows: 1440, probe: (s, k) => s.range?.(day(k), k) },
     month: { measure: 'month', rows: MONTH_DAYS * 1440, probe: (s, k) => s.range?.(month(k), k) },
+    monthArrow: {
+      measure: 'monthArrow',
+      rows: MONTH_DAYS * 1440,
+      probe: (s, k) => s.arrowRange?.(month(k), k),
+    },
     hour: { measure: 'hour', rows: MONTH_DAYS * 24, probe: (s, k) => s.hourly?.(month(k), k) },
   };
 }
@@ -343,7 +351,7 @@ async function readRounds(systems: PeerSystem[], data: Data, samples: Samples): 
   const next = (shape: ReadShape, system: PeerSystem) => () => shape.probe(system, k++) as Probe;
   for (const system of readers)
     for (const shape of Object.values(shapes))
-      await sequentialP50(next(shape, system), 2, shape.rows); // warm-up, and the row counts checked
+      if (shape.probe(system, 0)) await sequentialP50(next(shape, system), 2, shape.rows); // warm-up, and the row counts checked
   for (let round = 1; round <= ROUNDS; round++) {
     const step = async (what: string, measure: (s: PeerSystem) => Promise<void>) => {
       for (const system of readers) await measure(system);
@@ -362,6 +370,13 @@ async function readRounds(systems: PeerSystem[], data: Data, samples: Samples): 
       const load = await concurrent(next(shapes.month, s));
       put('monthRps', s, load.rps);
       put('monthFailed', s, load.failed);
+    });
+    await step('30 days as Arrow', async (s) => {
+      if (!s.arrowRange) return;
+      put('monthArrowP50', s, await seq(s, shapes.monthArrow, SEQUENTIAL.month));
+      const load = await concurrent(next(shapes.monthArrow, s));
+      put('monthArrowRps', s, load.rps);
+      put('monthArrowFailed', s, load.failed);
     });
     await step('30 days cached', async (s) => {
       if (!s.caches) return;
