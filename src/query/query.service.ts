@@ -45,7 +45,7 @@ import { decodeCursor, encodeCursor } from './tick-cursor';
 import { barSpecText, MAX_BARS_PER_RANGE, parseInformationBar } from './information-bar';
 import { toInformationBarsResponseJson } from './dto/information-bars-response.dto';
 import type { Point } from './formats/columns';
-import type { PointsRun } from './formats/formatted-stream';
+import type { AnswerRun } from './formats/formatted-stream';
 
 /** The bars' fields parser, where src/storage's property spec imports it from. */
 export { parseFields } from './fields';
@@ -123,34 +123,50 @@ function decodeTicks(text: string): TicksAnswer {
 export interface RowsAnswer {
   readonly fields: readonly string[];
   readonly headers: Readonly<Record<string, string>>;
-  readonly runs: AsyncIterable<PointsRun>;
+  readonly runs: AsyncIterable<AnswerRun>;
+}
+
+/**
+ * A page of a bars answer for format=csv|arrow: its rows (columns for a
+ * stored range, JSON points otherwise), how many, and the whole range's count.
+ */
+interface RowsPage {
+  readonly totalCount: number;
+  readonly derivedFrom?: TimeFrame | 'TRADE';
+  readonly count: number;
+  readonly run: AnswerRun;
 }
 
 /** A page of a range of bars, at `page`. */
-type BarsRead = (page: Page) => Promise<BarsAnswer>;
+type BarsRead = (page: Page) => Promise<RowsPage>;
 
 /** The pages of a bars answer from `first` (read at `offset`), until `wanted` points or the range's end. */
 async function* barRuns(
-  first: BarsAnswer,
+  first: RowsPage,
   offset: number,
   wanted: number,
   read: BarsRead,
   constant?: Point,
-): AsyncGenerator<PointsRun> {
+): AsyncGenerator<AnswerRun> {
   let page = first;
   let at = offset;
   let left = wanted;
   for (;;) {
-    const points = JSON.parse(page.pointsJson) as Point[];
-    at += points.length;
-    left -= points.length;
-    const more = points.length > 0 && left > 0 && at < page.totalCount;
+    at += page.count;
+    left -= page.count;
+    const more = page.count > 0 && left > 0 && at < page.totalCount;
     // The next page is read while this one is encoded and sent.
     const next = more ? ahead(read({ limit: Math.min(MAX_LIMIT, left), offset: at })) : undefined;
-    yield { points, constant };
+    yield { ...page.run, constant };
     if (next === undefined) return;
     page = await next;
   }
+}
+
+/** A JSON page as rows. */
+function pointsPage(answer: BarsAnswer): RowsPage {
+  const points = JSON.parse(answer.pointsJson) as Point[];
+  return { ...answer, count: points.length, run: { points } };
 }
 
 /** A read started ahead: its failure is seen where it is awaited, not as an unhandled rejection. */
@@ -164,7 +180,7 @@ async function* tickRuns(
   first: TickPage,
   wanted: number,
   read: (after: TickPosition, limit: number) => Promise<TickPage>,
-): AsyncGenerator<PointsRun> {
+): AsyncGenerator<AnswerRun> {
   let page = first;
   let left = wanted;
   for (;;) {
@@ -329,9 +345,9 @@ export class QueryService {
     }));
     const fields = parseFields(request.fields);
     const filled = (request.fill ?? 'none') !== 'none';
-    const completed = (answer: BarsAnswer) =>
+    const completed = (answer: RowsPage) =>
       this.completed(answer.derivedFrom ? 'derived' : 'range', 'bypass', started);
-    async function* runs(): AsyncGenerator<PointsRun> {
+    async function* runs(): AsyncGenerator<AnswerRun> {
       for (const { instrumentId, read, offset, wanted } of reads) {
         const first = await read({ limit: Math.min(MAX_LIMIT, wanted), offset });
         completed(first);
@@ -351,10 +367,22 @@ export class QueryService {
     const range = toRange(request.start_time, request.end_time, this.maxRangeDays);
     const fill = fillingOf(request, range);
     const { timeframe } = request;
-    const read: BarsRead = (page) =>
-      fill
-        ? this.computeFilledRange(instrumentId, timeframe, range, fields, page, fill)
-        : this.computeRange(instrumentId, timeframe, range, fields, page);
+    const read: BarsRead = async (page) => {
+      if (fill)
+        return pointsPage(
+          await this.computeFilledRange(instrumentId, timeframe, range, fields, page, fill),
+        );
+      // Stored bars as columns (no JSON built or parsed); derived ones as computeRange gives them.
+      const stored = await this.bars.findRangeColumns(
+        { instrumentId, timeframe },
+        range,
+        fields,
+        page,
+      );
+      if (stored.totalCount > 0)
+        return { ...stored, run: { columns: stored.columns, count: stored.count } };
+      return pointsPage(await this.computeRange(instrumentId, timeframe, range, fields, page));
+    };
     return {
       fields,
       read,

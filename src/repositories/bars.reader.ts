@@ -6,6 +6,7 @@ import { translatePgErrors } from '../database/pg-errors';
 import type { ReadSource } from '../read-routing/read-replicas';
 import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
+import { ColumnsRow, ColumnValues, columnAggregatesSql, decodeColumns } from './bar-columns.sql';
 import { FILLED_COLUMNS, filledBucketsSql, Filling, fillParamsAt, fillValues } from './fill.sql';
 import {
   barVolumeSql,
@@ -24,6 +25,13 @@ export interface Page {
 export interface PointsPage {
   readonly totalCount: number;
   readonly pointsJson: string;
+}
+
+/** A page of bars as columns (findRangeColumns): `count` rows of each field, in order. */
+export interface ColumnsPage {
+  readonly totalCount: number;
+  readonly count: number;
+  readonly columns: Readonly<Record<string, ColumnValues>>;
 }
 
 /**
@@ -124,6 +132,39 @@ export class BarsReader {
       `SELECT count(*) AS total_count FROM market_data_ts t WHERE ${where}`,
       params,
     );
+  }
+
+  /**
+   * findRange's page without fill, as columns (bar-columns.sql.ts): what
+   * the Arrow and CSV answers read, with no JSON in between.
+   */
+  async findRangeColumns(
+    series: SeriesKey,
+    range: TimeRange,
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<ColumnsPage> {
+    const where = `t.instrument_id = $1 AND t.timeframe = $2 AND t."timestamp" >= $3 AND t."timestamp" < $4`;
+    const params = [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)];
+    return this.read(series.instrumentId, async (source) => {
+      const { rows } = await source.query<ColumnsRow & { page_count: string }>(
+        `WITH page AS (
+           SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM market_data_ts t
+            WHERE ${where} ORDER BY t."timestamp" LIMIT $5 OFFSET $6)
+         SELECT count(*) AS page_count, ${columnAggregatesSql(fields, 'page')} FROM page`,
+        [...params, page.limit, page.offset],
+      );
+      const row = onlyRow(rows);
+      const count = Number(row.page_count);
+      const columns = decodeColumns(fields, row, count);
+      const known = pageTotal(page, count);
+      if (known !== undefined) return { totalCount: known, count, columns };
+      const counted = await source.query<{ total_count: string }>(
+        `SELECT count(*) AS total_count FROM market_data_ts t WHERE ${where}`,
+        params,
+      );
+      return { totalCount: Number(onlyRow(counted.rows).total_count), count, columns };
+    });
   }
 
   /**

@@ -1,13 +1,13 @@
 import { RecordBatchStreamWriter, tableFromIPC } from 'apache-arrow';
 import { arrowBatch, arrowSchema, VOLUME_SCALE } from './arrow-encoder';
-import { columnsOf, isoToMicrosNumber, Point } from './columns';
+import { columnsOf, isoToMicrosNumber, Point, pointRows } from './columns';
 
 /** The batch written as an IPC stream and read back by apache-arrow's own reader. */
 function readBack(fields: string[], points: Point[]) {
   const columns = columnsOf(fields);
   const schema = arrowSchema(columns);
   const bytes = RecordBatchStreamWriter.writeAll([
-    arrowBatch(schema, columns, points),
+    arrowBatch(schema, columns, pointRows(points)),
   ]).toUint8Array(true);
   return tableFromIPC(bytes);
 }

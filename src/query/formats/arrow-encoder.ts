@@ -16,7 +16,7 @@ import {
   TimestampMicrosecond,
   Utf8,
 } from 'apache-arrow';
-import { Column, ColumnKind, decimalText, isoToMicrosNumber, Point } from './columns';
+import { Column, ColumnKind, decimalText, isoToMicrosNumber, RowValues } from './columns';
 
 /** Volume: 38 digits, 18 after the point (what a stored volume may have, DESIGN 3). */
 export const VOLUME_SCALE = 18;
@@ -126,7 +126,9 @@ function putScaledInteger(words: Uint32Array, i: number, value: number): void {
 /** Fixed-width columns built from their buffers, exact (no number in between). */
 function timestampData(type: DataType, values: readonly unknown[]): Data {
   const words = new Uint32Array(values.length * 2);
-  values.forEach((value, i) => putInt64(words, i, isoToMicrosNumber(String(value))));
+  values.forEach((value, i) =>
+    putInt64(words, i, typeof value === 'number' ? value : isoToMicrosNumber(String(value))),
+  );
   return makeData({
     type: type as TimestampMicrosecond,
     length: values.length,
@@ -134,13 +136,17 @@ function timestampData(type: DataType, values: readonly unknown[]): Data {
   });
 }
 
+/** A whole decimal text a double holds exactly (15 digits at most). */
+const WHOLE_TEXT = /^\d{1,15}$/;
+
 function decimalData(type: DataType, values: readonly unknown[]): Data {
   const data = new Uint32Array(values.length * 4);
   values.forEach((value, i) => {
     if (value === null || value === undefined) return;
     // Most volumes are whole: scaled with numbers; the others exactly from their decimal text.
-    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
-      putScaledInteger(data, i, value);
+    const whole = typeof value === 'string' && WHOLE_TEXT.test(value) ? Number(value) : value;
+    if (typeof whole === 'number' && Number.isSafeInteger(whole) && whole >= 0) {
+      putScaledInteger(data, i, whole);
       return;
     }
     let v = scaledDecimal(decimalText(value as number | string));
@@ -186,17 +192,14 @@ function builtData(type: DataType, kind: ColumnKind, values: readonly unknown[])
   return builder.finish().flush() as Data;
 }
 
-/** A record batch of `points`; `constant` columns (instrument_id) are taken from it instead. */
+/** A record batch of `rows`. */
 export function arrowBatch(
   schema: Schema,
   columns: readonly Column[],
-  points: readonly Point[],
-  constant: Point = {},
+  rows: RowValues,
 ): RecordBatch {
   const children = columns.map((column, i) => {
-    const values = points.map((p) =>
-      column.name in constant ? constant[column.name] : p[column.name],
-    );
+    const values = rows.valuesOf(column.name);
     const type = (schema.fields[i] as Field).type as DataType;
     if (column.kind === 'timestamp') return timestampData(type, values);
     if (column.kind === 'decimal') return decimalData(type, values);
@@ -206,7 +209,7 @@ export function arrowBatch(
   });
   const data = makeData({
     type: new Struct(schema.fields),
-    length: points.length,
+    length: rows.length,
     nullCount: 0,
     children,
   });

@@ -59,6 +59,50 @@ export function columnsOf(fields: readonly string[]): Column[] {
 export type Point = Readonly<Record<string, unknown>>;
 
 /**
+ * Some rows of an answer, read a column at a time: from JSON points, or
+ * from a page read as columns (timestamps then as µs since the epoch).
+ */
+export interface RowValues {
+  readonly length: number;
+  valuesOf(name: string): readonly unknown[];
+}
+
+/** Rows of `points`; `constant` columns (instrument_id) are taken from it instead. */
+export function pointRows(points: readonly Point[], constant: Point = {}): RowValues {
+  return {
+    length: points.length,
+    valuesOf: (name) =>
+      name in constant
+        ? new Array<unknown>(points.length).fill(constant[name])
+        : points.map((p) => p[name]),
+  };
+}
+
+/** Rows [from, to) of columns; `constant` columns are taken from it instead. */
+export function columnRows(
+  columns: Readonly<Record<string, readonly unknown[]>>,
+  from: number,
+  to: number,
+  constant: Point = {},
+): RowValues {
+  return {
+    length: to - from,
+    valuesOf: (name) =>
+      name in constant
+        ? new Array<unknown>(to - from).fill(constant[name])
+        : (columns[name] ?? []).slice(from, to),
+  };
+}
+
+/** DESIGN 3's text of µs since the epoch: milliseconds, or microseconds where they are not 0. */
+export function isoOfMicros(micros: number): string {
+  const ms = Math.floor(micros / 1000);
+  const rest = micros - ms * 1000;
+  const iso = new Date(ms).toISOString();
+  return rest === 0 ? iso : `${iso.slice(0, -1)}${String(rest).padStart(3, '0')}Z`;
+}
+
+/**
  * A volume's decimal text: a decimal string as it is; a number (exact by
  * DESIGN 3: an integer up to 2^53-1 or at most 15 significant digits) in
  * positional notation, where JavaScript would write 1e-7.

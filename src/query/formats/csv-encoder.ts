@@ -1,8 +1,12 @@
-import { Column, decimalText, Point } from './columns';
+import { Column, decimalText, isoOfMicros, RowValues } from './columns';
 
 /** RFC 4180: a cell with a comma, quote or line break is quoted, its quotes doubled. */
 function quoted(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function textCell(value: unknown): string {
+  return quoted(typeof value === 'string' ? value : JSON.stringify(value));
 }
 
 /**
@@ -19,9 +23,10 @@ function cell(column: Column, value: unknown): string {
       return decimalText(value as number | string);
     case 'textList':
       return quoted(JSON.stringify(value));
-    case 'text':
     case 'timestamp':
-      return quoted(typeof value === 'string' ? value : JSON.stringify(value));
+      return typeof value === 'number' ? isoOfMicros(value) : textCell(value);
+    case 'text':
+      return textCell(value);
     default:
       return typeof value === 'number' ? String(value) : JSON.stringify(value);
   }
@@ -32,18 +37,14 @@ export function csvHeader(columns: readonly Column[]): string {
   return `${columns.map((c) => quoted(c.name)).join(',')}\r\n`;
 }
 
-/** Lines of `points`, one per point; `constant` columns (instrument_id) are taken from it instead. */
-export function csvLines(
-  columns: readonly Column[],
-  points: readonly Point[],
-  constant: Point = {},
-): string {
+/** Lines of `rows`, one per row. */
+export function csvLines(columns: readonly Column[], rows: RowValues): string {
+  const values = columns.map((column) => rows.valuesOf(column.name));
   let out = '';
-  for (const point of points) {
+  for (let row = 0; row < rows.length; row++) {
     let line = '';
     columns.forEach((column, i) => {
-      const value = column.name in constant ? constant[column.name] : point[column.name];
-      line += (i === 0 ? '' : ',') + cell(column, value);
+      line += (i === 0 ? '' : ',') + cell(column, values[i]?.[row]);
     });
     out += `${line}\r\n`;
   }

@@ -1,6 +1,6 @@
 import { InvalidRequestError } from '../../common/errors';
 import { answerFormat } from './answer-format';
-import { columnsOf, decimalText, isoToMicros } from './columns';
+import { columnRows, columnsOf, decimalText, isoOfMicros, isoToMicros, pointRows } from './columns';
 import { csvHeader, csvLines } from './csv-encoder';
 
 describe('answerFormat', () => {
@@ -41,19 +41,51 @@ describe('csvLines', () => {
     const columns = columnsOf(['timestamp', 'price', 'trade_id', 'conditions', 'source']);
     const text =
       csvHeader(columns) +
-      csvLines(columns, [
-        {
-          timestamp: '2025-06-21T14:30:00.000001Z',
-          price: 1.5,
-          trade_id: 'a,"b"',
-          conditions: ['@', 'F'],
-          source: null,
-        },
-      ]);
+      csvLines(
+        columns,
+        pointRows([
+          {
+            timestamp: '2025-06-21T14:30:00.000001Z',
+            price: 1.5,
+            trade_id: 'a,"b"',
+            conditions: ['@', 'F'],
+            source: null,
+          },
+        ]),
+      );
 
     expect(text).toBe(
       'timestamp,price,trade_id,conditions,source\r\n' +
         '2025-06-21T14:30:00.000001Z,1.5,"a,""b""","[""@"",""F""]",\r\n',
     );
+  });
+});
+
+describe('rows read as columns', () => {
+  it('should write the CSV a JSON point gives, timestamps from µs', () => {
+    const columns = columnsOf(['timestamp', 'close', 'volume']);
+    const fromPoints = csvLines(
+      columns,
+      pointRows([
+        { timestamp: '2025-06-21T14:30:00.000Z', close: 1.5, volume: 1000 },
+        { timestamp: '2025-06-21T14:31:00.000Z', close: null, volume: '0.5' },
+      ]),
+    );
+    const fromColumns = csvLines(
+      columns,
+      columnRows(
+        {
+          timestamp: [1750516200000000, 1750516260000000, 1750516320000000],
+          close: [1.5, null, 2],
+          volume: ['1000', '0.5', null],
+        },
+        0,
+        2,
+      ),
+    );
+
+    expect(fromColumns).toBe(fromPoints);
+    expect(isoOfMicros(1750516200000001)).toBe('2025-06-21T14:30:00.000001Z');
+    expect(isoOfMicros(-1)).toBe('1969-12-31T23:59:59.999999Z');
   });
 });

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { RecordBatch, RecordBatchStreamWriter, Schema } from 'apache-arrow';
 import { arrowBatch, arrowSchema } from './arrow-encoder';
 import { AnswerFormat } from './answer-format';
-import { Column, Point } from './columns';
+import { Column, columnRows, Point, pointRows, RowValues } from './columns';
 import { csvHeader, csvLines } from './csv-encoder';
 
 /** Rows per Arrow record batch: a few hundred kB, what readers handle well. */
@@ -12,6 +12,26 @@ export const ARROW_BATCH_ROWS = 10_000;
 export interface PointsRun {
   readonly points: readonly Point[];
   readonly constant?: Point;
+}
+
+/** A run of the answer read as columns: `count` values of each (timestamps in µs). */
+export interface ColumnsRun {
+  readonly columns: Readonly<Record<string, readonly unknown[]>>;
+  readonly count: number;
+  readonly constant?: Point;
+}
+
+export type AnswerRun = PointsRun | ColumnsRun;
+
+/** The run's rows, ARROW_BATCH_ROWS at a time. */
+function* slices(run: AnswerRun): Generator<RowValues> {
+  const count = 'points' in run ? run.points.length : run.count;
+  for (let from = 0; from < count; from += ARROW_BATCH_ROWS) {
+    const to = Math.min(count, from + ARROW_BATCH_ROWS);
+    yield 'points' in run
+      ? pointRows(run.points.slice(from, to), run.constant)
+      : columnRows(run.columns, from, to, run.constant);
+  }
 }
 
 const END_OF_STREAM_BYTES = 8;
@@ -30,7 +50,7 @@ function batchBytes(batches: RecordBatch[], schemaBytes: number): Uint8Array {
  */
 async function* arrowChunks(
   columns: readonly Column[],
-  runs: AsyncIterable<PointsRun>,
+  runs: AsyncIterable<AnswerRun>,
 ): AsyncGenerator<Uint8Array> {
   const schema: Schema = arrowSchema(columns);
   const head = new RecordBatchStreamWriter();
@@ -40,23 +60,19 @@ async function* arrowChunks(
   const schemaBytes = schemaAndEnd.byteLength - END_OF_STREAM_BYTES;
   yield schemaAndEnd.subarray(0, schemaBytes);
   for await (const run of runs) {
-    for (let from = 0; from < run.points.length; from += ARROW_BATCH_ROWS) {
-      const slice = run.points.slice(from, from + ARROW_BATCH_ROWS);
-      yield batchBytes([arrowBatch(schema, columns, slice, run.constant)], schemaBytes);
-    }
+    for (const rows of slices(run))
+      yield batchBytes([arrowBatch(schema, columns, rows)], schemaBytes);
   }
   yield schemaAndEnd.subarray(schemaBytes);
 }
 
 async function* csvChunks(
   columns: readonly Column[],
-  runs: AsyncIterable<PointsRun>,
+  runs: AsyncIterable<AnswerRun>,
 ): AsyncGenerator<string> {
   yield csvHeader(columns);
   for await (const run of runs) {
-    for (let from = 0; from < run.points.length; from += ARROW_BATCH_ROWS) {
-      yield csvLines(columns, run.points.slice(from, from + ARROW_BATCH_ROWS), run.constant);
-    }
+    for (const rows of slices(run)) yield csvLines(columns, rows);
   }
 }
 
@@ -64,7 +80,7 @@ async function* csvChunks(
 export function formattedStream(
   format: Exclude<AnswerFormat, 'json'>,
   columns: readonly Column[],
-  runs: AsyncIterable<PointsRun>,
+  runs: AsyncIterable<AnswerRun>,
 ): Readable {
   return Readable.from(format === 'csv' ? csvChunks(columns, runs) : arrowChunks(columns, runs), {
     objectMode: false,
