@@ -16,6 +16,7 @@ const TABLES = [
   'storage_statistics',
   'market_trades_ts',
   'market_quotes_ts',
+  'instrument_sessions',
 ] as const;
 const VERSIONS = readMigrations().map((m) => m.version);
 

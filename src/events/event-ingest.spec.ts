@@ -1,3 +1,5 @@
+import { InstrumentSessionsRepository } from '../repositories/instrument-sessions.repository';
+import { loadSettings } from '../settings/settings';
 import {
   bypassCacheMock,
   marketDataMock,
@@ -45,6 +47,10 @@ describe('EventIngest', () => {
         cache,
         metrics,
         publisher,
+        {
+          findDeclaredSession: () => Promise.resolve(undefined),
+        } as unknown as InstrumentSessionsRepository,
+        loadSettings({}),
       ),
     );
   });

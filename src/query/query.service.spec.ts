@@ -13,6 +13,7 @@ import { RollupsRepository } from '../repositories/rollups.repository';
 import { loadSettings } from '../settings/settings';
 import { StatisticsService } from '../statistics/statistics.service';
 import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
+import { TradingSessionsService } from './trading-sessions.service';
 import { QueryService } from './query.service';
 
 /** Every method rejects until the test says what it answers: no silent undefined. */
@@ -52,6 +53,13 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
 const HOUR_POINTS =
   '[{"timestamp":"2025-06-21T11:00:00.000Z","open":1,"high":2,"low":0.5,"close":1.5,"volume":10,"dollar_volume":null,"trade_count":null}]';
 
+/** No instrument declares a session (the unit tests read UTC-aligned bars). */
+function noDeclaredSessions(): TradingSessionsService {
+  return {
+    sessionOfRead: jest.fn().mockResolvedValue(undefined),
+  } as unknown as TradingSessionsService;
+}
+
 describe('QueryService', () => {
   let bars: jest.Mocked<BarsReader>;
   let rollups: jest.Mocked<RollupsRepository>;
@@ -75,6 +83,7 @@ describe('QueryService', () => {
       metricsMock(),
       statistics.service,
       loadSettings({}),
+      noDeclaredSessions(),
     );
   });
 
@@ -111,6 +120,7 @@ describe('QueryService', () => {
         metricsMock(),
         statisticsFake().service,
         loadSettings({}),
+        noDeclaredSessions(),
       );
 
       const body = JSON.parse(await cached.query(queryRequest()));
@@ -572,6 +582,7 @@ describe('QueryService', () => {
         metricsMock(),
         statisticsFake().service,
         loadSettings({}),
+        noDeclaredSessions(),
       );
 
       const error = await rejectionOf(

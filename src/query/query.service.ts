@@ -46,6 +46,14 @@ import { barSpecText, MAX_BARS_PER_RANGE, parseInformationBar } from './informat
 import { toInformationBarsResponseJson } from './dto/information-bars-response.dto';
 import type { Point } from './formats/columns';
 import type { AnswerRun } from './formats/formatted-stream';
+import {
+  sessionHeader,
+  sessionJson,
+  sessionKeyPart,
+  TradingSession,
+} from '../common/trading-session';
+import { SESSION_SOURCE_SLACK_MS } from '../repositories/session-buckets.sql';
+import { SessionTimeframe, TradingSessionsService } from './trading-sessions.service';
 
 /** The bars' fields parser, where src/storage's property spec imports it from. */
 export { parseFields } from './fields';
@@ -251,6 +259,7 @@ export class QueryService {
     private readonly metrics: MetricsService,
     private readonly statistics: StatisticsService,
     @Inject(SETTINGS) private readonly settings: Settings,
+    private readonly tradingSessions: TradingSessionsService,
   ) {
     const trade: TickKind = {
       dataType: DataType.TRADE,
@@ -275,6 +284,10 @@ export class QueryService {
     const started = performance.now();
     if (request.instrument_ids !== undefined) return this.queryMany(started, request);
     const { data_type } = request;
+    // Trades, quotes and information bars have no session: tz, session or calendar there is a 400.
+    if (request.bar !== undefined || isTickDataType(data_type)) {
+      await this.tradingSessions.sessionOfRead(request, request.instrument_id);
+    }
     if (request.bar !== undefined) return this.informationBars(started, request);
     checkPaging(request, isTickDataType(data_type));
     checkFill(request, isTickDataType(data_type));
@@ -311,7 +324,10 @@ export class QueryService {
     }
     checkPaging(request, tick);
     checkFill(request, tick);
-    if (tick) return this.tickRows(started, request, this.ticks[data_type]);
+    if (tick) {
+      await this.tradingSessions.sessionOfRead(request, request.instrument_id);
+      return this.tickRows(started, request, this.ticks[data_type]);
+    }
     return request.instrument_ids === undefined
       ? this.barRows(started, request)
       : this.barRowsMany(started, request);
@@ -319,7 +335,10 @@ export class QueryService {
 
   /** The bars of one instrument: its first page read now (it says the headers), the others as pulled. */
   private async barRows(started: number, request: QueryRequestDto): Promise<RowsAnswer> {
-    const { fields, read, offset, wanted, filled } = this.barReads(request, request.instrument_id);
+    const { fields, read, offset, wanted, filled, session } = await this.barReads(
+      request,
+      request.instrument_id,
+    );
     const first = await read({ limit: Math.min(MAX_LIMIT, wanted), offset });
     this.completed(first.derivedFrom ? 'derived' : 'range', 'bypass', started);
     return {
@@ -327,6 +346,7 @@ export class QueryService {
       headers: {
         'x-total-count': String(first.totalCount),
         ...(first.derivedFrom ? { 'x-derived-from': first.derivedFrom } : {}),
+        ...(session ? { 'x-session': sessionHeader(session) } : {}),
       },
       runs: barRuns(first, offset, wanted, read),
     };
@@ -339,10 +359,13 @@ export class QueryService {
    */
   private async barRowsMany(started: number, request: QueryRequestDto): Promise<RowsAnswer> {
     const ids = parseInstrumentIds(request.instrument_ids ?? []);
-    const reads = ids.map((instrumentId) => ({
+    const reads = await mapBounded(ids, this.readConcurrency, async (instrumentId) => ({
       instrumentId,
-      ...this.barReads(request, instrumentId),
+      ...(await this.barReads(request, instrumentId)),
     }));
+    // One x-session when every instrument's bars are aligned to the same session.
+    const sessions = new Set(reads.map((r) => (r.session ? sessionHeader(r.session) : '')));
+    const [onlySession] = sessions;
     const fields = parseFields(request.fields);
     const filled = (request.fill ?? 'none') !== 'none';
     const completed = (answer: RowsPage) =>
@@ -356,32 +379,36 @@ export class QueryService {
     }
     return {
       fields: ['instrument_id', ...fields, ...(filled ? ['filled'] : [])],
-      headers: { 'x-instrument-count': String(ids.length) },
+      headers: {
+        'x-instrument-count': String(ids.length),
+        ...(sessions.size === 1 && onlySession ? { 'x-session': onlySession } : {}),
+      },
       runs: runs(),
     };
   }
 
   /** How the bars of a request are read for one instrument, page by page (checked before any read). */
-  private barReads(request: QueryRequestDto, instrumentId: string) {
+  private async barReads(request: QueryRequestDto, instrumentId: string) {
     const fields = parseFields(request.fields);
     const range = toRange(request.start_time, request.end_time, this.maxRangeDays);
+    const session = await this.tradingSessions.sessionOfRead(request, instrumentId);
     const fill = fillingOf(request, range);
     const { timeframe } = request;
     const read: BarsRead = async (page) => {
-      if (fill)
-        return pointsPage(
-          await this.computeFilledRange(instrumentId, timeframe, range, fields, page, fill),
+      if (!fill && !session) {
+        // Stored bars as columns (no JSON built or parsed); derived ones as computeRange gives them.
+        const stored = await this.bars.findRangeColumns(
+          { instrumentId, timeframe },
+          range,
+          fields,
+          page,
         );
-      // Stored bars as columns (no JSON built or parsed); derived ones as computeRange gives them.
-      const stored = await this.bars.findRangeColumns(
-        { instrumentId, timeframe },
-        range,
-        fields,
-        page,
+        if (stored.totalCount > 0)
+          return { ...stored, run: { columns: stored.columns, count: stored.count } };
+      }
+      return pointsPage(
+        await this.computeAnyRange(instrumentId, timeframe, range, fields, page, fill, session),
       );
-      if (stored.totalCount > 0)
-        return { ...stored, run: { columns: stored.columns, count: stored.count } };
-      return pointsPage(await this.computeRange(instrumentId, timeframe, range, fields, page));
     };
     return {
       fields,
@@ -389,7 +416,66 @@ export class QueryService {
       offset: request.offset ?? 0,
       wanted: request.limit ?? Number.POSITIVE_INFINITY,
       filled: fill !== undefined,
+      session,
     };
+  }
+
+  /** The range as asked: session-aligned, gap-filled, or as stored or derived. */
+  private computeAnyRange(
+    instrumentId: string,
+    timeframe: TimeFrame,
+    range: TimeRange,
+    fields: PointField[],
+    page: Page,
+    fill: Filling | undefined,
+    session: TradingSession | undefined,
+  ): Promise<BarsAnswer> {
+    if (session) {
+      return this.computeSessionRange(
+        instrumentId,
+        timeframe as SessionTimeframe,
+        session,
+        range,
+        fields,
+        page,
+      );
+    }
+    return fill
+      ? this.computeFilledRange(instrumentId, timeframe, range, fields, page, fill)
+      : this.computeRange(instrumentId, timeframe, range, fields, page);
+  }
+
+  /**
+   * Session-aligned bars, built from the finest timeframe with rows in the
+   * range (the timeframe itself when nothing finer has any: daily bars
+   * stored at their session opening stay as they are). Stored UTC-aligned
+   * bars of the timeframe are not what was asked, so finer rows win.
+   */
+  private async computeSessionRange(
+    instrumentId: string,
+    timeframe: SessionTimeframe,
+    session: TradingSession,
+    range: TimeRange,
+    fields: PointField[],
+    page: Page,
+  ): Promise<BarsAnswer> {
+    const found = await this.bars.findTimeframesWithData(
+      instrumentId,
+      [...finerTimeframes(timeframe), timeframe],
+      { fromMs: range.fromMs, toMs: range.toMs + SESSION_SOURCE_SLACK_MS },
+    );
+    const [source] = found.sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b]);
+    if (source === undefined) return { totalCount: 0, pointsJson: '[]' };
+    const bars = await this.bars.findSessionRange(
+      instrumentId,
+      source,
+      timeframe,
+      session,
+      range,
+      fields,
+      page,
+    );
+    return source === timeframe ? bars : { ...bars, derivedFrom: source };
   }
 
   private async tickRows(
@@ -539,6 +625,7 @@ export class QueryService {
     const range = toRange(request.start_time, request.end_time, this.maxRangeDays);
     const page: Page = { limit: request.limit ?? DEFAULT_LIMIT, offset: request.offset ?? 0 };
     const { instrument_id: instrumentId, timeframe } = request;
+    const session = await this.tradingSessions.sessionOfRead(request, instrumentId);
     const fill = fillingOf(request, range);
     const keyParts = [
       instrumentId,
@@ -550,6 +637,8 @@ export class QueryService {
       page.offset,
       // Unfilled answers keep the keys they had before fill existed.
       ...(fill ? [fill.mode] : []),
+      // Cached answers never cross sessions (a declared one changed is another key).
+      ...(session ? ['session', sessionKeyPart(session)] : []),
     ];
     const { answer, cacheResult } = await cacheAside(this.cache, {
       instrumentId,
@@ -560,9 +649,7 @@ export class QueryService {
       ],
       slotOf: (computed) => (computed.derivedFrom === undefined ? 0 : 1),
       compute: () =>
-        fill
-          ? this.computeFilledRange(instrumentId, timeframe, range, fields, page, fill)
-          : this.computeRange(instrumentId, timeframe, range, fields, page),
+        this.computeAnyRange(instrumentId, timeframe, range, fields, page, fill, session),
       encode: encodeBars,
       decode: decodeBars,
     });
@@ -575,6 +662,7 @@ export class QueryService {
       instrumentId,
       timeframe,
       derivedFrom: answer.derivedFrom,
+      sessionJson: session ? sessionJson(session) : undefined,
       pointsJson: answer.pointsJson,
       totalCount: answer.totalCount,
       queryTimeMs,

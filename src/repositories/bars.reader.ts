@@ -7,6 +7,9 @@ import type { ReadSource } from '../read-routing/read-replicas';
 import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
 import { ColumnsRow, ColumnValues, columnAggregatesSql, decodeColumns } from './bar-columns.sql';
+import type { TradingSession } from '../common/trading-session';
+import { sessionLengthMinutes } from '../common/trading-session';
+import { SESSION_SOURCE_SLACK_MS, sessionBucketsSql } from './session-buckets.sql';
 import { FILLED_COLUMNS, filledBucketsSql, Filling, fillParamsAt, fillValues } from './fill.sql';
 import {
   barVolumeSql,
@@ -211,6 +214,43 @@ export class BarsReader {
       `${buckets}, page AS (
          SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
           ORDER BY buckets.bucket LIMIT $6 OFFSET $7)
+       SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
+      [...params, page.limit, page.offset],
+      page,
+      `${buckets} SELECT count(*) AS total_count FROM buckets`,
+      params,
+    );
+  }
+
+  /**
+   * ONE_HOUR or ONE_DAY bars of `session` (sessionBucketsSql) computed from
+   * the stored `source` rows, those whose bucket starts in `range`.
+   */
+  async findSessionRange(
+    instrumentId: string,
+    source: TimeFrame,
+    target: TimeFrame.ONE_HOUR | TimeFrame.ONE_DAY,
+    session: TradingSession,
+    range: TimeRange,
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<PointsPage> {
+    const buckets = sessionBucketsSql(target === TimeFrame.ONE_DAY);
+    const params = [
+      instrumentId,
+      source,
+      isoOf(range.fromMs),
+      isoOf(range.toMs + SESSION_SOURCE_SLACK_MS),
+      session.tz,
+      session.openMinutes,
+      sessionLengthMinutes(session),
+      isoOf(range.toMs),
+    ];
+    return this.selectPage(
+      instrumentId,
+      `${buckets}, page AS (
+         SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
+          ORDER BY buckets.bucket LIMIT $9 OFFSET $10)
        SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
       [...params, page.limit, page.offset],
       page,

@@ -3,6 +3,7 @@ import { DatabaseModule } from '../database/database.module';
 import { BarsReader } from './bars.reader';
 import { CompressionRepository } from './compression.repository';
 import { ConfigurationRepository } from './configuration.repository';
+import { InstrumentSessionsRepository } from './instrument-sessions.repository';
 import { IntegrityRepository } from './integrity.repository';
 import { MarketDataRepository } from './market-data.repository';
 import { QuotesReader } from './quotes.reader';
@@ -20,6 +21,7 @@ const PARTITION_MONTHS_AHEAD = 3;
 const REPOSITORIES = [
   CompressionRepository,
   ConfigurationRepository,
+  InstrumentSessionsRepository,
   IntegrityRepository,
   MarketDataRepository,
   QuotesRepository,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { InvalidSettingError, loadSettings, Settings } from './settings';
+import { BUILT_IN_CALENDARS } from '../common/trading-session';
 
 const MIB = 1024 * 1024;
 
@@ -68,6 +69,7 @@ describe('loadSettings', () => {
         retentionMaxDaysIgnored: false,
         maintenanceIntervalMs: 3_600_000,
       },
+      sessionCalendars: BUILT_IN_CALENDARS,
     });
   });
 
@@ -183,6 +185,7 @@ describe('loadSettings', () => {
         retentionMaxDaysIgnored: false,
         maintenanceIntervalMs: 3_600_000,
       },
+      sessionCalendars: BUILT_IN_CALENDARS,
     });
   });
 

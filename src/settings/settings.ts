@@ -1,6 +1,11 @@
 import { resolve } from 'node:path';
 import { loadSecuritySettings, SecuritySettings } from '../security/security-settings';
 import {
+  BUILT_IN_CALENDARS,
+  parseSessionCalendars,
+  TradingSession,
+} from '../common/trading-session';
+import {
   Env,
   integer,
   InvalidSettingError,
@@ -58,6 +63,8 @@ export interface Settings {
   readonly security: SecuritySettings;
   /** Chunk layout, retention and the maintenance scheduler (docs/lifecycle.md). */
   readonly lifecycle: LifecycleSettings;
+  /** Named sessions for calendar= (the built-in ones and SESSION_CALENDARS; docs/research-reads.md). */
+  readonly sessionCalendars: Readonly<Record<string, TradingSession>>;
 }
 
 /** Data lifecycle settings (docs/lifecycle.md). */
@@ -153,7 +160,19 @@ export function loadSettings(env: Env = process.env): Settings {
     events: loadEventSettings(env, !env.DATABASE_URL?.trim()),
     security: loadSecuritySettings(env, text(env, 'NODE_ENV', 'development')),
     lifecycle: loadLifecycleSettings(env),
+    sessionCalendars: sessionCalendars(env),
   };
+}
+
+/** SESSION_CALENDARS: `NAME=Zone/Name@HH:MM-HH:MM,...` beside (or replacing) the built-in calendars. */
+function sessionCalendars(env: Env): Record<string, TradingSession> {
+  const raw = text(env, 'SESSION_CALENDARS', '');
+  if (raw === '') return { ...BUILT_IN_CALENDARS };
+  try {
+    return { ...BUILT_IN_CALENDARS, ...parseSessionCalendars(raw) };
+  } catch (error) {
+    throw new InvalidSettingError('SESSION_CALENDARS', (error as Error).message);
+  }
 }
 
 const POSTGRES_URL_EXAMPLE = 'postgres://user:password@replica:5432/db';

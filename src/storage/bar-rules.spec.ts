@@ -2,6 +2,7 @@ import { TimeFrame } from '../common/market-data.types';
 import { setStreamTime } from '../common/stream-time';
 import { BarRow } from '../repositories/market-data.repository';
 import { checkBars, CheckedBars } from './bar-rules';
+import { BUILT_IN_CALENDARS } from '../common/trading-session';
 import { MAX_REPORTED_ERRORS, PointError } from './point-check';
 
 type RawPoint = Record<string, unknown>;
@@ -711,5 +712,49 @@ describe('checkBars', () => {
       expect(result.errors[MAX_REPORTED_ERRORS - 1]?.index).toBe(MAX_REPORTED_ERRORS - 1);
       expect(result.rows).toHaveLength(1);
     });
+  });
+});
+
+describe('checkBars with a declared session', () => {
+  const daily = (timestamp: string): RawPoint => ({ ...point(), timestamp });
+
+  it('should accept a ONE_DAY bar at the session opening (DST either side) or at 00:00 UTC, and no other time', () => {
+    const result = checkBars(
+      [
+        daily('2025-06-24T09:30:00-04:00'),
+        daily('2025-01-24T09:30:00-05:00'),
+        daily('2025-06-25T00:00:00Z'),
+        daily('2025-06-26T09:30:00-05:00'),
+        daily('2025-06-27T09:30:00.001-04:00'),
+      ],
+      TimeFrame.ONE_DAY,
+      undefined,
+      undefined,
+      BUILT_IN_CALENDARS.XNYS,
+    );
+    expect(result.rows.map((r) => new Date(r.timestampMs).toISOString())).toEqual([
+      '2025-06-24T13:30:00.000Z',
+      '2025-01-24T14:30:00.000Z',
+      '2025-06-25T00:00:00.000Z',
+    ]);
+    expect(result.errors.map((e) => [e.index, e.field, e.message])).toEqual([
+      [
+        3,
+        'timestamp',
+        "timestamp must start a ONE_DAY bar: 00:00 UTC, or the opening of the instrument's session (America/New_York 09:30-16:00 XNYS)",
+      ],
+      [4, 'timestamp', expect.stringContaining('XNYS')],
+    ]);
+  });
+
+  it('should open an overnight session the local day before', () => {
+    const result = checkBars(
+      [daily('2025-03-08T17:00:00-06:00'), daily('2025-03-09T17:00:00-05:00')],
+      TimeFrame.ONE_DAY,
+      undefined,
+      undefined,
+      BUILT_IN_CALENDARS.CME_EQUITY,
+    );
+    expect(result.failedCount).toBe(0);
   });
 });

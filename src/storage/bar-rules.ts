@@ -1,4 +1,5 @@
 import { TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
+import { isSessionOpening, sessionHeader, TradingSession } from '../common/trading-session';
 import { streamTimeOf } from '../common/stream-time';
 import {
   isWithinAcceptedRange,
@@ -149,7 +150,7 @@ function optionalNumber(point: Record<string, unknown>, field: string): number |
  * Checks one OHLCV point against the rules of DESIGN 3 and converts it to a
  * row; throws PointRejected naming the first field at fault.
  */
-function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
+function toBarRow(raw: unknown, timeframe: TimeFrame, session?: TradingSession): BarRow {
   const point = pointObject(raw, KNOWN, 'is not a MarketDataPoint field');
   required(point, REQUIRED);
 
@@ -162,7 +163,16 @@ function toBarRow(raw: unknown, timeframe: TimeFrame): BarRow {
     );
   }
   if (time.subMillisecond || time.ms % TIMEFRAME_MS[timeframe] !== 0) {
-    reject('timestamp', `must start a ${timeframe} bar (aligned to its length in UTC)`);
+    // A daily bar of an instrument that declares a session may open with it (docs/research-reads.md).
+    if (session === undefined) {
+      reject('timestamp', `must start a ${timeframe} bar (aligned to its length in UTC)`);
+    }
+    if (time.subMillisecond || !isSessionOpening(time.ms, session)) {
+      reject(
+        'timestamp',
+        `must start a ${timeframe} bar: 00:00 UTC, or the opening of the instrument's session (${sessionHeader(session)})`,
+      );
+    }
   }
 
   const open = price(point, 'open');
@@ -225,10 +235,11 @@ export function checkBars(
   timeframe: TimeFrame,
   maxErrors = MAX_REPORTED_ERRORS,
   floor?: RetentionFloor,
+  session?: TradingSession,
 ): CheckedBars {
   const { valid, errors, failedCount, ascending } = collectPoints(
     points,
-    (point) => toBarRow(point, timeframe),
+    (point) => toBarRow(point, timeframe, session),
     (row) => row.timestampMs,
     maxErrors,
     floor && ((row) => checkRetention(floor, row.timestampMs)),

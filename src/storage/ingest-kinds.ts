@@ -8,6 +8,7 @@ import {
 import { BarRow, MarketDataRepository, TimeRange } from '../repositories/market-data.repository';
 import { QuotesRepository } from '../repositories/quotes.repository';
 import { TradesRepository } from '../repositories/trades.repository';
+import type { TradingSession } from '../common/trading-session';
 import { checkBars } from './bar-rules';
 import { RetentionFloor } from './point-check';
 import { checkQuotes } from './quote-rules';
@@ -29,11 +30,13 @@ export interface SeriesRows<R> {
 export interface IngestKind<R> {
   /** `maxErrors`: how many errors to list (event batches list them all). */
   /** `floor`: points before it are refused (retention would delete them). */
+  /** `session`: the instrument's declared session (ONE_DAY bars may open with it). */
   check(
     series: ConfiguredSeries,
     points: readonly unknown[],
     maxErrors?: number,
     floor?: RetentionFloor,
+    session?: TradingSession,
   ): CheckedPoints<R>;
   /** The oldest instant of the rows, in ms (for when they become due for deletion). */
   oldestMs(rows: readonly R[]): number;
@@ -112,8 +115,8 @@ export function ingestKinds(
   quotes: QuotesRepository,
 ): IngestKinds {
   const bars: IngestKind<BarRow> = {
-    check: (series, points, maxErrors, floor) =>
-      checkBars(points, barSeries(series).timeframe, maxErrors, floor),
+    check: (series, points, maxErrors, floor, session) =>
+      checkBars(points, barSeries(series).timeframe, maxErrors, floor, session),
     oldestMs: (rows) => {
       let oldestMs = Infinity;
       for (const { timestampMs } of rows) if (timestampMs < oldestMs) oldestMs = timestampMs;

@@ -1,3 +1,5 @@
+import { InstrumentSessionsRepository } from '../repositories/instrument-sessions.repository';
+import { loadSettings } from '../settings/settings';
 import {
   bypassCacheMock,
   marketDataMock,
@@ -86,6 +88,10 @@ describe('IngestService (bars)', () => {
       cache,
       metrics,
       publisher,
+      {
+        findDeclaredSession: () => Promise.resolve(undefined),
+      } as unknown as InstrumentSessionsRepository,
+      loadSettings({}),
     );
   });
 

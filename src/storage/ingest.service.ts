@@ -7,6 +7,7 @@ import {
   ConfiguredSeries,
   DataType,
   isTickDataType,
+  TimeFrame,
 } from '../common/market-data.types';
 import { dueForDeletionMs } from '../common/retention';
 import { formatInstant } from '../common/time';
@@ -15,6 +16,10 @@ import { MetricsService, Transport } from '../metrics/metrics.service';
 import { MarketDataRepository } from '../repositories/market-data.repository';
 import { QuotesRepository } from '../repositories/quotes.repository';
 import { TradesRepository } from '../repositories/trades.repository';
+import { InstrumentSessionsRepository } from '../repositories/instrument-sessions.repository';
+import { sessionOfDeclared, TradingSession } from '../common/trading-session';
+import { SETTINGS } from '../settings/settings';
+import type { Settings } from '../settings/settings';
 import { PointError } from './point-check';
 import { DeleteRequestDto } from './dto/delete-request.dto';
 import { DeletionResponseDto, StorageResponseDto } from './dto/storage-response.dto';
@@ -83,8 +88,17 @@ export class IngestService {
     private readonly cache: QueryCache,
     private readonly metrics: MetricsService,
     @Inject(STORED_PUBLISHER) private readonly publisher: StoredPublisher,
+    private readonly sessions: InstrumentSessionsRepository,
+    @Inject(SETTINGS) private readonly settings: Settings,
   ) {
     this.kinds = ingestKinds(marketData, trades, quotes);
+  }
+
+  /** ONE_DAY bars: the session the instrument declares, whose opening they may start at. */
+  private async dailySessionOf(series: ConfiguredSeries): Promise<TradingSession | undefined> {
+    if (series.timeframe !== TimeFrame.ONE_DAY) return undefined;
+    const declared = await this.sessions.findDeclaredSession(series.instrumentId);
+    return declared && sessionOfDeclared(declared, this.settings.sessionCalendars);
   }
 
   /**
@@ -106,6 +120,7 @@ export class IngestService {
       batch.points,
       undefined,
       retentionFloor(series, retention, Date.now()),
+      await this.dailySessionOf(series),
     );
     const rows = { series, rows: checked.rows };
     if (checked.rows.length > 0) {
@@ -166,7 +181,13 @@ export class IngestService {
       const kind = kindOf(this.kinds, series);
       // A refused point is answered like any invalid one (dead-lettered, never retried).
       const floor = retentionFloor(series, await this.configurations.retentionOf(series), nowMs);
-      const checked = kind.check(series, points, Infinity, floor);
+      const checked = kind.check(
+        series,
+        points,
+        Infinity,
+        floor,
+        await this.dailySessionOf(series),
+      );
       checkedBatches.push({
         storedCount: checked.rows.length,
         failedCount: checked.failedCount,

@@ -24,6 +24,7 @@ import {
 import { IsInstant } from '../../common/validation';
 import { ANSWER_FORMATS } from '../formats/answer-format';
 import type { AnswerFormat } from '../formats/answer-format';
+import { SessionParamsDto } from './session.dto';
 
 export const DEFAULT_LIMIT = 1000;
 /** How a bars answer's empty buckets are filled (docs/research-reads.md). */
@@ -46,7 +47,8 @@ const INSTRUMENT_IDS_API = {
 };
 const oneInstrument = (o: { instrument_ids?: unknown }) => o.instrument_ids === undefined;
 
-export class QueryRequestDto {
+/** tz, session and calendar (SessionParamsDto): session-aligned ONE_HOUR and ONE_DAY bars. */
+export class QueryRequestDto extends SessionParamsDto {
   @ApiPropertyOptional({
     ...INSTRUMENT_ID_API,
     description: `${INSTRUMENT_ID_API.description}. Required unless instrument_ids is given`,

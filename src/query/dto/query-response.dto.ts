@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { DataType, TimeFrame } from '../../common/market-data.types';
+import { SessionResponseDto } from './session.dto';
 
 export class MarketDataPointResponseDto {
   @ApiProperty({ example: '2025-06-21T10:00:00.000Z' })
@@ -70,6 +71,11 @@ export class QueryResponseDto {
   })
   derived_from?: TimeFrame | 'TRADE';
 
+  // Present when the bars are session-aligned (tz, session, calendar, or the declared session).
+  // No description: with one, the property becomes an untyped allOf around the $ref.
+  @ApiPropertyOptional({ type: SessionResponseDto })
+  session?: SessionResponseDto;
+
   @ApiProperty({ type: [QueryPointResponseDto] })
   data_points: QueryPointResponseDto[];
 
@@ -91,6 +97,8 @@ export interface QueryResponseParts {
   readonly instrumentId: string;
   readonly timeframe: TimeFrame;
   readonly derivedFrom?: TimeFrame | 'TRADE';
+  /** The session the bars are aligned to, as a JSON object text (sessionJson). */
+  readonly sessionJson?: string;
   /** The points as a JSON array text, built by PostgreSQL. */
   readonly pointsJson: string;
   readonly totalCount: number;
@@ -105,8 +113,9 @@ export interface QueryResponseParts {
  */
 export function toQueryResponseJson(parts: QueryResponseParts): string {
   const derived = parts.derivedFrom ? `,"derived_from":${JSON.stringify(parts.derivedFrom)}` : '';
+  const session = parts.sessionJson ? `,"session":${parts.sessionJson}` : '';
   return (
-    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"timeframe":${JSON.stringify(parts.timeframe)}${derived}` +
+    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"timeframe":${JSON.stringify(parts.timeframe)}${derived}${session}` +
     `,"data_points":${parts.pointsJson},"total_count":${parts.totalCount}` +
     `,"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`
   );
