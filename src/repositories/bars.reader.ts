@@ -209,17 +209,7 @@ export class BarsReader {
       TIMEFRAME_MS[target] / 1000,
     ];
     if (fill) return this.selectFilledPage(instrumentId, buckets, params, fields, page, fill);
-    return this.selectPage(
-      instrumentId,
-      `${buckets}, page AS (
-         SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
-          ORDER BY buckets.bucket LIMIT $6 OFFSET $7)
-       SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
-      [...params, page.limit, page.offset],
-      page,
-      `${buckets} SELECT count(*) AS total_count FROM buckets`,
-      params,
-    );
+    return this.selectBucketsPage(instrumentId, buckets, params, fields, page);
   }
 
   /**
@@ -246,17 +236,7 @@ export class BarsReader {
       sessionLengthMinutes(session),
       isoOf(range.toMs),
     ];
-    return this.selectPage(
-      instrumentId,
-      `${buckets}, page AS (
-         SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
-          ORDER BY buckets.bucket LIMIT $9 OFFSET $10)
-       SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
-      [...params, page.limit, page.offset],
-      page,
-      `${buckets} SELECT count(*) AS total_count FROM buckets`,
-      params,
-    );
+    return this.selectBucketsPage(instrumentId, buckets, params, fields, page);
   }
 
   /** Which of `candidates` have at least one row of `instrumentId` in `range`. */
@@ -347,6 +327,28 @@ export class BarsReader {
   }
 
   /** The page, then the count of the whole range only when the page cannot tell it; both on one source. */
+  /** A page of `buckets` (a `WITH buckets AS (...)` over `params`), in bucket order. */
+  private selectBucketsPage(
+    instrumentId: string,
+    buckets: string,
+    params: unknown[],
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<PointsPage> {
+    const limit = params.length + 1;
+    return this.selectPage(
+      instrumentId,
+      `${buckets}, page AS (
+         SELECT ${fieldColumnsSql(fields, BUCKET_COLUMNS)} FROM buckets
+          ORDER BY buckets.bucket LIMIT $${limit} OFFSET $${limit + 1})
+       SELECT count(*) AS page_count, ${pointsArraySql(fields, 'page')} AS points FROM page`,
+      [...params, page.limit, page.offset],
+      page,
+      `${buckets} SELECT count(*) AS total_count FROM buckets`,
+      params,
+    );
+  }
+
   private selectPage(
     instrumentId: string,
     pageSql: string,
