@@ -12,4 +12,8 @@ module.exports = {
     { ...base, displayName: 'e2e', rootDir: 'test', testRegex: '.*\\.e2e-spec\\.ts$' },
   ],
   testTimeout: 60000,
+  // A handle a suite leaves open must not hold the run (and CI) after the
+  // last result; the teardown names it so it can be closed where it opens.
+  globalTeardown: '<rootDir>/test/report-open-handles.js',
+  forceExit: true,
 };
