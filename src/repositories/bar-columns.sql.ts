@@ -45,13 +45,7 @@ export function decodeColumns(
     const value = row[field];
     if (count === 0 || value === null || value === undefined) out[field] = [];
     else if (field === 'timestamp') out[field] = micros(value as Buffer, count);
-    else {
-      const texts = String(value).split(',');
-      out[field] =
-        field === 'volume'
-          ? texts.map((text) => (text === '' ? null : text))
-          : texts.map((text) => (text === '' ? null : Number(text)));
-    }
+    else out[field] = numbersOfText(String(value), count, field === 'volume');
   }
   return out;
 }
@@ -61,6 +55,61 @@ function micros(bytes: Buffer, count: number): number[] {
   for (let i = 0; i < count; i++) {
     // Big-endian int64, read as two words: exact to 2^53 µs, no bigint per row.
     out[i] = bytes.readInt32BE(8 * i) * 2 ** 32 + bytes.readUInt32BE(8 * i + 4) + PG_EPOCH_MICROS;
+  }
+  return out;
+}
+
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const POINT = 0x2e;
+const ZERO = 0x30;
+/** 10^0 .. 10^22: every one exact in a double. */
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+/**
+ * `count` values of comma-joined numeric texts (digits, a sign, one point;
+ * empty for null), read in one pass without splitting the text: 216,000
+ * split strings and Number() calls were a third of an Arrow answer's time.
+ * A value whose digits, read as an integer, stay within 2^53, with at most
+ * 22 after the point, is that integer over a power of ten: both exact, and
+ * IEEE division rounds correctly, so it is the double Number(text) gives.
+ * Others go through Number().
+ * `wholeOnly` (volumes): a number only for a whole value of at most 15
+ * digits, else the exact text, as DESIGN 3 writes volumes.
+ */
+export function numbersOfText(
+  text: string,
+  count: number,
+  wholeOnly: boolean,
+): (number | string | null)[] {
+  const out = new Array<number | string | null>(count);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const start = at;
+    let negative = false;
+    let mantissa = 0;
+    let digits = 0;
+    let fractionDigits = -1;
+    for (; at < text.length; at++) {
+      const code = text.charCodeAt(at);
+      if (code === COMMA) break;
+      if (code === POINT) fractionDigits = 0;
+      else if (code === MINUS) negative = true;
+      else {
+        mantissa = mantissa * 10 + (code - ZERO);
+        digits++;
+        if (fractionDigits >= 0) fractionDigits++;
+      }
+    }
+    at++; // past the comma
+    if (digits === 0) out[i] = null;
+    else if (wholeOnly) {
+      const whole = fractionDigits < 0 && !negative && digits <= 15;
+      out[i] = whole ? mantissa : text.slice(start, at - 1);
+    } else if (mantissa <= Number.MAX_SAFE_INTEGER && fractionDigits <= 22) {
+      const value = fractionDigits > 0 ? mantissa / POWERS_OF_TEN[fractionDigits] : mantissa;
+      out[i] = negative ? -value : value;
+    } else out[i] = Number(text.slice(start, at - 1));
   }
   return out;
 }

@@ -101,26 +101,25 @@ function putScaledInteger(words: Uint32Array, i: number, value: number): void {
   const l1 = Math.floor(value / LIMB) % LIMB;
   const l2 = Math.floor(value / LIMB ** 2) % LIMB;
   const l3 = Math.floor(value / LIMB ** 3);
-  // The limbs of the product, not yet carried (each below 2^34).
-  const products = [
-    0,
-    l0 * C1,
-    l0 * C2 + l1 * C1,
-    l0 * C3 + l1 * C2 + l2 * C1,
-    l1 * C3 + l2 * C2 + l3 * C1,
-    l2 * C3 + l3 * C2,
-    l3 * C3,
-    0,
-  ];
-  let carry = 0;
-  let low = 0;
-  products.forEach((product, k) => {
-    const sum = product + carry;
-    const limb = sum % LIMB;
-    carry = Math.floor(sum / LIMB);
-    if (k % 2 === 0) low = limb;
-    else words[4 * i + (k >> 1)] = low + limb * LIMB;
-  });
+  // The limbs of the product, not yet carried (each below 2^34), carried
+  // in line: a loop with an array per value cost a third of the encoding.
+  const p1 = l0 * C1;
+  const p2 = l0 * C2 + l1 * C1;
+  const p3 = l0 * C3 + l1 * C2 + l2 * C1;
+  const p4 = l1 * C3 + l2 * C2 + l3 * C1;
+  const p5 = l2 * C3 + l3 * C2;
+  const p6 = l3 * C3;
+  const s1 = p1 % LIMB;
+  const s2 = p2 + Math.floor(p1 / LIMB);
+  const s3 = p3 + Math.floor(s2 / LIMB);
+  const s4 = p4 + Math.floor(s3 / LIMB);
+  const s5 = p5 + Math.floor(s4 / LIMB);
+  const s6 = p6 + Math.floor(s5 / LIMB);
+  const s7 = Math.floor(s6 / LIMB);
+  words[4 * i] = s1 * LIMB; // limb 0 of the product is 0 (C0 is)
+  words[4 * i + 1] = (s2 % LIMB) + (s3 % LIMB) * LIMB;
+  words[4 * i + 2] = (s4 % LIMB) + (s5 % LIMB) * LIMB;
+  words[4 * i + 3] = (s6 % LIMB) + (s7 % LIMB) * LIMB;
 }
 
 /** Fixed-width columns built from their buffers, exact (no number in between). */
