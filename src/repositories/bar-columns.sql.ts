@@ -15,15 +15,28 @@ import { PointField } from '../common/market-data.types';
 /** µs from the Unix epoch to PostgreSQL's (2000-01-01), which timestamptz_send counts from. */
 const PG_EPOCH_MICROS = 946_684_800_000_000;
 
-/** The aggregates of `fields` over `alias`'s columns (named after the fields), in fields' order. */
+/**
+ * A stored bar's volume as text, `t` its row: the whole count's own text
+ * when there is no fraction (nearly every bar), else the exact sum. The
+ * numeric sum and trim_scale of every row cost an eighth of the read.
+ */
+export function storedVolumeTextSql(alias: string): string {
+  return `CASE WHEN ${alias}.volume_fraction IS NULL THEN ${alias}.volume::text
+    ELSE trim_scale(${alias}.volume + ${alias}.volume_fraction)::text END`;
+}
+
+/**
+ * The aggregates of `fields` over `alias`'s columns (named after the
+ * fields), in fields' order; its volume column is already text
+ * (storedVolumeTextSql).
+ */
 export function columnAggregatesSql(fields: readonly PointField[], alias: string): string {
   return fields
     .map((field) => {
       const column = `${alias}."${field}"`;
       if (field === 'timestamp')
         return `string_agg(timestamptz_send(${column}), '') AS "timestamp"`;
-      const text = field === 'volume' ? `trim_scale(${column})::text` : `${column}::text`;
-      return `string_agg(coalesce(${text}, ''), ',') AS "${field}"`;
+      return `string_agg(coalesce(${column}::text, ''), ',') AS "${field}"`;
     })
     .join(', ');
 }

@@ -6,7 +6,13 @@ import { translatePgErrors } from '../database/pg-errors';
 import type { ReadSource } from '../read-routing/read-replicas';
 import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
-import { ColumnsRow, ColumnValues, columnAggregatesSql, decodeColumns } from './bar-columns.sql';
+import {
+  ColumnsRow,
+  ColumnValues,
+  columnAggregatesSql,
+  decodeColumns,
+  storedVolumeTextSql,
+} from './bar-columns.sql';
 import type { TradingSession } from '../common/trading-session';
 import { sessionLengthMinutes } from '../common/trading-session';
 import { SESSION_SOURCE_SLACK_MS, sessionBucketsSql } from './session-buckets.sql';
@@ -51,6 +57,12 @@ const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
   volume: barVolumeSql('t'),
   dollar_volume: 't.dollar_volume',
   trade_count: 't.trade_count',
+};
+
+/** FIELD_COLUMNS for the columns read: the volume as its text. */
+const COLUMNS_READ_COLUMNS: Readonly<Record<PointField, string>> = {
+  ...FIELD_COLUMNS,
+  volume: storedVolumeTextSql('t'),
 };
 
 /**
@@ -152,7 +164,7 @@ export class BarsReader {
     return this.read(series.instrumentId, async (source) => {
       const { rows } = await source.query<ColumnsRow & { page_count: string }>(
         `WITH page AS (
-           SELECT ${fieldColumnsSql(fields, FIELD_COLUMNS)} FROM market_data_ts t
+           SELECT ${fieldColumnsSql(fields, COLUMNS_READ_COLUMNS)} FROM market_data_ts t
             WHERE ${where} ORDER BY t."timestamp" LIMIT $5 OFFSET $6)
          SELECT count(*) AS page_count, ${columnAggregatesSql(fields, 'page')} FROM page`,
         [...params, page.limit, page.offset],
