@@ -120,7 +120,7 @@ export function numbersOfText(
       const whole = fractionDigits < 0 && !negative && digits <= 15;
       out[i] = whole ? mantissa : text.slice(start, at - 1);
     } else if (mantissa <= Number.MAX_SAFE_INTEGER && fractionDigits <= 22) {
-      const value = fractionDigits > 0 ? mantissa / POWERS_OF_TEN[fractionDigits] : mantissa;
+      const value = fractionDigits > 0 ? mantissa / POWERS_OF_TEN[fractionDigits]! : mantissa;
       out[i] = negative ? -value : value;
     } else out[i] = Number(text.slice(start, at - 1));
   }
