@@ -120,8 +120,7 @@ export class BarsReader {
     page: Page,
     fill?: Filling,
   ): Promise<PointsPage> {
-    const where = `t.instrument_id = $1 AND t.timeframe = $2 AND t."timestamp" >= $3 AND t."timestamp" < $4`;
-    const params = [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)];
+    const { where, params } = storedRangeSql(series, range);
     if (fill) {
       return this.selectFilledPage(
         series.instrumentId,
@@ -159,8 +158,7 @@ export class BarsReader {
     fields: readonly PointField[],
     page: Page,
   ): Promise<ColumnsPage> {
-    const where = `t.instrument_id = $1 AND t.timeframe = $2 AND t."timestamp" >= $3 AND t."timestamp" < $4`;
-    const params = [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)];
+    const { where, params } = storedRangeSql(series, range);
     return this.read(series.instrumentId, async (source) => {
       const { rows } = await source.query<ColumnsRow & { page_count: string }>(
         `WITH page AS (
@@ -397,6 +395,14 @@ export function closeBeforeSql(timeframe: string, n: number): string {
   return `(SELECT close_price FROM market_data_ts
             WHERE instrument_id = $1 AND timeframe = ${timeframe} AND "timestamp" < $${n}::timestamptz
             ORDER BY "timestamp" DESC LIMIT 1)`;
+}
+
+/** The series' stored rows in [from, to) over `t`: the condition and its parameters $1-$4. */
+function storedRangeSql(series: SeriesKey, range: TimeRange): { where: string; params: string[] } {
+  return {
+    where: `t.instrument_id = $1 AND t.timeframe = $2 AND t."timestamp" >= $3 AND t."timestamp" < $4`,
+    params: [series.instrumentId, series.timeframe, isoOf(range.fromMs), isoOf(range.toMs)],
+  };
 }
 
 function isoOf(ms: number): string {
