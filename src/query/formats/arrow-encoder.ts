@@ -65,12 +65,15 @@ function scaledDecimal(text: string): bigint {
 }
 
 function validity(values: readonly unknown[]): { nullBitmap: Uint8Array; nullCount: number } {
-  const nullBitmap = new Uint8Array(Math.ceil(values.length / 8));
   let nullCount = 0;
-  values.forEach((value, i) => {
-    if (value === null || value === undefined) nullCount++;
-    else nullBitmap[i >> 3] = (nullBitmap[i >> 3] ?? 0) | (1 << (i & 7));
-  });
+  for (let i = 0; i < values.length; i++)
+    if (values[i] === null || values[i] === undefined) nullCount++;
+  // No nulls: no bitmap (Arrow reads a missing one as all valid).
+  if (nullCount === 0) return { nullBitmap: new Uint8Array(0), nullCount };
+  const nullBitmap = new Uint8Array(Math.ceil(values.length / 8));
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] !== null && values[i] !== undefined) nullBitmap[i >> 3]! |= 1 << (i & 7);
+  }
   return { nullBitmap, nullCount };
 }
 
@@ -162,9 +165,10 @@ function decimalData(type: DataType, values: readonly unknown[]): Data {
 
 function floatData(type: DataType, values: readonly unknown[]): Data {
   const data = new Float64Array(values.length);
-  values.forEach((value, i) => {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
     if (typeof value === 'number') data[i] = value;
-  });
+  }
   return makeData({ type: type as Float64, length: values.length, data, ...validity(values) });
 }
 
