@@ -671,6 +671,43 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       expect(JSON.parse(page.pointsJson)).toHaveLength(60);
     });
 
+    it('should tell the total of a full last page without counting, and count when more follows', async () => {
+      const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z'); // 60 bars
+      const counts = (sql: string[]) => sql.filter((q) => q.includes('AS total_count')).length;
+      for (const read of [
+        (page: { limit: number; offset: number }) =>
+          reader.findRange(key, range, ['timestamp'], page),
+        (page: { limit: number; offset: number }) =>
+          reader.findRangeColumns(key, range, ['timestamp', 'close'], page),
+      ]) {
+        let total = 0;
+        expect(
+          counts(
+            await sqlSentDuring(async () => {
+              total = (await read({ limit: 60, offset: 0 })).totalCount;
+            }),
+          ),
+        ).toBe(0);
+        expect(total).toBe(60);
+        expect(
+          counts(
+            await sqlSentDuring(async () => {
+              total = (await read({ limit: 20, offset: 40 })).totalCount;
+            }),
+          ),
+        ).toBe(0);
+        expect(total).toBe(60);
+        expect(
+          counts(
+            await sqlSentDuring(async () => {
+              total = (await read({ limit: 20, offset: 20 })).totalCount;
+            }),
+          ),
+        ).toBe(1);
+        expect(total).toBe(60);
+      }
+    });
+
     it('should count the range for an empty page far past its end', async () => {
       const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z');
 

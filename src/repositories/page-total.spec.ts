@@ -19,4 +19,13 @@ describe('pageTotal', () => {
   it('should be unknown for an empty page past the start: the range may end before the offset', () => {
     expect(pageTotal({ limit: 100, offset: 300 }, 0)).toBeUndefined();
   });
+
+  it('should be offset + rows for a full page with nothing of the range after it', () => {
+    expect(pageTotal({ limit: 100, offset: 0 }, 100, true)).toBe(100);
+    expect(pageTotal({ limit: 100, offset: 300 }, 100, true)).toBe(400);
+  });
+
+  it('should stay unknown for an empty page past the start, whatever lies after it', () => {
+    expect(pageTotal({ limit: 100, offset: 300 }, 0, true)).toBeUndefined();
+  });
 });
