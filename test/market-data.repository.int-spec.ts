@@ -9,7 +9,7 @@ import {
   TIMEFRAMES_FINEST_FIRST,
 } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { BarsReader } from '../src/repositories/bars.reader';
+import { BarsReader, Page } from '../src/repositories/bars.reader';
 import {
   BarRow,
   MarketDataRepository,
@@ -673,38 +673,32 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
 
     it('should tell the total of a full last page without counting, and count when more follows', async () => {
       const range = rangeOf('2025-02-03T14:00:00Z', '2025-02-03T15:00:00Z'); // 60 bars
-      const counts = (sql: string[]) => sql.filter((q) => q.includes('AS total_count')).length;
-      for (const read of [
-        (page: { limit: number; offset: number }) =>
-          reader.findRange(key, range, ['timestamp'], page),
-        (page: { limit: number; offset: number }) =>
-          reader.findRangeColumns(key, range, ['timestamp', 'close'], page),
-      ]) {
+      type Read = (page: Page) => Promise<{ totalCount: number }>;
+      /** The page's total and how many counts of the range were sent to get it. */
+      const totalAndCounts = async (read: Read, page: Page) => {
         let total = 0;
-        expect(
-          counts(
-            await sqlSentDuring(async () => {
-              total = (await read({ limit: 60, offset: 0 })).totalCount;
-            }),
-          ),
-        ).toBe(0);
-        expect(total).toBe(60);
-        expect(
-          counts(
-            await sqlSentDuring(async () => {
-              total = (await read({ limit: 20, offset: 40 })).totalCount;
-            }),
-          ),
-        ).toBe(0);
-        expect(total).toBe(60);
-        expect(
-          counts(
-            await sqlSentDuring(async () => {
-              total = (await read({ limit: 20, offset: 20 })).totalCount;
-            }),
-          ),
-        ).toBe(1);
-        expect(total).toBe(60);
+        const sql = await sqlSentDuring(async () => {
+          total = (await read(page)).totalCount;
+        });
+        return { total, counts: sql.filter((q) => q.includes('AS total_count')).length };
+      };
+      const reads: Read[] = [
+        (page) => reader.findRange(key, range, ['timestamp'], page),
+        (page) => reader.findRangeColumns(key, range, ['timestamp', 'close'], page),
+      ];
+      for (const read of reads) {
+        await expect(totalAndCounts(read, { limit: 60, offset: 0 })).resolves.toEqual({
+          total: 60,
+          counts: 0,
+        });
+        await expect(totalAndCounts(read, { limit: 20, offset: 40 })).resolves.toEqual({
+          total: 60,
+          counts: 0,
+        });
+        await expect(totalAndCounts(read, { limit: 20, offset: 20 })).resolves.toEqual({
+          total: 60,
+          counts: 1,
+        });
       }
     });
 
