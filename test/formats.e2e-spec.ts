@@ -544,6 +544,15 @@ describe.each(ENGINES)('CSV and Arrow answers on %s', (engine) => {
     expect(fromCsv.rows).toEqual(asCsv(pages, ['timestamp', 'close', 'volume']));
     expect(fromCsv.headers.get('x-total-count')).toBe(String(BIG_COUNT));
 
+    // From an offset: its second page is read after the last bar sent, not by offset; and a
+    // window at the page boundary.
+    const fromOffset = await csv({ ...params, format: 'csv', offset: '5' });
+    expect(fromOffset.rows).toEqual(asCsv(pages.slice(5), ['timestamp', 'close', 'volume']));
+    const window = await arrow({ ...params, format: 'arrow', offset: '99990', limit: '20' });
+    expect(arrowRows(window.table)).toEqual(
+      asArrow(pages.slice(99_990, 100_010), ['timestamp', 'close', 'volume']),
+    );
+
     // Comparing 110,000 rows blocks the event loop for seconds, past pg's idle timeout: the
     // embedded engine's one connection must still answer (it was refused with a 503 once).
     const next = await json({ ...params, limit: '10' });

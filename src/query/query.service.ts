@@ -394,15 +394,34 @@ export class QueryService {
     const session = await this.tradingSessions.sessionOfRead(request, instrumentId);
     const fill = fillingOf(request, range);
     const { timeframe } = request;
+    const series = { instrumentId, timeframe };
+    // Where the last page of stored bars ended: the page that starts there is read after its
+    // last bar (keyset), not by walking every bar before it again.
+    let resume: { offset: number; afterMicros: number; totalCount: number } | undefined;
     const read: BarsRead = async (page) => {
       if (!fill && !session) {
         // Stored bars as columns (no JSON built or parsed); derived ones as computeRange gives them.
-        const stored = await this.bars.findRangeColumns(
-          { instrumentId, timeframe },
-          range,
-          fields,
-          page,
-        );
+        const from = resume?.offset === page.offset ? resume : undefined;
+        const stored = from
+          ? {
+              ...(await this.bars.findRangeColumnsAfter(
+                series,
+                range,
+                from.afterMicros,
+                fields,
+                page.limit,
+              )),
+              totalCount: from.totalCount,
+            }
+          : await this.bars.findRangeColumns(series, range, fields, page);
+        const last = stored.columns.timestamp?.[stored.count - 1];
+        if (typeof last === 'number') {
+          resume = {
+            offset: page.offset + stored.count,
+            afterMicros: last,
+            totalCount: stored.totalCount,
+          };
+        }
         if (stored.totalCount > 0)
           return { ...stored, run: { columns: stored.columns, count: stored.count } };
       }

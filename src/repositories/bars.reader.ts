@@ -59,6 +59,9 @@ const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
   trade_count: 't.trade_count',
 };
 
+/** The instant $5 µs after the Unix epoch, exactly (no float seconds in between). */
+const AFTER_MICROS_SQL = `('epoch'::timestamptz + $5::bigint * interval '1 microsecond')`;
+
 /** FIELD_COLUMNS for the columns read: the volume as its text. */
 const COLUMNS_READ_COLUMNS: Readonly<Record<PointField, string>> = {
   ...FIELD_COLUMNS,
@@ -202,6 +205,35 @@ export class BarsReader {
         params,
       );
       return { totalCount: Number(onlyRow(counted.rows).total_count), count, columns };
+    });
+  }
+
+  /**
+   * The next `limit` stored bars of the range after the bar at
+   * `afterMicros` (µs since the epoch), as columns: how a long answer reads
+   * its later pages, from the index entry of the last bar sent instead of
+   * walking every bar before it again (OFFSET). No total: the first page
+   * told it.
+   */
+  async findRangeColumnsAfter(
+    series: SeriesKey,
+    range: TimeRange,
+    afterMicros: number,
+    fields: readonly PointField[],
+    limit: number,
+  ): Promise<Omit<ColumnsPage, 'totalCount'>> {
+    const { where, params } = storedRangeSql(series, range);
+    return this.read(series.instrumentId, async (source) => {
+      const { rows } = await source.query<ColumnsRow & { page_count: string }>(
+        `WITH page AS (
+           SELECT ${fieldColumnsSql(fields, COLUMNS_READ_COLUMNS)} FROM market_data_ts t
+            WHERE ${where} AND t."timestamp" > ${AFTER_MICROS_SQL} ORDER BY t."timestamp" LIMIT $6)
+         SELECT count(*) AS page_count, ${columnAggregatesSql(fields, 'page')} FROM page`,
+        [...params, String(afterMicros), limit],
+      );
+      const row = onlyRow(rows);
+      const count = Number(row.page_count);
+      return { count, columns: decodeColumns(fields, row, count) };
     });
   }
 
