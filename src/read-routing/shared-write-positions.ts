@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { connectWithin, failFastRedis } from '../common/fail-fast-redis';
 
 /**
  * The WAL positions of recent writes, shared by every service process through
@@ -36,15 +37,8 @@ export class SharedWritePositions {
     timeoutMs: number,
     private readonly warn: (message: string) => void,
   ) {
-    this.redis = new Redis(url, {
-      lazyConnect: true,
-      // Fail at once while disconnected rather than queue: a read must not wait for Redis.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: timeoutMs,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-    });
-    this.redis.on('error', () => undefined); // reported through failed()
+    // A read must not wait for Redis.
+    this.redis = failFastRedis(url, timeoutMs);
   }
 
   /**
@@ -52,17 +46,8 @@ export class SharedWritePositions {
    * not left to this process's own writes for want of a connection. Never throws.
    */
   async connect(): Promise<void> {
-    const redis = this.redis;
-    // Not events.once: it rejects on the 'error' a refused connection emits.
-    const ready = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), CONNECT_WAIT_MS);
-      redis.once('ready', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-    redis.connect().catch(() => undefined);
-    if (!(await ready)) this.failed(new Error(`no answer within ${CONNECT_WAIT_MS} ms`));
+    if (!(await connectWithin(this.redis, CONNECT_WAIT_MS)))
+      this.failed(new Error(`no answer within ${CONNECT_WAIT_MS} ms`));
   }
 
   /** After a commit of `instrumentIds` at `lsn`. */

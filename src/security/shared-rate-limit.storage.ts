@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
-
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { connectWithin, failFastRedis } from '../common/fail-fast-redis';
 import { MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
@@ -62,32 +62,16 @@ export class SharedRateLimitStorage
     private readonly metrics: MetricsService,
   ) {
     if (settings.redisUrl && settings.security.rateLimitRequests > 0) {
-      this.redis = new Redis(settings.redisUrl, {
-        lazyConnect: true,
-        // Fail at once while disconnected rather than queue: the request must not wait for Redis.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        commandTimeout: COMMAND_TIMEOUT_MS,
-        retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-      });
-      this.redis.on('error', () => undefined); // reported through degrade()
+      // The request must not wait for Redis.
+      this.redis = failFastRedis(settings.redisUrl, COMMAND_TIMEOUT_MS);
     }
   }
 
   /** Waits a moment for Redis, so the first requests after start are not counted locally for nothing. */
   async onModuleInit(): Promise<void> {
-    const redis = this.redis;
-    if (!redis) return;
-    // Not events.once: it rejects on the 'error' a refused connection emits.
-    const ready = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), CONNECT_WAIT_MS);
-      redis.once('ready', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-    redis.connect().catch(() => undefined);
-    if (!(await ready)) this.degrade(new Error(`no answer within ${CONNECT_WAIT_MS} ms`), false);
+    if (!this.redis) return;
+    if (!(await connectWithin(this.redis, CONNECT_WAIT_MS)))
+      this.degrade(new Error(`no answer within ${CONNECT_WAIT_MS} ms`), false);
   }
 
   async increment(
