@@ -10,11 +10,12 @@ import {
   finerTimeframes,
   isTickDataType,
   PointField,
+  SeriesKey,
   TickDataType,
   TimeFrame,
   TIMEFRAME_MS,
 } from '../common/market-data.types';
-import { BarsReader, Page, PointsPage } from '../repositories/bars.reader';
+import { BarsReader, ColumnsPage, Page, PointsPage } from '../repositories/bars.reader';
 import type { TimeRange } from '../repositories/market-data.repository';
 import { QuotesReader } from '../repositories/quotes.reader';
 import { ROLLUP_SOURCE, RollupsRepository } from '../repositories/rollups.repository';
@@ -394,34 +395,11 @@ export class QueryService {
     const session = await this.tradingSessions.sessionOfRead(request, instrumentId);
     const fill = fillingOf(request, range);
     const { timeframe } = request;
-    const series = { instrumentId, timeframe };
-    // Where the last page of stored bars ended: the page that starts there is read after its
-    // last bar (keyset), not by walking every bar before it again.
-    let resume: { offset: number; afterMicros: number; totalCount: number } | undefined;
+    const storedPage = this.storedColumnPages({ instrumentId, timeframe }, range, fields);
     const read: BarsRead = async (page) => {
       if (!fill && !session) {
         // Stored bars as columns (no JSON built or parsed); derived ones as computeRange gives them.
-        const from = resume?.offset === page.offset ? resume : undefined;
-        const stored = from
-          ? {
-              ...(await this.bars.findRangeColumnsAfter(
-                series,
-                range,
-                from.afterMicros,
-                fields,
-                page.limit,
-              )),
-              totalCount: from.totalCount,
-            }
-          : await this.bars.findRangeColumns(series, range, fields, page);
-        const last = stored.columns.timestamp?.[stored.count - 1];
-        if (typeof last === 'number') {
-          resume = {
-            offset: page.offset + stored.count,
-            afterMicros: last,
-            totalCount: stored.totalCount,
-          };
-        }
+        const stored = await storedPage(page);
         if (stored.totalCount > 0)
           return { ...stored, run: { columns: stored.columns, count: stored.count } };
       }
@@ -436,6 +414,43 @@ export class QueryService {
       wanted: request.limit ?? Number.POSITIVE_INFINITY,
       filled: fill !== undefined,
       session,
+    };
+  }
+
+  /**
+   * Pages of the stored bars of `series` as columns, asked in order: a page
+   * that starts where the last one ended is read after its last bar
+   * (keyset), not by walking every bar before it again (OFFSET).
+   */
+  private storedColumnPages(
+    series: SeriesKey,
+    range: TimeRange,
+    fields: PointField[],
+  ): (page: Page) => Promise<ColumnsPage> {
+    let resume: { offset: number; afterMicros: number; totalCount: number } | undefined;
+    return async (page) => {
+      const from = resume?.offset === page.offset ? resume : undefined;
+      const stored = from
+        ? {
+            ...(await this.bars.findRangeColumnsAfter(
+              series,
+              range,
+              from.afterMicros,
+              fields,
+              page.limit,
+            )),
+            totalCount: from.totalCount,
+          }
+        : await this.bars.findRangeColumns(series, range, fields, page);
+      const last = stored.columns.timestamp?.[stored.count - 1];
+      if (typeof last === 'number') {
+        resume = {
+          offset: page.offset + stored.count,
+          afterMicros: last,
+          totalCount: stored.totalCount,
+        };
+      }
+      return stored;
     };
   }
 
