@@ -87,7 +87,7 @@ describe.each(ENGINES)('a full maintenance run under load on %s', (engine) => {
       ['statistics', 'done', undefined],
     ]);
     const results = Object.fromEntries(run.body.tasks.map((task) => [task.name, task.result]));
-    expect(results.rollup_refresh).toMatchObject({ ran: timescale });
+    expect(results.rollup_refresh).toMatchObject({ ran: true });
     // The measurement runs last and sees the bars stored before the run.
     expect(results.statistics).toMatchObject({ measured: true });
     expect(results.statistics?.total_records).toBeGreaterThanOrEqual(INSTRUMENTS.length * 3 * 1440);

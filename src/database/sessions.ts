@@ -92,6 +92,9 @@ export function withTransaction<T>(
 export function inSessionTransaction<T>(
   session: Pool | ClientBase,
   work: (client: ClientBase) => Promise<T>,
+  begin = 'BEGIN',
 ): Promise<T> {
-  return session instanceof Pool ? withTransaction(session, work) : inTransaction(session, work);
+  return session instanceof Pool
+    ? withTransaction(session, work, begin)
+    : inTransaction(session, work, begin);
 }

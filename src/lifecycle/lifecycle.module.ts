@@ -69,15 +69,7 @@ export class LifecycleModule implements OnModuleInit {
     if (!this.compression.available) this.logger.log('compression off: plain PostgreSQL');
     this.scheduler.register(this.retention, s.lifecycle.maintenanceIntervalMs);
     this.scheduler.register(this.partitions, s.lifecycle.maintenanceIntervalMs);
-    this.scheduler.register(
-      this.rollupRefresh,
-      this.rollupRefresh.available ? s.rollupRefreshIntervalMs : 0,
-    );
-    if (!this.rollupRefresh.available) {
-      this.logger.log(
-        'rollup refresh off: plain PostgreSQL; derived timeframes are computed from raw bars',
-      );
-    }
+    this.scheduler.register(this.rollupRefresh, s.rollupRefreshIntervalMs);
     this.scheduler.register(this.tickLifecycle, s.compressionJobIntervalMs);
     this.scheduler.register(this.statistics, s.statsRefreshIntervalMs);
   }

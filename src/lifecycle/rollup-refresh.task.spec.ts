@@ -1,20 +1,26 @@
 import { TimeFrame } from '../common/market-data.types';
 import { ROLLUP_LEVELS } from '../repositories/rollups.repository';
 import {
+  NativeRollupRefreshSession,
   RollupRefreshRepository,
   RollupRefreshSession,
 } from '../repositories/rollup-refresh.repository';
-import { NO_ROLLUPS_REASON, refreshUntil, RollupRefreshTask } from './rollup-refresh.task';
+import { refreshUntil, RollupRefreshTask } from './rollup-refresh.task';
 
 /** The lock's session the scheduler hands the task. */
 const LOCKED = { query: jest.fn() } as never;
 
 function repositoryMock(
-  available: boolean,
+  timescale: boolean,
   session: RollupRefreshSession,
+  native?: NativeRollupRefreshSession,
 ): RollupRefreshRepository {
   return {
-    rollupsAvailable: available,
+    native: !timescale,
+    nativeSessionOn: jest.fn((sql: unknown) => {
+      expect(sql).toBe(LOCKED);
+      return native;
+    }),
     sessionOn: jest.fn((sql: unknown) => {
       // The refresh runs on the session holding the task's lock.
       expect(sql).toBe(LOCKED);
@@ -100,10 +106,30 @@ describe('RollupRefreshTask', () => {
       expect(report.levels[1]).toHaveProperty('refreshed_from', null);
     });
 
-    it('should say why it did not run on plain PostgreSQL', async () => {
-      const task = new RollupRefreshTask(repositoryMock(false, sessionMock()));
+    it('should refresh plain PostgreSQL up to the daily level and report its watermark', async () => {
+      const native = {
+        refresh: jest.fn().mockResolvedValue({
+          changedSpans: 3,
+          windowFromMs: Date.parse('2025-06-19T00:00:00Z'),
+          materializedUntilMs: Date.parse('2025-06-20T00:00:00Z'),
+        }),
+      } as unknown as jest.Mocked<NativeRollupRefreshSession>;
+      const session = sessionMock();
+      const task = new RollupRefreshTask(repositoryMock(false, session, native));
 
-      expect(await task.run(at(new Date()))).toEqual({ ran: false, reason: NO_ROLLUPS_REASON });
+      const report = await task.run(at(new Date('2025-06-21T10:07:30Z')));
+
+      // One whole day before the day in progress, as the daily aggregate's window.
+      expect(native.refresh).toHaveBeenCalledWith(Date.parse('2025-06-20T00:00:00Z'));
+      expect(session.refresh).not.toHaveBeenCalled();
+      expect(report).toEqual({
+        ran: true,
+        table: 'market_data_rollups',
+        changed_spans: 3,
+        materialized_from: '2025-06-19T00:00:00.000Z',
+        materialized_until: '2025-06-20T00:00:00.000Z',
+        took_ms: expect.any(Number),
+      });
     });
 
     it('should stop at a level that fails: the levels above are built from it', async () => {

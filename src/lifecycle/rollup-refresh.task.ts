@@ -4,13 +4,11 @@ import { formatInstant } from '../common/time';
 import { ROLLUP_LEVELS, RollupLevel } from '../repositories/rollups.repository';
 import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { LifecycleTask, TaskRun } from './lifecycle-task';
+import { NATIVE_ROLLUPS_TABLE } from '../repositories/native-rollups.sql';
 import {
   RollupRefreshRepository,
   RollupRefreshSession,
 } from '../repositories/rollup-refresh.repository';
-
-export const NO_ROLLUPS_REASON =
-  'plain PostgreSQL has no continuous aggregates (TimescaleDB is not installed); derived timeframes are computed from raw bars';
 
 /** What a refresh did to one level. */
 export interface RefreshedLevel {
@@ -37,10 +35,12 @@ export function refreshUntil(level: RollupLevel, nowMs: number): number {
 }
 
 /**
- * The lifecycle task `rollup_refresh`: refreshes the rollups (continuous
- * aggregates), finest level first, since each is built from the one below.
- * TimescaleDB's own policies do this on a server with background workers;
- * this task does it on every engine (the embedded one has no workers),
+ * The lifecycle task `rollup_refresh`: refreshes the rollups. On TimescaleDB
+ * the continuous aggregates, finest level first, since each is built from
+ * the one below; TimescaleDB's own policies would do this on a server with
+ * background workers (the embedded engine has none). On plain PostgreSQL
+ * the service's own table (NativeRollupRefreshSession), every level up to
+ * the daily level's refreshUntil. It runs on every engine,
  * every ROLLUP_REFRESH_INTERVAL_MS under its lock, so one replica runs it
  * at a time. Answers stay exact between refreshes (RollupsRepository reads
  * raw minutes where a refresh is pending): a refresh only makes reads after
@@ -54,19 +54,38 @@ export class RollupRefreshTask implements LifecycleTask {
 
   constructor(private readonly rollups: RollupRefreshRepository) {}
 
-  /** Plain PostgreSQL has no continuous aggregates: the scheduler gives it no timer there. */
-  get available(): boolean {
-    return this.rollups.rollupsAvailable;
-  }
-
   async run({ now, session }: TaskRun): Promise<Record<string, unknown>> {
-    if (!this.rollups.rollupsAvailable) return { ran: false, reason: NO_ROLLUPS_REASON };
+    if (this.rollups.native) return this.refreshNative(session, now.getTime());
     const refreshed = await this.refreshAll(this.rollups.sessionOn(session), now.getTime());
     const pending = refreshed.reduce((n, l) => n + l.pending_ranges, 0);
     if (pending > 0) {
       this.logger.log(`refreshed ${refreshed.length} rollups over ${pending} invalidated range(s)`);
     }
     return { ran: true, levels: refreshed };
+  }
+
+  /** Plain PostgreSQL: one watermark for every level, whole UTC days (the daily level's window). */
+  private async refreshNative(
+    session: TaskRun['session'],
+    nowMs: number,
+  ): Promise<Record<string, unknown>> {
+    const started = performance.now();
+    // The coarsest level, ONE_DAY: its window ends on a UTC day, a boundary of every level.
+    const daily = ROLLUP_LEVELS[ROLLUP_LEVELS.length - 1]!;
+    const done = await this.rollups.nativeSessionOn(session).refresh(refreshUntil(daily, nowMs));
+    if (done.changedSpans > 0) {
+      this.logger.log(`rebuilt the rollups of ${done.changedSpans} changed span(s)`);
+    }
+    return {
+      ran: true,
+      table: NATIVE_ROLLUPS_TABLE,
+      changed_spans: done.changedSpans,
+      ...(done.windowFromMs === undefined
+        ? {}
+        : { materialized_from: formatInstant(done.windowFromMs) }),
+      materialized_until: formatInstant(done.materializedUntilMs),
+      took_ms: Math.round(performance.now() - started),
+    };
   }
 
   private async refreshAll(

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Pool } from 'pg';
 import { ADVISORY_LOCKS } from '../database/advisory-locks';
 import { withTransaction } from '../database/sessions';
+import { NATIVE_ROLLUPS_TABLE } from './native-rollups.sql';
 
 /** How long a replica trusts its list of partitions before reading it again (another may drop one). */
 const KNOWN_TTL_MS = 60_000;
@@ -103,13 +104,20 @@ export class MarketDataPartitions {
     await this.load();
     const due = await this.listEndingBy(cutoffMs);
     const dropped: string[] = [];
-    for (const { name } of due) {
+    for (const { name, month } of due) {
       await this.locked(async (sql) => {
         const { rowCount } = await sql(`SELECT 1 FROM pg_class WHERE relname = $1`, [name]);
         if (rowCount) {
           // The name comes from the catalog and matched PARTITION_NAME: no input reaches it.
           await sql(`ALTER TABLE ${this.table} DETACH PARTITION ${name}`);
           await sql(`DROP TABLE ${name}`);
+          // A dropped month fires no trigger: its rollups go with it, in the same transaction.
+          if (this.table === 'market_data_ts') {
+            await sql(`DELETE FROM ${NATIVE_ROLLUPS_TABLE} WHERE bucket >= $1 AND bucket < $2`, [
+              month.toISOString(),
+              nextMonth(month).toISOString(),
+            ]);
+          }
         }
       });
       this.known.delete(name);

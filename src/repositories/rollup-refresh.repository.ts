@@ -5,6 +5,13 @@ import { DATABASE_CONNECTION } from '../database/database.tokens';
 import { translatePgErrors } from '../database/pg-errors';
 import { RollupLevel } from './rollups.repository';
 import { TIMEFRAME_MS } from '../common/market-data.types';
+import { inSessionTransaction } from '../database/sessions';
+import {
+  CHANGED_SPANS_SQL,
+  REBUILD_SPANS_SQL,
+  REBUILD_WINDOW_SQL,
+  TAKE_IN_CHANGES_SQL,
+} from './native-rollups.sql';
 
 /** What a level needs before `until`: the changed ranges and where its refresh must start. */
 export interface PendingRefresh {
@@ -157,18 +164,113 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** Refresh of the continuous aggregates for the rollup refresh task. */
+/** What one refresh of plain PostgreSQL's rollups did. */
+export interface NativeRefresh {
+  /** Logged changes below the watermark rebuilt, as merged day-long spans of one instrument. */
+  readonly changedSpans: number;
+  /** Start of the window newly materialized; undefined when the watermark stayed. */
+  readonly windowFromMs: number | undefined;
+  /** The watermark after it: every bucket before is materialized (save changes logged since). */
+  readonly materializedUntilMs: number;
+}
+
+/** One transaction of a native refresh: its changes, its window, its new watermark. */
+interface NativeBatch {
+  readonly changedSpans: number;
+  readonly windowFromMs: number | undefined;
+  readonly untilMs: number;
+  readonly done: boolean;
+}
+
+/**
+ * The statements of one refresh of plain PostgreSQL's rollups
+ * (market_data_rollups), on the connection that holds the task's lock. A
+ * refresh runs in transactions of REFRESH_BATCH_SPAN_MS of new window each,
+ * REPEATABLE READ: each rebuilds the changes logged before the watermark
+ * and the window after it from one snapshot of the minutes, then forgets
+ * the changes it saw, so a write committing meanwhile keeps its log row
+ * (and its buckets stay computed from the minutes) until the next refresh.
+ */
+export class NativeRollupRefreshSession {
+  constructor(private readonly sql: LockedSession) {}
+
+  /** Materializes every bucket before `untilMs` (a UTC day boundary) and every change before it. */
+  async refresh(untilMs: number): Promise<NativeRefresh> {
+    let changedSpans = 0;
+    let windowFromMs: number | undefined;
+    for (;;) {
+      const batch = await translatePgErrors(() =>
+        inSessionTransaction(
+          this.sql,
+          (client) => this.refreshBatch(client, untilMs),
+          'BEGIN ISOLATION LEVEL REPEATABLE READ',
+        ),
+      );
+      changedSpans += batch.changedSpans;
+      windowFromMs ??= batch.windowFromMs;
+      if (batch.done) return { changedSpans, windowFromMs, materializedUntilMs: batch.untilMs };
+    }
+  }
+
+  private async refreshBatch(client: LockedSession, untilMs: number): Promise<NativeBatch> {
+    const { rows } = await client.query<{ until: Date | null; first_day: Date | null }>(
+      `SELECT w.materialized_until AS until,
+              CASE WHEN w.materialized_until IS NULL THEN
+                (SELECT date_bin(INTERVAL '1 day', min("timestamp"), TIMESTAMPTZ '1970-01-01T00:00:00Z')
+                   FROM market_data_ts WHERE timeframe = 'ONE_MINUTE') END AS first_day
+         FROM market_data_rollup_watermark w`,
+    );
+    const row = rows[0];
+    if (!row) throw new Error('market_data_rollup_watermark has no row');
+    // Nothing materialized yet: from the first minute's day (none at all: nothing to build).
+    const fromMs = (row.until ?? row.first_day)?.getTime() ?? untilMs;
+    const toMs = Math.max(fromMs, Math.min(fromMs + REFRESH_BATCH_SPAN_MS, untilMs));
+    const from = new Date(fromMs).toISOString();
+    const to = new Date(toMs).toISOString();
+
+    const { rows: spans } = await client.query<{ instrument_id: string; lo: Date; hi: Date }>(
+      CHANGED_SPANS_SQL,
+      [from],
+    );
+    if (spans.length > 0) {
+      const arrays = [
+        spans.map((s) => s.instrument_id),
+        spans.map((s) => s.lo.toISOString()),
+        spans.map((s) => s.hi.toISOString()),
+      ];
+      for (const statement of REBUILD_SPANS_SQL) await client.query(statement, arrays);
+    }
+    if (toMs > fromMs) {
+      for (const statement of REBUILD_WINDOW_SQL) await client.query(statement, [from, to]);
+    }
+    for (const statement of TAKE_IN_CHANGES_SQL) await client.query(statement, [to]);
+    await client.query(`UPDATE market_data_rollup_watermark SET materialized_until = $1`, [to]);
+    return {
+      changedSpans: spans.length,
+      windowFromMs: toMs > fromMs ? fromMs : undefined,
+      untilMs: toMs,
+      done: toMs >= untilMs,
+    };
+  }
+}
+
+/** Refresh of the rollups for the rollup refresh task. */
 @Injectable()
 export class RollupRefreshRepository {
   constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {}
 
-  /** Plain PostgreSQL has no continuous aggregates. */
-  get rollupsAvailable(): boolean {
-    return this.db.info.engine === 'timescaledb';
+  /** Plain PostgreSQL keeps its rollups in a table of the service's (NativeRollupRefreshSession). */
+  get native(): boolean {
+    return this.db.info.engine !== 'timescaledb';
   }
 
   /** The refresh task's statements on the session holding its lock (AdvisoryLock). */
   sessionOn(sql: LockedSession): RollupRefreshSession {
     return new RollupRefreshSession(sql);
+  }
+
+  /** The same for plain PostgreSQL's rollups. */
+  nativeSessionOn(sql: LockedSession): NativeRollupRefreshSession {
+    return new NativeRollupRefreshSession(sql);
   }
 }

@@ -10,8 +10,14 @@ import { translatePgErrors } from '../database/pg-errors';
 import { onlyRow } from '../database/rows';
 import { fieldColumnsSql, pointsArraySql } from './points-json.sql';
 import { withTransaction } from '../database/sessions';
+import { NATIVE_RAW_SPANS_SQL, nativeMaterializedSql } from './native-rollups.sql';
 
-/** One continuous aggregate of the ONE_MINUTE bars (migrations/20261126150000_rollups.sql). */
+/**
+ * One level of rollups of the ONE_MINUTE bars: a continuous aggregate on
+ * TimescaleDB (migrations/20261126150000_rollups.sql), the rows of its
+ * timeframe in market_data_rollups on plain PostgreSQL
+ * (20261203130000_native_rollups.sql).
+ */
 export interface RollupLevel {
   readonly timeframe: TimeFrame;
   /** The aggregate's view; the only rollup identifiers ever put into SQL text. */
@@ -39,6 +45,21 @@ interface CatalogLevel {
   readonly table: string;
 }
 
+/** Where one read finds a level's buckets, and which it computes from the minutes instead. */
+interface LevelSource {
+  /** FROM and WHERE of the materialized buckets (aliased r) of $1 in [$2, $3). */
+  readonly materialized: string;
+  /** The spans of the range read from the minutes, in the read's snapshot. */
+  rawSpans(
+    client: PoolClient,
+    instrumentId: string,
+    step: number,
+    range: TimeRange,
+  ): Promise<{ lo: Date; hi: Date }[]>;
+  /** The raw part of the buckets (rawBucketsSql). */
+  readonly rawBuckets: string;
+}
+
 /** Response fields over a bucket row; the same columns as the raw derivation's. */
 const FIELD_COLUMNS = barColumns('bucket');
 
@@ -48,20 +69,22 @@ function unixMicros(ms: number): string {
 }
 
 /**
- * Derived bars read from the continuous aggregates (TimescaleDB only).
+ * Derived bars read from the rollups: the continuous aggregates on
+ * TimescaleDB, market_data_rollups on plain PostgreSQL.
  *
- * The aggregate is an accelerator: every answer equals the raw derivation
+ * A rollup is an accelerator: every answer equals the raw derivation
  * (BarsReader.findDerivedRange from ONE_MINUTE). Materialized
- * buckets are read from the target level's materialized hypertable; the
- * rest is computed from the raw minutes in the same snapshot: the buckets
- * past the level's watermark (not materialized yet: the union with the raw
- * tail) and the buckets a write has touched since the last refresh (late or
- * corrected bars, deletes, writes into compressed chunks, dropped chunks),
- * which TimescaleDB's invalidation logs list from the writing transaction
- * on (see RAW_SPANS_SQL). The level's own view would do the tail itself
- * (real-time aggregation), but planning its nested real-time unions cost
- * more than the whole read (56 ms for ONE_HOUR on the embedded engine) and
- * it cannot tell stale buckets.
+ * buckets are read from the target level's materialized rows; the rest is
+ * computed from the raw minutes in the same snapshot: the buckets past the
+ * level's watermark (not materialized yet: the union with the raw tail) and
+ * the buckets a write has touched since the last refresh (late or corrected
+ * bars, deletes, writes into compressed chunks, dropped chunks). On
+ * TimescaleDB its invalidation logs list those from the writing transaction
+ * on (see RAW_SPANS_SQL); on plain PostgreSQL the triggers of market_data_ts
+ * log them (NATIVE_RAW_SPANS_SQL). The level's own view would do the tail
+ * itself (real-time aggregation), but planning its nested real-time unions
+ * cost more than the whole read (56 ms for ONE_HOUR on the embedded engine)
+ * and it cannot tell stale buckets.
  */
 @Injectable()
 export class RollupsRepository {
@@ -69,18 +92,17 @@ export class RollupsRepository {
 
   constructor(@Inject(DATABASE_CONNECTION) private readonly db: DatabaseConnection) {}
 
-  /** The level serving `target`, when there is one on this engine. */
+  /** The level serving `target`, when there is one. */
   levelFor(target: TimeFrame): RollupLevel | undefined {
-    if (this.db.info.engine !== 'timescaledb') return undefined;
     return ROLLUP_LEVELS.find((l) => l.timeframe === target);
   }
 
   /**
    * Bars of `target` over `range` (bucket-aligned) computed from the
    * ONE_MINUTE bars of the instrument, as findDerivedRange computes them;
-   * undefined when no aggregate serves `target` here (plain PostgreSQL, a
-   * timeframe without a level, the aggregates missing). With `fill`: every
-   * bucket of its grid, as BarsReader fills the raw derivation.
+   * undefined when no rollup serves `target` (a timeframe without a level,
+   * the aggregates missing). With `fill`: every bucket of its grid, as
+   * BarsReader fills the raw derivation.
    */
   async findDerivedRange(
     instrumentId: string,
@@ -92,25 +114,17 @@ export class RollupsRepository {
   ): Promise<PointsPage | undefined> {
     const level = this.levelFor(target);
     if (!level) return undefined;
-    const catalog = await this.loadCatalog();
-    if (!catalog) return undefined;
-    // The catalog holds every level (loadCatalog answers undefined otherwise).
-    const targetLevel = catalog.get(level.view)!;
-    const chain = ROLLUP_LEVELS.slice(0, ROLLUP_LEVELS.indexOf(level) + 1).map((l) =>
-      catalog.get(l.view)!,
-    );
+    const source =
+      this.db.info.engine === 'timescaledb'
+        ? await this.aggregateSource(level)
+        : nativeSource(level);
+    if (!source) return undefined;
     const step = TIMEFRAME_MS[target] / 1000;
     const from = new Date(range.fromMs).toISOString();
     const to = new Date(range.toMs).toISOString();
     // One snapshot for both statements: a write committing between them cannot tear the answer.
     const rows = await this.inSnapshot(async (client) => {
-      const { rows: spans } = await client.query<{ lo: Date; hi: Date }>(RAW_SPANS_SQL, [
-        step,
-        chain.map((c) => c.matId),
-        chain.map((c) => c.sourceId),
-        unixMicros(range.fromMs),
-        unixMicros(range.toMs),
-      ]);
+      const spans = await source.rawSpans(client, instrumentId, step, range);
       const rawLo = spans.map((r) => r.lo.toISOString());
       const rawHi = spans.map((r) => r.hi.toISOString());
       const [firstLo] = rawLo;
@@ -135,10 +149,9 @@ export class RollupsRepository {
            SELECT bucket, open_price, high_price, low_price, close_price, volume,
                   CASE WHEN dollar_volume_count = bar_count THEN dollar_volume_sum::float8 END AS dollar_volume,
                   CASE WHEN trade_count_count = bar_count THEN trade_count_sum::bigint END AS trade_count
-             FROM ${targetLevel.table} r
-            WHERE r.instrument_id = $1 AND r.bucket >= $2 AND r.bucket < $3
+              FROM ${source.materialized}
               ${spans.length ? 'AND NOT EXISTS (SELECT 1 FROM raw_spans s WHERE r.bucket >= s.lo AND r.bucket < s.hi)' : ''}
-           ${spans.length ? RAW_BUCKETS_SQL : ''})
+           ${spans.length ? source.rawBuckets : ''})
         ${answerSql}`,
         fill ? [...params, ...fillValues(fill.grid)] : params,
       );
@@ -154,6 +167,34 @@ export class RollupsRepository {
     return translatePgErrors(() =>
       withTransaction(this.db.pool, work, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'),
     );
+  }
+
+  /** `level` on TimescaleDB: its materialized hypertable, the invalidation logs of its chain. */
+  private async aggregateSource(level: RollupLevel): Promise<LevelSource | undefined> {
+    const catalog = await this.loadCatalog();
+    if (!catalog) return undefined;
+    // The catalog holds every level (loadCatalog answers undefined otherwise).
+    const chain = ROLLUP_LEVELS.slice(0, ROLLUP_LEVELS.indexOf(level) + 1).map((l) =>
+      catalog.get(l.view)!,
+    );
+    return {
+      materialized: `${catalog.get(level.view)!.table} r
+        WHERE r.instrument_id = $1 AND r.bucket >= $2 AND r.bucket < $3`,
+      rawSpans: async (client, _instrumentId, step, range) =>
+        (
+          await client.query<{ lo: Date; hi: Date }>(RAW_SPANS_SQL, [
+            step,
+            chain.map((c) => c.matId),
+            chain.map((c) => c.sourceId),
+            unixMicros(range.fromMs),
+            unixMicros(range.toMs),
+          ])
+        ).rows,
+      rawBuckets: rawBucketsSql(
+        'first(m.open_price, m."timestamp")',
+        'last(m.close_price, m."timestamp")',
+      ),
+    };
   }
 
   /** View name -> catalog ids, read once; undefined when any level is missing. */
@@ -223,17 +264,40 @@ const RAW_SPANS_SQL = `
       FROM clipped WHERE lo < hi)
   SELECT lower(span) AS lo, upper(span) AS hi FROM spans ORDER BY 1`;
 
+/** `level` on plain PostgreSQL: its rows of market_data_rollups, the change log of the triggers. */
+function nativeSource(level: RollupLevel): LevelSource {
+  return {
+    materialized: nativeMaterializedSql(level.timeframe),
+    rawSpans: async (client, instrumentId, step, range) =>
+      (
+        await client.query<{ lo: Date; hi: Date }>(NATIVE_RAW_SPANS_SQL, [
+          step,
+          instrumentId,
+          new Date(range.fromMs).toISOString(),
+          new Date(range.toMs).toISOString(),
+        ])
+      ).rows,
+    // No first() and last() without TimescaleDB: the raw derivation's own aggregates.
+    rawBuckets: rawBucketsSql(
+      '(array_agg(m.open_price ORDER BY m."timestamp"))[1]',
+      '(array_agg(m.close_price ORDER BY m."timestamp" DESC))[1]',
+    ),
+  };
+}
+
 /**
  * The buckets of the raw spans ($6/$7) computed as the raw derivation does,
  * one span at a time (LATERAL: an index range scan each); $9/$10 (first
- * span's start, last span's end) limit the chunks planned for to the spans'.
+ * span's start, last span's end) limit the chunks or partitions planned for
+ * to the spans'. `open`/`close`: the engine's first and last by time.
  */
-const RAW_BUCKETS_SQL = `
+function rawBucketsSql(open: string, close: string): string {
+  return `
   UNION ALL
   SELECT g.* FROM raw_spans s CROSS JOIN LATERAL (
     SELECT date_bin(make_interval(secs => $8), m."timestamp", TIMESTAMPTZ '1970-01-01T00:00:00Z') AS bucket,
-           first(m.open_price, m."timestamp"), max(m.high_price), min(m.low_price),
-           last(m.close_price, m."timestamp"), sum(m.volume) + coalesce(sum(m.volume_fraction), 0),
+           ${open}, max(m.high_price), min(m.low_price),
+           ${close}, sum(m.volume) + coalesce(sum(m.volume_fraction), 0),
            CASE WHEN count(m.dollar_volume) = count(*) THEN sum(m.dollar_volume::numeric)::float8 END,
            CASE WHEN count(m.trade_count) = count(*) THEN sum(m.trade_count) END
       FROM market_data_ts m
@@ -241,3 +305,4 @@ const RAW_BUCKETS_SQL = `
        AND m."timestamp" >= $9 AND m."timestamp" < $10
        AND m."timestamp" >= s.lo AND m."timestamp" < s.hi
      GROUP BY 1) g`;
+}
