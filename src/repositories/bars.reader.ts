@@ -315,9 +315,12 @@ export class BarsReader {
     if (candidates.length === 0) return [];
     const { rows } = await this.read(instrumentId, (source) =>
       source.query<{ timeframe: TimeFrame }>(
+        // A scalar subquery with LIMIT 1: one index probe per candidate. Written as EXISTS,
+        // PostgreSQL made it a semi-join that read every row of the range (14 ms for 30 days).
         `SELECT tf AS timeframe FROM unnest($2::text[]) AS tf
-          WHERE EXISTS (SELECT 1 FROM market_data_ts
-                         WHERE instrument_id = $1 AND timeframe = tf AND "timestamp" >= $3 AND "timestamp" < $4)`,
+          WHERE (SELECT true FROM market_data_ts
+                  WHERE instrument_id = $1 AND timeframe = tf AND "timestamp" >= $3 AND "timestamp" < $4
+                  LIMIT 1)`,
         [instrumentId, candidates, isoOf(range.fromMs), isoOf(range.toMs)],
       ),
     );
