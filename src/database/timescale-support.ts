@@ -19,10 +19,10 @@ export type TimescaleSupport =
 export class TimescaleNotLoadedError extends Error {}
 
 export const NOT_PRELOADED_WARNING =
-  "TimescaleDB is installed on this server but not preloaded, so the service runs on plain PostgreSQL (native partitions, no compression, no rollups). To use TimescaleDB: add shared_preload_libraries = 'timescaledb' to postgresql.conf, restart PostgreSQL, then start the service on a new, empty database (tables created on plain PostgreSQL stay plain).";
+  "TimescaleDB is installed on this server but not preloaded, so the service runs on plain PostgreSQL (native partitions, no compression, rollups in a table of the service's). To use TimescaleDB: add shared_preload_libraries = 'timescaledb' to postgresql.conf, restart PostgreSQL, then start the service on a new, empty database (tables created on plain PostgreSQL stay plain).";
 
 export const CREATED_WITHOUT_TIMESCALE_WARNING =
-  'TimescaleDB is available on this server, but this database was created without it: its tables are plain PostgreSQL partitions and stay so (no compression, no rollups). To use TimescaleDB, start the service on a new, empty database and restore the data into it (docs/operations.md).';
+  'TimescaleDB is available on this server, but this database was created without it: its tables are plain PostgreSQL partitions and stay so (no compression). To use TimescaleDB, start the service on a new, empty database and restore the data into it (docs/operations.md).';
 
 export const EXTENSION_NOT_LOADED_MESSAGE =
   "this database uses TimescaleDB, but the server does not preload it: add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL";

@@ -10,6 +10,7 @@ import { translatePgErrors } from '../database/pg-errors';
 import { onlyRow } from '../database/rows';
 import { inSessionTransaction } from '../database/sessions';
 import { ROLLUP_LEVELS } from './rollups.repository';
+import { NATIVE_ROLLUPS_TABLE } from './native-rollups.sql';
 
 /** Answered queries of a batch or of a day; the count weighs the two averages when they merge. */
 export interface QueryFigures {
@@ -35,7 +36,7 @@ export interface SeriesCount {
 export interface TableSize {
   /** market_data_ts with its indexes, compressed chunks and TOAST. */
   readonly totalBytes: number;
-  /** The rollups' materialized hypertables, the same way; 0 on plain PostgreSQL. */
+  /** The rollups' materialized hypertables, the same way (plain PostgreSQL: market_data_rollups). */
   readonly rollupsBytes: number;
   /** 1 - compressed/uncompressed bytes over the compressed chunks; 0 if none (or no compression). */
   readonly compressionRatio: number;
@@ -66,7 +67,7 @@ export interface StorageMeasurement {
   readonly totalRecords: number;
   /** market_data_ts alone. */
   readonly totalSizeGb: number;
-  /** The four rollups (continuous aggregates); 0 on plain PostgreSQL. */
+  /** The four rollups (continuous aggregates; plain PostgreSQL: market_data_rollups). */
   readonly rollupsSizeGb: number;
   readonly compressionRatio: number;
   readonly series: readonly SeriesMeasurement[];
@@ -120,10 +121,10 @@ const COUNT_SERIES_SQL: Readonly<Record<StorageEngine, string>> = {
 const ROLLUP_VIEWS_SQL = `ARRAY[${ROLLUP_LEVELS.map((l) => `'${l.view}'`).join(', ')}]::text[]`;
 
 const TABLE_SIZE_SQL: Readonly<Record<StorageEngine, string>> = {
-  // The parent holds no rows; its partitions (and their indexes) hold them all. No rollups.
+  // The parent holds no rows; its partitions (and their indexes) hold them all. The rollups: one table.
   postgresql: `
     SELECT coalesce(sum(pg_total_relation_size(relid)), 0) AS total_bytes,
-           0 AS rollups_bytes, 0::float8 AS compression_ratio
+           pg_total_relation_size('${NATIVE_ROLLUPS_TABLE}') AS rollups_bytes, 0::float8 AS compression_ratio
       FROM pg_partition_tree('market_data_ts')`,
   // hypertable_size of a continuous aggregate is its materialized hypertable's (chunks, indexes, compressed chunks).
   timescaledb: `

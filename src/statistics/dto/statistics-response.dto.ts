@@ -104,7 +104,8 @@ export class StorageStatisticsDto {
     example: 0.0133,
     description:
       'The four rollups behind derived timeframes (continuous aggregates market_data_5m, _15m, _1h, _1d: ' +
-      'materialized buckets with their indexes and compressed chunks), in GiB; 0 on plain PostgreSQL (no rollups). ' +
+      'materialized buckets with their indexes and compressed chunks; on plain PostgreSQL the table market_data_rollups ' +
+      'with its index), in GiB. ' +
       'Bars and rollups together: total_size_gb + rollups_size_gb',
   })
   rollups_size_gb: number;
