@@ -475,6 +475,20 @@ describe.each(ENGINES)('Rollups on %s', (engine) => {
     await expectAnswersEqualRaw();
   });
 
+  it('should stay equal after a bulk store of new bars below the watermark (COPY on a server)', async () => {
+    // 600 minutes gone and refreshed away, then stored again as new rows: one plain COPY.
+    const span = makeBars('2025-03-05T00:00:00Z', 600, 60_000, 11);
+    expect(await remove('2025-03-05T00:00:00Z', '2025-03-05T10:00:00Z')).toBe(600);
+    await task.run(new Date('2025-03-07T00:00:00Z'));
+    if (!timescale) expect(await viewHour('2025-03-05T05:00:00Z')).toBeUndefined();
+    await store(span);
+
+    await expectAnswersEqualRaw(false);
+    await task.run(new Date('2025-03-07T00:00:00Z'));
+    expect(await viewHour('2025-03-05T05:00:00Z')).toBeDefined();
+    await expectAnswersEqualRaw(false);
+  });
+
   it('should stay equal when a write commits after a refresh began', async () => {
     if (timescale) return; // TimescaleDB's invalidation log: its own transactional rules
     await task.run(new Date('2025-03-07T00:00:00Z'));
