@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import Redis from 'ioredis';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
-import { withTimeout } from './nats-event-bus';
+import { withTimeout } from '../common/with-timeout';
 
 /**
  * The Redis connection the events module publishes on (market_data_stored,

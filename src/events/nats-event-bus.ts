@@ -3,6 +3,7 @@ import { connect, JetStreamClient, NatsConnection } from 'nats';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { EventSubjects, natsSubjects } from './event-subjects';
+import { withTimeout } from '../common/with-timeout';
 
 export type ConsumerState = 'not started' | 'starting' | 'consuming' | 'stopped';
 
@@ -121,12 +122,4 @@ export class NatsEventBus {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

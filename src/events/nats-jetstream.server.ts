@@ -11,7 +11,8 @@ import { EventBatchSettler, SettleTarget } from './event-batch-settler';
 import { INPUT_PATTERN, NATS_JETSTREAM } from './event-subjects';
 import { ensureConsumer, ensureStream } from './jetstream-setup';
 import { MessageBatcher } from './message-batcher';
-import { NatsEventBus, sleep, withTimeout } from './nats-event-bus';
+import { withTimeout } from '../common/with-timeout';
+import { NatsEventBus, sleep } from './nats-event-bus';
 import { barsIn } from './bar-batch-event';
 import { laneOfEvent } from './series-lanes';
 

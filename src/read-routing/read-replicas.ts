@@ -2,6 +2,7 @@ import { Pool, PoolConfig } from 'pg';
 import { DatabaseUnavailableError } from '../common/errors';
 import { guardPoolErrors, isUnavailable } from '../database/pg-errors';
 import { currentWalLsn, replayedWalLsn, standbyState } from '../repositories/wal-positions';
+import { withTimeout } from '../common/with-timeout';
 
 /** Where a read of market data was served, and why (the mds_db_reads_total labels). */
 export type ReadTarget = 'primary' | 'replica';
@@ -364,12 +365,4 @@ export class ReadReplicas {
     await this.shared?.close();
     await Promise.all(this.replicas.map((r) => r.pool.end()));
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
