@@ -9,6 +9,7 @@ import { guardPoolErrors, isUnavailable } from './pg-errors';
 import { ReadReplicas } from '../read-routing/read-replicas';
 import { SharedWritePositions } from '../read-routing/shared-write-positions';
 import { onlyRow } from './rows';
+import { withTimeout } from '../common/with-timeout';
 
 export type StorageEngine = 'timescaledb' | 'postgresql';
 
@@ -45,6 +46,8 @@ const OPENED = new WeakMap<Settings, DatabaseConnection>();
  */
 export class DatabaseConnection {
   private readonly logger = new Logger('Database');
+  /** The health ping's own session on a server (see ping). */
+  private pingPool: Pool | undefined;
 
   private constructor(
     readonly dataSource: DataSource,
@@ -106,6 +109,7 @@ export class DatabaseConnection {
               // not hold a request forever.
               query_timeout: settings.statementTimeoutMs + 2_000,
             };
+      const session = { ...timeouts, ...(embedded ? {} : plannerOptions(settings)) };
       const dataSource = new DataSource({
         type: 'postgres',
         url: settings.databaseUrl ?? embedded!.connectionString,
@@ -122,8 +126,11 @@ export class DatabaseConnection {
           ...(embedded ? { idleTimeoutMillis: 0 } : {}),
           types: TYPE_PARSERS,
           application_name: 'market-data-storage',
-          connectionTimeoutMillis: 5_000,
-          ...timeouts,
+          // pg uses it both for a free connection and for opening a new one: at
+          // 32 clients of 30-day reads the last in line waits 10-15 s, and a 503
+          // for waiting its turn is an error the client did not cause.
+          connectionTimeoutMillis: settings.dbPoolWaitMs,
+          ...session,
           keepAlive: true,
         },
       });
@@ -144,7 +151,7 @@ export class DatabaseConnection {
       reads = ReadReplicas.open(
         pool,
         settings.databaseReadUrls,
-        { max: settings.dbPoolSize, types: TYPE_PARSERS, keepAlive: true, ...timeouts },
+        { max: settings.dbPoolSize, types: TYPE_PARSERS, keepAlive: true, ...session },
         (message) => logger.warn(message),
         // With several service processes, their writes' positions are shared through Redis.
         shared,
@@ -180,12 +187,51 @@ export class DatabaseConnection {
     });
   }
 
+  /**
+   * `SELECT 1` within timeoutMs. On a server it runs on a session of its own,
+   * not in the pool's queue: a pool busy with long reads is load, not an
+   * outage, and must not turn the readiness probe red (every replica would
+   * leave the load balancer at once). The embedded engine has one session.
+   */
+  async ping(timeoutMs: number): Promise<void> {
+    if (this.embedded || !this.settings.databaseUrl) {
+      await withTimeout(this.pool.query('SELECT 1'), timeoutMs);
+      return;
+    }
+    if (!this.pingPool) {
+      this.pingPool = new Pool({
+        connectionString: this.settings.databaseUrl,
+        max: 1,
+        application_name: 'market-data-storage health',
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: timeoutMs,
+        keepAlive: true,
+      });
+      guardPoolErrors(this.pingPool, (message) => this.logger.warn(`health ping: ${message}`));
+    }
+    await withTimeout(this.pingPool.query('SELECT 1'), timeoutMs);
+  }
+
   async close(): Promise<void> {
     if (OPENED.get(this.settings) === this) OPENED.delete(this.settings);
+    await this.pingPool?.end();
     await this.reads.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
     await this.embedded?.stop();
   }
+}
+
+/**
+ * The service's sessions plan with random_page_cost DB_RANDOM_PAGE_COST: its
+ * reads are index range scans of pages that are cached (or on SSD), and at
+ * the server's default of 4 PostgreSQL read a 30-day range with a parallel
+ * bitmap heap scan and a sort, 6x slower than the index scan it picks at 1.1
+ * (docs/decisions.md). `options` in DATABASE_URL replaces this.
+ */
+function plannerOptions(settings: Settings): { options?: string } {
+  return settings.dbRandomPageCost > 0
+    ? { options: `-c random_page_cost=${settings.dbRandomPageCost}` }
+    : {};
 }
 
 async function detectEngine(pool: Pool, embedded: boolean): Promise<EngineInfo> {

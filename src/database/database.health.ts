@@ -33,7 +33,7 @@ export class DatabaseHealthIndicator {
     let error: string | undefined;
     const replicas = this.db.reads.configured ? this.db.reads.status() : undefined;
     try {
-      await withTimeout(this.db.pool.query('SELECT 1'), PING_TIMEOUT_MS);
+      await this.db.ping(PING_TIMEOUT_MS);
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
     }
@@ -58,12 +58,4 @@ export class DatabaseHealthIndicator {
     const { up, engine, latency_ms } = await this.status();
     return up ? indicator.up({ engine, latency_ms }) : indicator.down({ engine, latency_ms });
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

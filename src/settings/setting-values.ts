@@ -38,6 +38,24 @@ export function integer(
   return value;
 }
 
+/** A decimal like `1.1` or `4` within min..max. */
+export function decimal(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw new InvalidSettingError(name, `"${raw}" is not a decimal`);
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new InvalidSettingError(name, `${value} is outside ${min}..${max}`);
+  }
+  return value;
+}
+
 export function oneOf<T extends string>(
   env: Env,
   name: string,

@@ -29,6 +29,8 @@ describe('loadSettings', () => {
       dbPoolSize: 10,
       dbStartupWaitMs: 30_000,
       statementTimeoutMs: 30_000,
+      dbPoolWaitMs: 30_000,
+      dbRandomPageCost: 1.1,
       bodyLimitBytes: 64 * MIB,
       bodyDiscardLimitBytes: 1024 * MIB,
       maxPointsPerRequest: 100_000,
@@ -73,6 +75,15 @@ describe('loadSettings', () => {
     });
   });
 
+  it('should wait for a pooled connection as long as a statement may run, unless told otherwise', () => {
+    expect(loadSettings({ DB_STATEMENT_TIMEOUT_MS: '3000' }).dbPoolWaitMs).toBe(3_000);
+    // No statement timeout: still a bound, the default one.
+    expect(loadSettings({ DB_STATEMENT_TIMEOUT_MS: '0' }).dbPoolWaitMs).toBe(30_000);
+    expect(
+      loadSettings({ DB_STATEMENT_TIMEOUT_MS: '3000', DB_POOL_WAIT_MS: '60000' }).dbPoolWaitMs,
+    ).toBe(60_000);
+  });
+
   it('should treat empty and blank values as unset', () => {
     const settings = loadSettings({
       PORT: '',
@@ -97,6 +108,8 @@ describe('loadSettings', () => {
       DB_POOL_SIZE: '25',
       DB_STARTUP_WAIT_MS: '0',
       DB_STATEMENT_TIMEOUT_MS: '0',
+      DB_POOL_WAIT_MS: '45000',
+      DB_RANDOM_PAGE_COST: '0',
       BODY_LIMIT_BYTES: '1024',
       BODY_DISCARD_LIMIT_BYTES: '0',
       MAX_POINTS_PER_REQUEST: '1000000',
@@ -139,6 +152,8 @@ describe('loadSettings', () => {
       dbPoolSize: 25,
       dbStartupWaitMs: 0,
       statementTimeoutMs: 0,
+      dbPoolWaitMs: 45_000,
+      dbRandomPageCost: 0,
       bodyLimitBytes: 1024,
       bodyDiscardLimitBytes: 0,
       maxPointsPerRequest: 1_000_000,
@@ -255,6 +270,9 @@ describe('loadSettings', () => {
     ['DB_POOL_SIZE', '0', '0 is outside 1..200'],
     ['DB_POOL_SIZE', '201', '201 is outside 1..200'],
     ['DB_STATEMENT_TIMEOUT_MS', '3600001', '3600001 is outside 0..3600000'],
+    ['DB_POOL_WAIT_MS', '99', '99 is outside 100..3600000'],
+    ['DB_RANDOM_PAGE_COST', '1,1', '"1,1" is not a decimal'],
+    ['DB_RANDOM_PAGE_COST', '1001', '1001 is outside 0..1000'],
     ['BODY_LIMIT_BYTES', '1023', '1023 is outside 1024..1073741824'],
     ['MAX_POINTS_PER_REQUEST', '0', '0 is outside 1..1000000'],
     ['SHUTDOWN_TIMEOUT_MS', '600001', '600001 is outside 0..600000'],

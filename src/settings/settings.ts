@@ -6,6 +6,7 @@ import {
   TradingSession,
 } from '../common/trading-session';
 import {
+  decimal,
   Env,
   integer,
   InvalidSettingError,
@@ -39,6 +40,16 @@ export interface Settings {
   /** How long start-up waits for an unreachable database server. */
   readonly dbStartupWaitMs: number;
   readonly statementTimeoutMs: number;
+  /**
+   * How long a request waits for a pooled connection (one free, or a new one
+   * opened) before it answers 503. Defaults to the statement timeout.
+   */
+  readonly dbPoolWaitMs: number;
+  /**
+   * The planner's random_page_cost in the service's own sessions on a server
+   * (docs/decisions.md, "Planner cost of the service's sessions"); 0: the server's.
+   */
+  readonly dbRandomPageCost: number;
   readonly bodyLimitBytes: number;
   /** A body above bodyLimitBytes but at most this long is read and dropped after its 413, so the client reads the answer. */
   readonly bodyDiscardLimitBytes: number;
@@ -124,6 +135,7 @@ export interface EventSettings {
 const MIB = 1024 * 1024;
 
 export function loadSettings(env: Env = process.env): Settings {
+  const statementTimeoutMs = integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000);
   return {
     nodeEnv: text(env, 'NODE_ENV', 'development'),
     port: integer(env, 'PORT', 3000, 0, 65535),
@@ -145,7 +157,9 @@ export function loadSettings(env: Env = process.env): Settings {
     dataDir: resolve(text(env, 'DATA_DIR', './data')),
     dbPoolSize: integer(env, 'DB_POOL_SIZE', 10, 1, 200),
     dbStartupWaitMs: integer(env, 'DB_STARTUP_WAIT_MS', 30_000, 0, 600_000),
-    statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
+    statementTimeoutMs,
+    dbPoolWaitMs: integer(env, 'DB_POOL_WAIT_MS', statementTimeoutMs || 30_000, 100, 3_600_000),
+    dbRandomPageCost: decimal(env, 'DB_RANDOM_PAGE_COST', 1.1, 0, 1_000),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * MIB, 1024, 1024 * MIB),
     bodyDiscardLimitBytes: integer(env, 'BODY_DISCARD_LIMIT_BYTES', 1024 * MIB, 0, 16 * 1024 * MIB),
     maxPointsPerRequest: integer(env, 'MAX_POINTS_PER_REQUEST', 100_000, 1, 1_000_000),
