@@ -22,6 +22,7 @@ import {
   fieldColumnsSql,
   pointObjectSql,
   pointsArraySql,
+  storedVolumeJsonSql,
   SUMMED_VOLUME_SQL,
 } from './points-json.sql';
 
@@ -61,6 +62,12 @@ const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
 
 /** The instant $5 µs after the Unix epoch, exactly (no float seconds in between). */
 const AFTER_MICROS_SQL = `('epoch'::timestamptz + $5::bigint * interval '1 microsecond')`;
+
+/** FIELD_COLUMNS for a JSON page: the volume already as its JSON. */
+const JSON_PAGE_COLUMNS: Readonly<Record<PointField, string>> = {
+  ...FIELD_COLUMNS,
+  volume: storedVolumeJsonSql('t'),
+};
 
 /** FIELD_COLUMNS for the columns read: the volume as its text. */
 const COLUMNS_READ_COLUMNS: Readonly<Record<PointField, string>> = {
@@ -162,9 +169,9 @@ export class BarsReader {
       series.instrumentId,
       // The page holds raw columns: rows skipped by OFFSET are never formatted.
       storedPageSql(
-        fieldColumnsSql(fields, FIELD_COLUMNS),
+        fieldColumnsSql(fields, JSON_PAGE_COLUMNS),
         where,
-        `${pointsArraySql(fields, 'page')} AS points`,
+        `${pointsArraySql(fields, 'page', { volumeAsJson: true })} AS points`,
       ),
       [...params, page.limit, page.offset],
       page,
@@ -384,7 +391,7 @@ export class BarsReader {
        page AS (
          SELECT ${fieldColumnsSql(fields, FILLED_COLUMNS)}, filled.filled FROM filled
           ORDER BY filled.bucket LIMIT $${n + 3} OFFSET $${n + 4})
-       SELECT ${pointsArraySql(fields, 'page', true)} AS points FROM page`;
+       SELECT ${pointsArraySql(fields, 'page', { flagged: true })} AS points FROM page`;
     const { rows } = await this.read(instrumentId, (source) =>
       source.query<{ points: string }>(sql, [
         ...params,
@@ -396,7 +403,6 @@ export class BarsReader {
     return { totalCount: fill.grid.count, pointsJson: onlyRow(rows).points };
   }
 
-  /** The page, then the count of the whole range only when the page cannot tell it; both on one source. */
   /** A page of `buckets` (a `WITH buckets AS (...)` over `params`), in bucket order. */
   private selectBucketsPage(
     instrumentId: string,
@@ -419,6 +425,7 @@ export class BarsReader {
     );
   }
 
+  /** The page, then the count of the whole range only when the page cannot tell it; both on one source. */
   private selectPage(
     instrumentId: string,
     pageSql: string,

@@ -41,15 +41,38 @@ export function volumeJsonSql(column: string): string {
 }
 
 /**
+ * A stored bar's volume as JSON (volumeJsonSql's rules) over `alias`'s
+ * columns of market_data_ts: the whole count's own text when there is no
+ * fraction (nearly every bar). The numeric sum and trim_scale of every row
+ * took 70 ms of a 30-day page's 200 ms of SQL.
+ */
+export function storedVolumeJsonSql(alias: string): string {
+  return (
+    `CASE WHEN ${alias}.volume_fraction IS NULL AND ${alias}.volume <= 9007199254740991` +
+    ` THEN ${alias}.volume::text ELSE ${volumeJsonSql(barVolumeSql(alias))} END`
+  );
+}
+
+/** How pointObjectSql reads `alias`'s columns. */
+export interface PointColumns {
+  /**
+   * `alias` has a boolean `filled` column, written as `"filled":true` last
+   * where it is true and left out elsewhere (a real bar reads as it does
+   * without fill).
+   */
+  readonly flagged?: boolean;
+  /** The volume column is already its JSON (storedVolumeJsonSql). */
+  readonly volumeAsJson?: boolean;
+}
+
+/**
  * `'{"timestamp":"' || ... || '}'` over `alias`'s columns; keys in `fields`
- * order. `flagged`: `alias` has a boolean `filled` column, written as
- * `"filled":true` last where it is true and left out elsewhere (a real bar
- * reads as it does without fill).
+ * order.
  */
 export function pointObjectSql(
   fields: readonly PointField[],
   alias: string,
-  flagged = false,
+  { flagged = false, volumeAsJson = false }: PointColumns = {},
 ): string {
   const pieces: { literal: string; value?: string }[] = [];
   fields.forEach((field, i) => {
@@ -58,7 +81,8 @@ export function pointObjectSql(
     // Numbers as their output text, as row_to_json writes them (numeric keeps its scale); a
     // null must not reach ||, which would turn the whole point null (and string_agg skip it).
     if (field === 'timestamp') pieces.push({ literal: `${key}"`, value: isoTimestampSql(column) });
-    else if (field === 'volume') pieces.push({ literal: key, value: volumeJsonSql(column) });
+    else if (field === 'volume')
+      pieces.push({ literal: key, value: volumeAsJson ? column : volumeJsonSql(column) });
     else pieces.push({ literal: key, value: `coalesce(${column}::text, 'null')` });
     if (field === 'timestamp') pieces.push({ literal: '"' });
   });
@@ -87,9 +111,9 @@ export function pointObjectSql(
 export function pointsArraySql(
   fields: readonly PointField[],
   alias: string,
-  flagged = false,
+  columns: PointColumns = {},
 ): string {
-  return `'[' || coalesce(string_agg(${pointObjectSql(fields, alias, flagged)}, ','), '') || ']'`;
+  return `'[' || coalesce(string_agg(${pointObjectSql(fields, alias, columns)}, ','), '') || ']'`;
 }
 
 /** `expr AS "field", ...`: a page's columns named after the fields. */

@@ -136,7 +136,7 @@ export class RollupsRepository {
       const answerSql = fill
         ? `${filledBucketsSql(fill.mode, fillParamsAt(n, closeBeforeSql(`'${ROLLUP_SOURCE}'`, n)))}
            SELECT NULL AS total_count,
-                  (SELECT ${pointsArraySql(fields, 'p', true)} FROM (
+                  (SELECT ${pointsArraySql(fields, 'p', { flagged: true })} FROM (
                      SELECT ${fieldColumnsSql(fields, FILLED_COLUMNS)}, filled.filled FROM filled
                       ORDER BY filled.bucket LIMIT $4 OFFSET $5) p) AS points`
         : ` SELECT (SELECT count(*) FROM buckets) AS total_count,

@@ -127,7 +127,7 @@ export class TradesReader extends TickReader<TradeField> {
       const { rows } = await this.read(instrumentId, (source) =>
         source.query<{ points: string }>(
           `${buckets}${filledBucketsSql(fill.mode, fillParamsAt(7, closeBefore))}
-           SELECT ${pointsArraySql(fields, 'p', true)} AS points FROM (
+           SELECT ${pointsArraySql(fields, 'p', { flagged: true })} AS points FROM (
              SELECT ${fieldColumnsSql(fields, FILLED_COLUMNS)}, filled.filled FROM filled
               ORDER BY filled.bucket LIMIT $4 OFFSET $5) p`,
           [...params, ...fillValues(fill.grid)],
