@@ -75,7 +75,7 @@ export class QueryController {
     @Query() request: QueryRequestDto,
     @Headers('accept') accept: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<string | Readable> {
+  ): Promise<Buffer | Readable> {
     const format = answerFormat(request.format, accept);
     if (format === 'json') return this.queries.query(request);
     const answer = await this.queries.queryRows(request);

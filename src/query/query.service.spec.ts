@@ -16,6 +16,9 @@ import { LatestRequestDto, QueryRequestDto } from './dto/query-request.dto';
 import { TradingSessionsService } from './trading-sessions.service';
 import { QueryService } from './query.service';
 
+/** The answer's bytes as the client's JSON.parse reads them. */
+const parseJson = (bytes: Buffer): any => JSON.parse(bytes.toString('utf8'));
+
 /** Every method rejects until the test says what it answers: no silent undefined. */
 
 /** Keeps what recordQuery was told, to check the counts a query leaves. */
@@ -91,7 +94,7 @@ describe('QueryService', () => {
     it('should answer the stored timeframe when the range holds rows of it', async () => {
       bars.findRange.mockResolvedValue({ totalCount: 5, pointsJson: HOUR_POINTS });
 
-      const body = JSON.parse(await service.query(queryRequest()));
+      const body = parseJson(await service.query(queryRequest()));
 
       expect(body).toEqual({
         instrument_id: 'AAPL',
@@ -123,7 +126,7 @@ describe('QueryService', () => {
         noDeclaredSessions(),
       );
 
-      const body = JSON.parse(await cached.query(queryRequest()));
+      const body = parseJson(await cached.query(queryRequest()));
 
       expect(body).toMatchObject({ total_count: 5, cache_hit: false });
       expect(cache.set).toHaveBeenCalledWith(
@@ -176,7 +179,7 @@ describe('QueryService', () => {
       ]);
       bars.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: derived });
 
-      const body = JSON.parse(await service.query(queryRequest()));
+      const body = parseJson(await service.query(queryRequest()));
 
       expect(body).toMatchObject({
         instrument_id: 'AAPL',
@@ -202,7 +205,7 @@ describe('QueryService', () => {
       bars.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_MINUTE]);
       rollups.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: derived });
 
-      const body = JSON.parse(await service.query(queryRequest({ fields: 'close' })));
+      const body = parseJson(await service.query(queryRequest({ fields: 'close' })));
 
       expect(body).toMatchObject({
         derived_from: 'ONE_MINUTE',
@@ -224,7 +227,7 @@ describe('QueryService', () => {
       bars.findTimeframesWithData.mockResolvedValue([TimeFrame.FIVE_MINUTES]);
       bars.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: '[]' });
 
-      const body = JSON.parse(await service.query(queryRequest()));
+      const body = parseJson(await service.query(queryRequest()));
 
       expect(body.derived_from).toBe('FIVE_MINUTES');
       expect(rollups.findDerivedRange).not.toHaveBeenCalled();
@@ -273,7 +276,7 @@ describe('QueryService', () => {
       bars.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_HOUR]);
       bars.findDerivedRange.mockResolvedValue({ totalCount: 1, pointsJson: '[]' });
 
-      const body = JSON.parse(
+      const body = parseJson(
         await service.query(
           queryRequest({
             timeframe: TimeFrame.ONE_DAY,
@@ -294,7 +297,7 @@ describe('QueryService', () => {
       bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
       bars.findTimeframesWithData.mockResolvedValue([]);
 
-      const body = JSON.parse(await service.query(queryRequest()));
+      const body = parseJson(await service.query(queryRequest()));
 
       expect(body).toMatchObject({ data_points: [], total_count: 0 });
       expect(body).not.toHaveProperty('derived_from');
@@ -305,7 +308,7 @@ describe('QueryService', () => {
       bars.findRange.mockResolvedValue({ totalCount: 0, pointsJson: '[]' });
       bars.findTimeframesWithData.mockResolvedValue([]);
 
-      const body = JSON.parse(
+      const body = parseJson(
         await service.query(queryRequest({ timeframe: TimeFrame.ONE_MINUTE })),
       );
 
@@ -319,7 +322,7 @@ describe('QueryService', () => {
         pointsJson: '[{"timestamp":"2025-06-21T11:00:00.000Z","volume":9223372036854775807}]',
       });
 
-      const text = await service.query(queryRequest());
+      const text = (await service.query(queryRequest())).toString('utf8');
 
       expect(text).toContain('"volume":9223372036854775807');
     });
@@ -357,7 +360,7 @@ describe('QueryService', () => {
     it('should count the answered query with its time and cache result for the statistics', async () => {
       bars.findRange.mockResolvedValue({ totalCount: 1, pointsJson: HOUR_POINTS });
 
-      const body = JSON.parse(await service.query(queryRequest()));
+      const body = parseJson(await service.query(queryRequest()));
 
       expect(recorded).toEqual([[body.query_time_ms, false]]);
     });
@@ -378,7 +381,7 @@ describe('QueryService', () => {
       bars.findTimeframesWithData.mockResolvedValue([TimeFrame.ONE_HOUR, TimeFrame.ONE_MINUTE]);
       bars.findRange.mockResolvedValue({ totalCount: 2, pointsJson: HOUR_POINTS });
 
-      const body = JSON.parse(await service.query(queryRequest({ fill: 'prev' })));
+      const body = parseJson(await service.query(queryRequest({ fill: 'prev' })));
 
       expect(body).toMatchObject({ total_count: 2, data_points: JSON.parse(HOUR_POINTS) });
       expect(body.derived_from).toBeUndefined();
@@ -395,7 +398,7 @@ describe('QueryService', () => {
       bars.findTimeframesWithData.mockResolvedValue([TimeFrame.FIVE_MINUTES, TimeFrame.ONE_MINUTE]);
       bars.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: '[]' });
 
-      const body = JSON.parse(await service.query(queryRequest({ fill: 'null' })));
+      const body = parseJson(await service.query(queryRequest({ fill: 'null' })));
 
       expect(body.derived_from).toBe('ONE_MINUTE');
       expect(bars.findRange).not.toHaveBeenCalled();
@@ -408,7 +411,7 @@ describe('QueryService', () => {
         .mockResolvedValueOnce([TimeFrame.FIFTEEN_MINUTES]);
       bars.findDerivedRange.mockResolvedValue({ totalCount: 2, pointsJson: '[]' });
 
-      const body = JSON.parse(await service.query(queryRequest({ fill: 'prev' })));
+      const body = parseJson(await service.query(queryRequest({ fill: 'prev' })));
 
       expect(body.derived_from).toBe('FIFTEEN_MINUTES');
       expect(bars.findTimeframesWithData).toHaveBeenLastCalledWith(

@@ -281,7 +281,7 @@ export class QueryService {
   }
 
   /** Points of a series in [start_time, end_time), ascending, as the QueryResponse text. */
-  async query(request: QueryRequestDto): Promise<string> {
+  async query(request: QueryRequestDto): Promise<Buffer> {
     const started = performance.now();
     if (request.instrument_ids !== undefined) return this.queryMany(started, request);
     const { data_type } = request;
@@ -546,7 +546,7 @@ export class QueryService {
    * response, in the order named; read a few instruments at a time so one
    * request leaves connections to the others.
    */
-  private async queryMany(started: number, request: QueryRequestDto): Promise<string> {
+  private async queryMany(started: number, request: QueryRequestDto): Promise<Buffer> {
     if (request.instrument_id !== undefined) {
       throw new InvalidRequestError('instrument_ids', 'replaces instrument_id: give one of them');
     }
@@ -650,7 +650,7 @@ export class QueryService {
     return toDerivedPointJson(derived.pointsJson, derivedFrom);
   }
 
-  private async barRange(started: number, request: QueryRequestDto): Promise<string> {
+  private async barRange(started: number, request: QueryRequestDto): Promise<Buffer> {
     return toQueryResponseJson(await this.barAnswer(started, request));
   }
 
@@ -708,7 +708,7 @@ export class QueryService {
     started: number,
     request: QueryRequestDto,
     tick: TickKind,
-  ): Promise<string> {
+  ): Promise<Buffer> {
     const range = toMicroRange(request.start_time, request.end_time, this.maxRangeDays);
     const limit = request.limit ?? DEFAULT_LIMIT;
     const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor);
@@ -749,7 +749,7 @@ export class QueryService {
    * trades in [start_time, end_time), paged by limit and offset, cached
    * like any range with the spec in the key.
    */
-  private async informationBars(started: number, request: QueryRequestDto): Promise<string> {
+  private async informationBars(started: number, request: QueryRequestDto): Promise<Buffer> {
     if (request.data_type !== DataType.TRADE && request.data_type !== DataType.TICK) {
       throw new InvalidRequestError(
         'bar',

@@ -1,4 +1,5 @@
 import { ApiProperty, OmitType } from '@nestjs/swagger';
+import { jsonBytes } from '../../common/json-bytes';
 import { MarketDataPointResponseDto } from './query-response.dto';
 
 /** A volume, dollar or tick bar built from trades (docs/research-reads.md). */
@@ -59,10 +60,10 @@ export interface InformationBarsResponseParts {
 }
 
 /** The answer as text, the points spliced in as toQueryResponseJson does. */
-export function toInformationBarsResponseJson(parts: InformationBarsResponseParts): string {
-  return (
-    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"data_type":"TRADE"` +
-    `,"bar":${JSON.stringify(parts.bar)},"data_points":${parts.pointsJson}` +
-    `,"total_count":${parts.totalCount},"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`
-  );
+export function toInformationBarsResponseJson(parts: InformationBarsResponseParts): Buffer {
+  return jsonBytes([
+    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"data_type":"TRADE","bar":${JSON.stringify(parts.bar)},"data_points":`,
+    parts.pointsJson,
+    `,"total_count":${parts.totalCount},"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`,
+  ]);
 }

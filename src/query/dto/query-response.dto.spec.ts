@@ -6,6 +6,9 @@ import {
   toTickPageResponseJson,
 } from './query-response.dto';
 
+/** The answer's bytes as the client's JSON.parse reads them. */
+const parseJson = (bytes: Buffer): any => JSON.parse(bytes.toString('utf8'));
+
 function parts(overrides: Partial<QueryResponseParts> = {}): QueryResponseParts {
   return {
     instrumentId: 'AAPL',
@@ -20,7 +23,7 @@ function parts(overrides: Partial<QueryResponseParts> = {}): QueryResponseParts 
 
 describe('toQueryResponseJson', () => {
   it('should answer the QueryResponse as valid JSON', () => {
-    expect(JSON.parse(toQueryResponseJson(parts()))).toEqual({
+    expect(parseJson(toQueryResponseJson(parts()))).toEqual({
       instrument_id: 'AAPL',
       timeframe: 'ONE_MINUTE',
       data_points: [{ timestamp: '2025-06-21T10:00:00.000Z', close: 187.5, volume: 125000 }],
@@ -35,7 +38,7 @@ describe('toQueryResponseJson', () => {
       '[{"timestamp":"2025-06-21T10:00:00.000Z","volume":9007199254740993},' +
       '{"timestamp":"2025-06-21T10:01:00.000Z","volume":9223372036854775807}]';
 
-    const text = toQueryResponseJson(parts({ pointsJson }));
+    const text = toQueryResponseJson(parts({ pointsJson })).toString('utf8');
 
     expect(text).toContain(`"data_points":${pointsJson}`);
     expect(text).toContain('9007199254740993');
@@ -45,7 +48,7 @@ describe('toQueryResponseJson', () => {
   it('should add derived_from after timeframe when the bars were derived', () => {
     const text = toQueryResponseJson(
       parts({ timeframe: TimeFrame.ONE_HOUR, derivedFrom: TimeFrame.FIVE_MINUTES }),
-    );
+    ).toString('utf8');
 
     expect(JSON.parse(text)).toMatchObject({
       timeframe: 'ONE_HOUR',
@@ -63,23 +66,23 @@ describe('toQueryResponseJson', () => {
   });
 
   it('should leave derived_from out when the bars were stored', () => {
-    expect(JSON.parse(toQueryResponseJson(parts()))).not.toHaveProperty('derived_from');
+    expect(parseJson(toQueryResponseJson(parts()))).not.toHaveProperty('derived_from');
   });
 
   it('should answer an empty page', () => {
-    const body = JSON.parse(toQueryResponseJson(parts({ pointsJson: '[]', totalCount: 0 })));
+    const body = parseJson(toQueryResponseJson(parts({ pointsJson: '[]', totalCount: 0 })));
 
     expect(body).toMatchObject({ data_points: [], total_count: 0 });
   });
 
   it('should report a cache hit', () => {
-    expect(JSON.parse(toQueryResponseJson(parts({ cacheHit: true }))).cache_hit).toBe(true);
+    expect(parseJson(toQueryResponseJson(parts({ cacheHit: true }))).cache_hit).toBe(true);
   });
 
   it('should escape an instrument id that JSON needs escaped', () => {
     const instrumentId = 'A"B\\C\u2028';
 
-    expect(JSON.parse(toQueryResponseJson(parts({ instrumentId }))).instrument_id).toBe(
+    expect(parseJson(toQueryResponseJson(parts({ instrumentId }))).instrument_id).toBe(
       instrumentId,
     );
   });
@@ -96,7 +99,9 @@ describe('toTickPageResponseJson', () => {
   });
 
   it('should answer a first page with its total and the next cursor, in this key order', () => {
-    const text = toTickPageResponseJson(page({ totalCount: 3, nextCursor: 'dDF8MXxr' }));
+    const text = toTickPageResponseJson(page({ totalCount: 3, nextCursor: 'dDF8MXxr' })).toString(
+      'utf8',
+    );
 
     expect(Object.keys(JSON.parse(text))).toEqual([
       'instrument_id',
@@ -111,7 +116,7 @@ describe('toTickPageResponseJson', () => {
   });
 
   it('should leave total_count out of a later page and answer null as the last cursor', () => {
-    const body = JSON.parse(toTickPageResponseJson(page({ dataType: 'QUOTE', cacheHit: true })));
+    const body = parseJson(toTickPageResponseJson(page({ dataType: 'QUOTE', cacheHit: true })));
 
     expect(body).not.toHaveProperty('total_count');
     expect(body).toMatchObject({ data_type: 'QUOTE', next_cursor: null, cache_hit: true });

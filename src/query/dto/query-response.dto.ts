@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { DataType, TimeFrame } from '../../common/market-data.types';
+import { jsonBytes } from '../../common/json-bytes';
 import { SessionResponseDto } from './session.dto';
 
 export class MarketDataPointResponseDto {
@@ -111,14 +112,18 @@ export interface QueryResponseParts {
  * they are spliced in rather than parsed and re-stringified (which would also
  * cost a parse and a stringify for nothing).
  */
-export function toQueryResponseJson(parts: QueryResponseParts): string {
+export function toQueryResponseJson(parts: QueryResponseParts): Buffer {
+  return jsonBytes(queryResponsePieces(parts));
+}
+
+function queryResponsePieces(parts: QueryResponseParts): string[] {
   const derived = parts.derivedFrom ? `,"derived_from":${JSON.stringify(parts.derivedFrom)}` : '';
   const session = parts.sessionJson ? `,"session":${parts.sessionJson}` : '';
-  return (
-    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"timeframe":${JSON.stringify(parts.timeframe)}${derived}${session}` +
-    `,"data_points":${parts.pointsJson},"total_count":${parts.totalCount}` +
-    `,"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`
-  );
+  return [
+    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"timeframe":${JSON.stringify(parts.timeframe)}${derived}${session},"data_points":`,
+    parts.pointsJson,
+    `,"total_count":${parts.totalCount},"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`,
+  ];
 }
 
 /** instrument_ids: each instrument's QueryResponse, in the order named. */
@@ -143,11 +148,12 @@ export function toQueryManyResponseJson(
   timeframe: TimeFrame,
   answers: readonly QueryResponseParts[],
   queryTimeMs: number,
-): string {
-  return (
-    `{"timeframe":${JSON.stringify(timeframe)},"instruments":[${answers.map(toQueryResponseJson).join(',')}]` +
-    `,"query_time_ms":${queryTimeMs},"cache_hit":${answers.every((a) => a.cacheHit)}}`
-  );
+): Buffer {
+  return jsonBytes([
+    `{"timeframe":${JSON.stringify(timeframe)},"instruments":[`,
+    ...answers.flatMap((answer, i) => [i === 0 ? '' : ',', ...queryResponsePieces(answer)]),
+    `],"query_time_ms":${queryTimeMs},"cache_hit":${answers.every((a) => a.cacheHit)}}`,
+  ]);
 }
 
 export class LatestOfInstrumentDto {
@@ -318,12 +324,12 @@ export interface TickPageResponseParts {
 }
 
 /** A trades or quotes page as text, the points spliced in as toQueryResponseJson does. */
-export function toTickPageResponseJson(parts: TickPageResponseParts): string {
+export function toTickPageResponseJson(parts: TickPageResponseParts): Buffer {
   const total = parts.totalCount === undefined ? '' : `,"total_count":${parts.totalCount}`;
   const next = parts.nextCursor === undefined ? 'null' : JSON.stringify(parts.nextCursor);
-  return (
-    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"data_type":"${parts.dataType}"` +
-    `,"data_points":${parts.pointsJson}${total}` +
-    `,"next_cursor":${next},"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`
-  );
+  return jsonBytes([
+    `{"instrument_id":${JSON.stringify(parts.instrumentId)},"data_type":"${parts.dataType}","data_points":`,
+    parts.pointsJson,
+    `${total},"next_cursor":${next},"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`,
+  ]);
 }
