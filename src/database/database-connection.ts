@@ -205,6 +205,8 @@ export class DatabaseConnection {
         application_name: 'market-data-storage health',
         connectionTimeoutMillis: timeoutMs,
         query_timeout: timeoutMs,
+        // Kept between probes (every 5-10 s), not reopened for each one.
+        idleTimeoutMillis: 60_000,
         keepAlive: true,
       });
       guardPoolErrors(this.pingPool, (message) => this.logger.warn(`health ping: ${message}`));
