@@ -280,7 +280,7 @@ export class QueryService {
     };
   }
 
-  /** Points of a series in [start_time, end_time), ascending, as the QueryResponse text. */
+  /** Points of a series in [start_time, end_time), ascending, as the QueryResponse's bytes. */
   async query(request: QueryRequestDto): Promise<Buffer> {
     const started = performance.now();
     if (request.instrument_ids !== undefined) return this.queryMany(started, request);

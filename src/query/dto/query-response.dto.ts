@@ -108,7 +108,7 @@ export interface QueryResponseParts {
 }
 
 /**
- * The QueryResponse body as text. The points arrive already serialized, so
+ * The QueryResponse body's bytes (jsonBytes). The points arrive already serialized, so
  * they are spliced in rather than parsed and re-stringified (which would also
  * cost a parse and a stringify for nothing).
  */
