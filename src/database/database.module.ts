@@ -5,14 +5,12 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { TerminusModule } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
 import { MetricsService } from '../metrics/metrics.service';
 import { SETTINGS } from '../settings/settings';
 import type { Settings } from '../settings/settings';
 import { AdvisoryLock } from './advisory-lock';
 import { DatabaseConnection } from './database-connection';
-import { DatabaseHealthIndicator } from './database.health';
 import { DATABASE_CONNECTION } from './database.tokens';
 
 /**
@@ -22,7 +20,6 @@ import { DATABASE_CONNECTION } from './database.tokens';
  * is the deepest module, so Nest shuts it down after every module above it).
  */
 @Module({
-  imports: [TerminusModule],
   providers: [
     {
       provide: DATABASE_CONNECTION,
@@ -34,10 +31,9 @@ import { DATABASE_CONNECTION } from './database.tokens';
       inject: [DATABASE_CONNECTION],
       useFactory: (db: DatabaseConnection) => db.dataSource,
     },
-    DatabaseHealthIndicator,
     AdvisoryLock,
   ],
-  exports: [DATABASE_CONNECTION, DataSource, DatabaseHealthIndicator, AdvisoryLock],
+  exports: [DATABASE_CONNECTION, DataSource, AdvisoryLock],
 })
 export class DatabaseModule implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Database');

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
-import { DatabaseHealthIndicator } from '../database/database.health';
+import { DatabaseHealthIndicator } from './database.health';
 import { StorageHealthDto } from './storage-health.dto';
 import { HealthService } from './health.service';
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { QueryCache } from '../cache/query-cache.service';
 import { APP_VERSION } from '../common/app-version';
-import { DatabaseHealthIndicator } from '../database/database.health';
+import { DatabaseHealthIndicator } from './database.health';
 import { EventsHealthIndicator } from '../events/events.health';
 import { HealthStatus, StorageHealthDto } from './storage-health.dto';
 

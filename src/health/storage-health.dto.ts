@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { DatabaseStatus } from '../database/database.health';
+import type { DatabaseStatus } from './database.health';
 import type { ReadReplicaStatus } from '../read-routing/read-replicas';
 import { EventsStatus } from '../events/events.health';
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { DatabaseConnection } from './database-connection';
-import { DATABASE_CONNECTION } from './database.tokens';
+import { DatabaseConnection } from '../database/database-connection';
+import { DATABASE_CONNECTION } from '../database/database.tokens';
 import type { ReadReplicaStatus } from '../read-routing/read-replicas';
 
 const PING_TIMEOUT_MS = 2_000;
@@ -19,7 +19,10 @@ export interface DatabaseStatus {
   readonly read_replicas?: ReadReplicaStatus[];
 }
 
-/** Database health, owned by the module that owns the connection. */
+/**
+ * Database health from what the connection exposes (its ping, engine, pool
+ * and replicas): the health module reads it, the database module runs it.
+ */
 @Injectable()
 export class DatabaseHealthIndicator {
   constructor(
