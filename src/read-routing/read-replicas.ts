@@ -1,6 +1,7 @@
 import { Pool, PoolConfig } from 'pg';
 import { DatabaseUnavailableError } from '../common/errors';
 import { guardPoolErrors, isUnavailable } from '../database/pg-errors';
+import type { SessionPool } from './shared-snapshot';
 import { currentWalLsn, replayedWalLsn, standbyState } from '../repositories/wal-positions';
 import { withTimeout } from '../common/with-timeout';
 
@@ -24,7 +25,7 @@ export interface WritePositions {
 }
 
 /** What a read runs its SQL on: a pool, the primary's or a replica's. */
-export type ReadSource = Pick<Pool, 'query'>;
+export type ReadSource = Pick<Pool, 'query'> & SessionPool;
 
 /** A replica that failed is left out this long before a read tries it again. */
 const RETRY_AFTER_MS = 2_000;
