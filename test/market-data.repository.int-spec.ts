@@ -9,7 +9,7 @@ import {
   TIMEFRAMES_FINEST_FIRST,
 } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { BarsReader, Page } from '../src/repositories/bars.reader';
+import { BarsReader, Page, SPLIT_PAGE_ROWS } from '../src/repositories/bars.reader';
 import {
   BarRow,
   MarketDataRepository,
@@ -738,6 +738,90 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       );
 
       expect(page).toEqual({ totalCount: 0, pointsJson: '[]' });
+    });
+  });
+
+  describe('findRangeColumns of a long page (read in two halves where a second session is free)', () => {
+    const key = series('LONG.SERIES');
+    const ROWS = SPLIT_PAGE_ROWS + 4_001; // odd: halves of unequal length
+    const rows = makeBarRows('2025-03-03T00:00:00Z', ROWS, MINUTE, 7);
+    const range = rangeOf('2025-03-03T00:00:00Z', '2025-04-03T00:00:00Z');
+    const fields: readonly PointField[] = ['timestamp', 'close', 'volume'];
+
+    beforeAll(async () => {
+      await repository.upsertBars(key, rows);
+    });
+
+    /** What a columns page of `rows` from `from` must hold. */
+    function expectedColumns(from: number, count: number) {
+      const page = rows.slice(from, from + count);
+      return {
+        timestamp: page.map((row) => row.timestampMs * 1000),
+        close: page.map((row) => row.close),
+        volume: page.map((row) => Number(row.volume)),
+      };
+    }
+
+    /** How many reads of a page's second half the work sent. */
+    async function splitsDuring(work: () => Promise<unknown>): Promise<number> {
+      const sql = await sqlSentDuring(async () => {
+        await work();
+      });
+      return sql.filter((q) => q.includes(`t."timestamp" >= ('epoch'`)).length;
+    }
+
+    it.each([
+      { name: 'the whole range', page: { limit: ROWS, offset: 0 }, total: ROWS },
+      {
+        name: 'a page from an offset',
+        page: { limit: SPLIT_PAGE_ROWS, offset: 1_000 },
+        total: ROWS,
+      },
+      {
+        name: 'a last page shorter than its limit',
+        page: { limit: SPLIT_PAGE_ROWS, offset: 10_000 },
+        total: ROWS,
+      },
+      {
+        name: 'a page whose middle lies past the end',
+        page: { limit: SPLIT_PAGE_ROWS, offset: 20_000 },
+        total: ROWS,
+      },
+    ])('should return $name exactly as its rows, bar for bar', async ({ page, total }) => {
+      let answer: Awaited<ReturnType<BarsReader['findRangeColumns']>> | undefined;
+      const splits = await splitsDuring(async () => {
+        answer = await reader.findRangeColumns(key, range, fields, page);
+      });
+
+      const count = Math.min(page.limit, ROWS - page.offset);
+      expect(answer).toEqual({
+        totalCount: total,
+        count,
+        columns: expectedColumns(page.offset, count),
+      });
+      // The embedded engine has one session: always one read.
+      const halves = engine !== 'embedded' && page.offset + page.limit / 2 < ROWS;
+      expect(splits).toBe(halves ? 1 : 0);
+    });
+
+    it('should return the page after a bar (keyset) exactly as its rows', async () => {
+      const after = rows[2_999];
+      let answer: Awaited<ReturnType<BarsReader['findRangeColumnsAfter']>> | undefined;
+      const splits = await splitsDuring(async () => {
+        answer = await reader.findRangeColumnsAfter(
+          key,
+          range,
+          after.timestampMs * 1000,
+          fields,
+          SPLIT_PAGE_ROWS,
+        );
+      });
+
+      expect(answer).toEqual({
+        count: SPLIT_PAGE_ROWS,
+        columns: expectedColumns(3_000, SPLIT_PAGE_ROWS),
+      });
+      expect(splits).toBe(engine === 'embedded' ? 0 : 1);
     });
   });
 

@@ -62,8 +62,12 @@ describe('decodeColumns', () => {
     bytes.writeBigInt64BE(BigInt(sinceY2k + 1), 8);
     const columns = decodeColumns(
       ['timestamp', 'close', 'volume', 'trade_count'],
-      { timestamp: bytes, close: '101.25,-0.5', volume: '12,0.125', trade_count: '3,' },
-      2,
+      [
+        {
+          row: { timestamp: bytes, close: '101.25,-0.5', volume: '12,0.125', trade_count: '3,' },
+          count: 2,
+        },
+      ],
     );
     expect(columns).toEqual({
       timestamp: [epochMicros, epochMicros + 1],
@@ -73,10 +77,27 @@ describe('decodeColumns', () => {
     });
   });
 
+  it('reads the parts of one page into one array per field, in order, an empty part too', () => {
+    const stamps = (micros: number[]) => {
+      const bytes = Buffer.alloc(8 * micros.length);
+      micros.forEach((m, i) => bytes.writeBigInt64BE(BigInt(m), 8 * i));
+      return bytes;
+    };
+    const y2k = Date.parse('2000-01-01T00:00:00Z') * 1000;
+    const columns = decodeColumns(
+      ['timestamp', 'close'],
+      [
+        { row: { timestamp: stamps([1, 2]), close: '1.5,' }, count: 2 },
+        { row: { timestamp: null, close: null }, count: 0 },
+        { row: { timestamp: stamps([3]), close: '-2' }, count: 1 },
+      ],
+    );
+    expect(columns).toEqual({ timestamp: [y2k + 1, y2k + 2, y2k + 3], close: [1.5, null, -2] });
+  });
+
   it('gives empty columns for an empty page', () => {
-    expect(decodeColumns(['timestamp', 'close'], { timestamp: null, close: null }, 0)).toEqual({
-      timestamp: [],
-      close: [],
-    });
+    expect(
+      decodeColumns(['timestamp', 'close'], [{ row: { timestamp: null, close: null }, count: 0 }]),
+    ).toEqual({ timestamp: [], close: [] });
   });
 });

@@ -47,29 +47,46 @@ export type ColumnValues = readonly (number | string | null)[];
 /** The row of columnAggregatesSql: the timestamps' bytea as a Buffer (pg's parser), texts; null for an empty page. */
 export type ColumnsRow = Readonly<Record<string, Buffer | string | null>>;
 
-/** The values of each field from the row of columnAggregatesSql over `count` rows. */
+/** A row of columnAggregatesSql and the number of rows it holds. */
+export interface ColumnsPart {
+  readonly row: ColumnsRow;
+  readonly count: number;
+}
+
+/**
+ * The values of each field from rows of columnAggregatesSql, the parts of
+ * one page in order, read straight into one array per field (joining the
+ * parts' arrays after cost a fifth of a 30-day read).
+ */
 export function decodeColumns(
   fields: readonly PointField[],
-  row: ColumnsRow,
-  count: number,
+  parts: readonly ColumnsPart[],
 ): Record<string, ColumnValues> {
+  const total = parts.reduce((sum, part) => sum + part.count, 0);
   const out: Record<string, ColumnValues> = {};
   for (const field of fields) {
-    const value = row[field];
-    if (count === 0 || value === null || value === undefined) out[field] = [];
-    else if (field === 'timestamp') out[field] = micros(value as Buffer, count);
-    else out[field] = numbersOfText(String(value), count, field === 'volume');
+    const values = new Array<number | string | null>(total);
+    let at = 0;
+    for (const { row, count } of parts) {
+      const value = row[field];
+      if (count > 0 && value !== null && value !== undefined) {
+        if (field === 'timestamp') micros(value as Buffer, count, values, at);
+        else numbersOfText(String(value), count, field === 'volume', values, at);
+      }
+      at += count;
+    }
+    out[field] = values;
   }
   return out;
 }
 
-function micros(bytes: Buffer, count: number): number[] {
-  const out = new Array<number>(count);
+/** `count` µs since the epoch from timestamptz_send bytes, into `out` from `at`. */
+function micros(bytes: Buffer, count: number, out: (number | string | null)[], at: number): void {
   for (let i = 0; i < count; i++) {
     // Big-endian int64, read as two words: exact to 2^53 µs, no bigint per row.
-    out[i] = bytes.readInt32BE(8 * i) * 2 ** 32 + bytes.readUInt32BE(8 * i + 4) + PG_EPOCH_MICROS;
+    out[at + i] =
+      bytes.readInt32BE(8 * i) * 2 ** 32 + bytes.readUInt32BE(8 * i + 4) + PG_EPOCH_MICROS;
   }
-  return out;
 }
 
 const COMMA = 0x2c;
@@ -88,16 +105,19 @@ const POWERS_OF_TEN = Array.from({ length: 23 }, (_, k) => 10 ** k);
  * IEEE division rounds correctly, so it is the double Number(text) gives.
  * Others go through Number().
  * `wholeOnly` (volumes): a number only for a whole value of at most 15
- * digits, else the exact text, as DESIGN 3 writes volumes.
+ * digits, else the exact text, as DESIGN 3 writes volumes. The values go
+ * into `out` from `from`.
  */
 export function numbersOfText(
   text: string,
   count: number,
   wholeOnly: boolean,
+  out = new Array<number | string | null>(count),
+  from = 0,
 ): (number | string | null)[] {
-  const out = new Array<number | string | null>(count);
   let at = 0;
-  for (let i = 0; i < count; i++) {
+  for (let k = 0; k < count; k++) {
+    const i = from + k;
     const start = at;
     let negative = false;
     let mantissa = 0;

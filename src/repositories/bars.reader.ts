@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { PoolClient } from 'pg';
 import { PointField, SeriesKey, TimeFrame, TIMEFRAME_MS } from '../common/market-data.types';
 import { DatabaseConnection } from '../database/database-connection';
 import { DATABASE_CONNECTION } from '../database/database.tokens';
@@ -6,7 +7,9 @@ import { translatePgErrors } from '../database/pg-errors';
 import type { ReadSource } from '../read-routing/read-replicas';
 import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
+import { withSharedSnapshot } from '../read-routing/shared-snapshot';
 import {
+  ColumnsPart,
   ColumnsRow,
   ColumnValues,
   columnAggregatesSql,
@@ -60,8 +63,13 @@ const FIELD_COLUMNS: Readonly<Record<PointField, string>> = {
   trade_count: 't.trade_count',
 };
 
-/** The instant $5 µs after the Unix epoch, exactly (no float seconds in between). */
-const AFTER_MICROS_SQL = `('epoch'::timestamptz + $5::bigint * interval '1 microsecond')`;
+/** The instant $n µs after the Unix epoch, exactly (no float seconds in between). */
+function instantOfMicrosSql(n: number): string {
+  return `('epoch'::timestamptz + $${n}::bigint * interval '1 microsecond')`;
+}
+
+/** A columns page this long or longer is read in two halves when it can be (columnsPage). */
+export const SPLIT_PAGE_ROWS = 20_000;
 
 /** FIELD_COLUMNS for a JSON page: the volume already as its JSON. */
 const JSON_PAGE_COLUMNS: Readonly<Record<PointField, string>> = {
@@ -112,15 +120,20 @@ export function pageTotal(page: Page, pageCount: number, nothingAfter = false): 
 
 /**
  * A stored range's page as one row: `aggregates` over the page of `where`
- * ($5 rows from $6), and `nothing_after`: no row of the range lies after
+ * (`limit` rows from `offset`: $5 and $6 unless given), and `nothing_after`: no row of the range lies after
  * the page's last (one index probe). A full page (a limit that asks for
  * exactly the rows there are) then needs no count of the range, which cost
  * a ninth of a 30-day read.
  */
-function storedPageSql(columns: string, where: string, aggregates: string): string {
+function storedPageSql(
+  columns: string,
+  where: string,
+  aggregates: string,
+  [limit, offset] = ['$5', '$6'],
+): string {
   return `WITH page AS (
       SELECT ${columns}, t."timestamp" AS page_time FROM market_data_ts t
-       WHERE ${where} ORDER BY t."timestamp" LIMIT $5 OFFSET $6)
+       WHERE ${where} ORDER BY t."timestamp" LIMIT ${limit} OFFSET ${offset})
     SELECT p.*, p.last_time IS NOT NULL AND NOT EXISTS (
              SELECT 1 FROM market_data_ts t WHERE ${where} AND t."timestamp" > p.last_time)
              AS nothing_after
@@ -191,27 +204,17 @@ export class BarsReader {
     page: Page,
   ): Promise<ColumnsPage> {
     const { where, params } = storedRangeSql(series, range);
-    return this.read(series.instrumentId, async (source) => {
-      const { rows } = await source.query<
-        ColumnsRow & { page_count: string; nothing_after: boolean }
-      >(
-        storedPageSql(
-          fieldColumnsSql(fields, COLUMNS_READ_COLUMNS),
-          where,
-          columnAggregatesSql(fields, 'page'),
-        ),
-        [...params, page.limit, page.offset],
-      );
-      const row = onlyRow(rows);
-      const count = Number(row.page_count);
-      const columns = decodeColumns(fields, row, count);
-      const known = pageTotal(page, count, row.nothing_after);
-      if (known !== undefined) return { totalCount: known, count, columns };
-      const counted = await source.query<{ total_count: string }>(
+    return this.readShared(series.instrumentId, async (sessions) => {
+      const read = await this.columnsPage(sessions, where, params, fields, page);
+      const known = pageTotal(page, read.count, read.nothingAfter);
+      if (known !== undefined)
+        return { totalCount: known, count: read.count, columns: read.columns };
+      const counted = await sessions[0].query<{ total_count: string }>(
         `SELECT count(*) AS total_count FROM market_data_ts t WHERE ${where}`,
         params,
       );
-      return { totalCount: Number(onlyRow(counted.rows).total_count), count, columns };
+      const totalCount = Number(onlyRow(counted.rows).total_count);
+      return { totalCount, count: read.count, columns: read.columns };
     });
   }
 
@@ -230,18 +233,63 @@ export class BarsReader {
     limit: number,
   ): Promise<Omit<ColumnsPage, 'totalCount'>> {
     const { where, params } = storedRangeSql(series, range);
-    return this.read(series.instrumentId, async (source) => {
-      const { rows } = await source.query<ColumnsRow & { page_count: string }>(
-        `WITH page AS (
-           SELECT ${fieldColumnsSql(fields, COLUMNS_READ_COLUMNS)} FROM market_data_ts t
-            WHERE ${where} AND t."timestamp" > ${AFTER_MICROS_SQL} ORDER BY t."timestamp" LIMIT $6)
-         SELECT count(*) AS page_count, ${columnAggregatesSql(fields, 'page')} FROM page`,
-        [...params, String(afterMicros), limit],
+    return this.readShared(series.instrumentId, async (sessions) => {
+      const after = `${where} AND t."timestamp" > ${instantOfMicrosSql(5)}`;
+      const read = await this.columnsPage(
+        sessions,
+        after,
+        [...params, String(afterMicros)],
+        fields,
+        {
+          limit,
+          offset: 0,
+        },
       );
-      const row = onlyRow(rows);
-      const count = Number(row.page_count);
-      return { count, columns: decodeColumns(fields, row, count) };
+      return { count: read.count, columns: read.columns };
     });
+  }
+
+  /**
+   * The page of `where` as columns. A long page with a second session free
+   * is read in two halves at once, split at its middle row (one index
+   * walk): each half's SQL on its own backend, so the page takes about half
+   * as long on an idle server (measured on 43,200 bars: 87 -> 64 ms plain
+   * PostgreSQL, 71 -> 40 ms TimescaleDB server, SQL and decoding).
+   */
+  private async columnsPage(
+    sessions: readonly [PoolClient, PoolClient?],
+    where: string,
+    params: readonly string[],
+    fields: readonly PointField[],
+    page: Page,
+  ): Promise<{ count: number; columns: ColumnsPage['columns']; nothingAfter: boolean }> {
+    const [first, second] = sessions;
+    const half = Math.floor(page.limit / 2);
+    const middle =
+      second && page.limit >= SPLIT_PAGE_ROWS
+        ? await rowInstantMicros(first, where, params, page.offset + half)
+        : undefined;
+    if (middle === undefined) {
+      const read = await columnsRead(first, where, params, fields, page);
+      return { ...read, columns: decodeColumns(fields, [read]) };
+    }
+    const at = [...params, middle];
+    const split = instantOfMicrosSql(at.length);
+    const [before, after] = await Promise.all([
+      columnsRead(first, `${where} AND t."timestamp" < ${split}`, at, fields, {
+        limit: half,
+        offset: page.offset,
+      }),
+      columnsRead(second!, `${where} AND t."timestamp" >= ${split}`, at, fields, {
+        limit: page.limit - half,
+        offset: 0,
+      }),
+    ]);
+    return {
+      count: before.count + after.count,
+      columns: decodeColumns(fields, [before, after]),
+      nothingAfter: after.nothingAfter,
+    };
   }
 
   /**
@@ -452,6 +500,56 @@ export class BarsReader {
   private read<T>(instrumentId: string, work: (source: ReadSource) => Promise<T>): Promise<T> {
     return translatePgErrors(() => this.db.reads.read(instrumentId, work));
   }
+
+  /** read() on one session, or two that see one snapshot when a second is free (withSharedSnapshot). */
+  private readShared<T>(
+    instrumentId: string,
+    work: (sessions: readonly [PoolClient, PoolClient?]) => Promise<T>,
+  ): Promise<T> {
+    return this.read(instrumentId, (source) => withSharedSnapshot(source, work));
+  }
+}
+
+/** A page's row of columns (columnsPart), and whether no row of its condition lies after it. */
+interface ColumnsRead extends ColumnsPart {
+  readonly nothingAfter: boolean;
+}
+
+/** The page of `where` ($1..$n) as one row of columns, on one session. */
+async function columnsRead(
+  session: PoolClient,
+  where: string,
+  params: readonly string[],
+  fields: readonly PointField[],
+  page: Page,
+): Promise<ColumnsRead> {
+  const n = params.length;
+  const { rows } = await session.query<ColumnsRow & { page_count: string; nothing_after: boolean }>(
+    storedPageSql(
+      fieldColumnsSql(fields, COLUMNS_READ_COLUMNS),
+      where,
+      columnAggregatesSql(fields, 'page'),
+      [`$${n + 1}`, `$${n + 2}`],
+    ),
+    [...params, page.limit, page.offset],
+  );
+  const row = onlyRow(rows);
+  return { row, count: Number(row.page_count), nothingAfter: row.nothing_after };
+}
+
+/** µs since the epoch of the row of `where` after `offset` others, in time order; undefined: none. */
+async function rowInstantMicros(
+  session: PoolClient,
+  where: string,
+  params: readonly string[],
+  offset: number,
+): Promise<string | undefined> {
+  const { rows } = await session.query<{ micros: string }>(
+    `SELECT (extract(epoch FROM t."timestamp") * 1000000)::bigint AS micros FROM market_data_ts t
+      WHERE ${where} ORDER BY t."timestamp" OFFSET $${params.length + 1} LIMIT 1`,
+    [...params, offset],
+  );
+  return rows[0]?.micros;
 }
 
 /**
