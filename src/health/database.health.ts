@@ -21,7 +21,8 @@ export interface DatabaseStatus {
 
 /**
  * Database health from what the connection exposes (its ping, engine, pool
- * and replicas): the health module reads it, the database module runs it.
+ * and replicas): the health module reads it; the ping itself belongs to the
+ * connection (src/database).
  */
 @Injectable()
 export class DatabaseHealthIndicator {
