@@ -9,7 +9,8 @@ import {
   TIMEFRAMES_FINEST_FIRST,
 } from '../src/common/market-data.types';
 import { DatabaseConnection } from '../src/database/database-connection';
-import { BarsReader, Page, SPLIT_PAGE_ROWS } from '../src/repositories/bars.reader';
+import { BarsReader, Page } from '../src/repositories/bars.reader';
+import { SPLIT_PAGE_ROWS } from '../src/repositories/halved-page';
 import {
   BarRow,
   MarketDataRepository,
@@ -741,7 +742,7 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
     });
   });
 
-  describe('findRangeColumns of a long page (read in two halves where a second session is free)', () => {
+  describe('findRange and findRangeColumns of a long page (read in two halves where a second session is free)', () => {
     const key = series('LONG.SERIES');
     const ROWS = SPLIT_PAGE_ROWS + 4_001; // odd: halves of unequal length
     const rows = makeBarRows('2025-03-03T00:00:00Z', ROWS, MINUTE, 7);
@@ -762,52 +763,154 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       };
     }
 
-    /** How many reads of a page's second half the work sent. */
-    async function splitsDuring(work: () => Promise<unknown>): Promise<number> {
+    /** What a JSON page of `rows` from `from` must hold. */
+    function expectedPoints(from: number, count: number) {
+      return rows.slice(from, from + count).map((row) => ({
+        timestamp: new Date(row.timestampMs).toISOString(),
+        close: row.close,
+        volume: Number(row.volume),
+      }));
+    }
+
+    /** The SQL the work sent: how many reads of a page's second half, and whether a transaction began. */
+    async function readsDuring(work: () => Promise<unknown>) {
       const sql = await sqlSentDuring(async () => {
         await work();
       });
-      return sql.filter((q) => q.includes(`t."timestamp" >= ('epoch'`)).length;
+      return {
+        splits: sql.filter((q) => q.includes(`t."timestamp" >= ('epoch'`)).length,
+        middles: sql.filter((q) => q.includes('AS micros')).length,
+        began: sql.some((q) => q.startsWith('BEGIN')),
+      };
     }
 
-    it.each([
-      { name: 'the whole range', page: { limit: ROWS, offset: 0 }, total: ROWS },
-      {
-        name: 'a page from an offset',
-        page: { limit: SPLIT_PAGE_ROWS, offset: 1_000 },
-        total: ROWS,
-      },
+    const LONG_PAGES = [
+      { name: 'the whole range', page: { limit: ROWS, offset: 0 } },
+      { name: 'a page from an offset', page: { limit: SPLIT_PAGE_ROWS, offset: 1_000 } },
       {
         name: 'a last page shorter than its limit',
         page: { limit: SPLIT_PAGE_ROWS, offset: 10_000 },
-        total: ROWS,
       },
       {
         name: 'a page whose middle lies past the end',
         page: { limit: SPLIT_PAGE_ROWS, offset: 20_000 },
-        total: ROWS,
       },
-    ])('should return $name exactly as its rows, bar for bar', async ({ page, total }) => {
-      let answer: Awaited<ReturnType<BarsReader['findRangeColumns']>> | undefined;
-      const splits = await splitsDuring(async () => {
-        answer = await reader.findRangeColumns(key, range, fields, page);
+    ];
+
+    /** Whether the page is read in two halves: on a server (the embedded engine has one session), with rows past its middle. */
+    function halved(page: Page): boolean {
+      return engine !== 'embedded' && page.offset + page.limit / 2 < ROWS;
+    }
+
+    it.each(LONG_PAGES)(
+      'should return $name as columns exactly as its rows, bar for bar',
+      async ({ page }) => {
+        let answer: Awaited<ReturnType<BarsReader['findRangeColumns']>> | undefined;
+        const { splits, middles } = await readsDuring(async () => {
+          answer = await reader.findRangeColumns(key, range, fields, page);
+        });
+
+        const count = Math.min(page.limit, ROWS - page.offset);
+        expect(answer).toEqual({
+          totalCount: ROWS,
+          count,
+          columns: expectedColumns(page.offset, count),
+        });
+        expect(splits).toBe(halved(page) ? 1 : 0);
+        // A page that does not hold its whole range is split at its middle row, found by a query.
+        expect(middles).toBe(engine === 'embedded' ? 0 : 1);
+      },
+    );
+
+    it.each(LONG_PAGES)(
+      'should return $name as JSON exactly as its rows, bar for bar',
+      async ({ page }) => {
+        let answer: Awaited<ReturnType<BarsReader['findRange']>> | undefined;
+        const { splits } = await readsDuring(async () => {
+          answer = await reader.findRange(key, range, fields, page);
+        });
+
+        const count = Math.min(page.limit, ROWS - page.offset);
+        expect(answer!.totalCount).toBe(ROWS);
+        expect(JSON.parse(answer!.pointsJson)).toEqual(expectedPoints(page.offset, count));
+        expect(splits).toBe(halved(page) ? 1 : 0);
+      },
+    );
+
+    // A page that holds its whole range (offset 0, a limit no smaller than the range's minutes)
+    // is split at the range's middle instant, with no query for a middle row.
+    it.each([
+      {
+        name: 'with rows on both sides of its middle',
+        range: rangeOf('2025-03-03T00:00:00Z', '2025-04-03T00:00:00Z'),
+        parts: 2,
+      },
+      {
+        name: 'with every row before its middle',
+        range: rangeOf('2025-03-03T00:00:00Z', '2025-05-03T00:00:00Z'),
+        parts: 1,
+      },
+      {
+        name: 'from a start within the rows',
+        range: rangeOf('2025-03-10T00:00:00Z', '2025-04-10T00:00:00Z'),
+        parts: 1,
+      },
+    ])('should return a page holding its whole range $name exactly as its rows', async (shape) => {
+      const page = { limit: 100_000, offset: 0 };
+      const from = (shape.range.fromMs - rows[0].timestampMs) / MINUTE;
+      const inRange = Math.min(ROWS - from, (shape.range.toMs - shape.range.fromMs) / MINUTE);
+      let columns: Awaited<ReturnType<BarsReader['findRangeColumns']>> | undefined;
+      let json: Awaited<ReturnType<BarsReader['findRange']>> | undefined;
+      const reads = await readsDuring(async () => {
+        columns = await reader.findRangeColumns(key, shape.range, fields, page);
+        json = await reader.findRange(key, shape.range, fields, page);
       });
 
-      const count = Math.min(page.limit, ROWS - page.offset);
-      expect(answer).toEqual({
-        totalCount: total,
-        count,
-        columns: expectedColumns(page.offset, count),
+      expect(columns).toEqual({
+        totalCount: inRange,
+        count: inRange,
+        columns: expectedColumns(from, inRange),
       });
-      // The embedded engine has one session: always one read.
-      const halves = engine !== 'embedded' && page.offset + page.limit / 2 < ROWS;
-      expect(splits).toBe(halves ? 1 : 0);
+      expect(json!.totalCount).toBe(inRange);
+      expect(JSON.parse(json!.pointsJson)).toEqual(expectedPoints(from, inRange));
+      // Two halves read per answer on a server, whether or not the second holds rows.
+      const server = engine !== 'embedded';
+      expect(reads).toEqual({ splits: server ? 2 : 0, middles: 0, began: server });
+    });
+
+    it('should read a page as asked when its range holds more rows than its grid (stored past the rules)', async () => {
+      // Bars every 30 s in a ONE_MINUTE series: more than one a minute, which the API refuses but
+      // the table does not. The halves then hold more than the page, which is read whole.
+      const dense = series('LONG.DENSE');
+      const denseRows = makeBarRows('2025-03-03T00:00:00Z', ROWS, 30_000, 3);
+      await repository.upsertBars(dense, denseRows);
+      const denseRange = rangeOf('2025-03-03T00:00:00Z', '2025-03-16T21:20:00Z'); // 20,000 minutes
+      const page = { limit: SPLIT_PAGE_ROWS, offset: 0 };
+
+      let answer: Awaited<ReturnType<BarsReader['findRangeColumns']>> | undefined;
+      const reads = await readsDuring(async () => {
+        answer = await reader.findRangeColumns(dense, denseRange, fields, page);
+      });
+
+      const first = denseRows.slice(0, SPLIT_PAGE_ROWS);
+      expect(answer).toEqual({
+        totalCount: ROWS,
+        count: SPLIT_PAGE_ROWS,
+        columns: {
+          timestamp: first.map((row) => row.timestampMs * 1000),
+          close: first.map((row) => row.close),
+          volume: first.map((row) => Number(row.volume)),
+        },
+      });
+      // Halved at the range's middle instant first, then read whole on finding too many rows.
+      const server = engine !== 'embedded';
+      expect(reads).toEqual({ splits: server ? 1 : 0, middles: 0, began: server });
     });
 
     it('should return the page after a bar (keyset) exactly as its rows', async () => {
       const after = rows[2_999];
       let answer: Awaited<ReturnType<BarsReader['findRangeColumnsAfter']>> | undefined;
-      const splits = await splitsDuring(async () => {
+      const reads = await readsDuring(async () => {
         answer = await reader.findRangeColumnsAfter(
           key,
           range,
@@ -821,7 +924,29 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
         count: SPLIT_PAGE_ROWS,
         columns: expectedColumns(3_000, SPLIT_PAGE_ROWS),
       });
-      expect(splits).toBe(engine === 'embedded' ? 0 : 1);
+      // Both halves in one snapshot: a transaction on each server session.
+      const server = engine !== 'embedded';
+      expect(reads).toEqual({ splits: server ? 1 : 0, middles: server ? 1 : 0, began: server });
+    });
+
+    it('should read a range too short to hold a long page in one statement, with no transaction', async () => {
+      // One day of minutes under a limit of 100,000: at most 1,442 bars, never worth two halves.
+      const day = rangeOf('2025-03-04T00:00:00Z', '2025-03-05T00:00:00Z');
+      const longLimit = { limit: 100_000, offset: 0 };
+      let columns: Awaited<ReturnType<BarsReader['findRangeColumns']>> | undefined;
+      let json: Awaited<ReturnType<BarsReader['findRange']>> | undefined;
+      const reads = await readsDuring(async () => {
+        columns = await reader.findRangeColumns(key, day, fields, longLimit);
+        json = await reader.findRange(key, day, fields, longLimit);
+      });
+
+      expect(reads).toEqual({ splits: 0, middles: 0, began: false });
+      expect(columns).toEqual({
+        totalCount: 1_440,
+        count: 1_440,
+        columns: expectedColumns(1_440, 1_440),
+      });
+      expect(JSON.parse(json!.pointsJson)).toEqual(expectedPoints(1_440, 1_440));
     });
   });
 
