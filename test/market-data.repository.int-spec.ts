@@ -284,6 +284,21 @@ describe.each(ENGINES)('MarketDataRepository on %s', (engine) => {
       expect(copied).toBe(!capabilitiesOf(engine).embedded);
     });
 
+    it('should store a bulk batch whose bars jump between months, back and forth', async () => {
+      // On plain PostgreSQL each month is a partition made before the COPY: every month of
+      // the batch must be found, also one met again after another and one before the first.
+      const key = series('UP.MONTHS');
+      const months = ['2031-01-31T23:00:00Z', '2031-03-01T00:00:00Z', '2030-12-31T23:00:00Z'];
+      const rows = months
+        .flatMap((start, i) => makeBarRows(start, 200, MINUTE, i + 1))
+        .concat(makeBarRows('2031-01-15T00:00:00Z', 200, MINUTE, 9));
+
+      await repository.upsertBars(key, rows);
+
+      const sorted = [...rows].sort((a, b) => a.timestampMs - b.timestampMs);
+      await expect(readAll(key)).resolves.toEqual(sorted.map(expectedPoint));
+    });
+
     it('should merge a batch of 500 or more that partly collides with stored rows', async () => {
       const key = series('UP.BULKMIX');
       const old = makeBarRows('2025-01-10T00:00:00Z', 300, MINUTE, 3);
