@@ -559,9 +559,10 @@ function jsonPartReader(fields: readonly PointField[]): PagePartReader<JsonRead>
  * JSON arrays (text) as one array of their elements, in order, as one flat
  * string. A page's JSON is ASCII (numbers, ISO instants, names), so the
  * arrays are copied into one buffer, each one's `[` over the `]` before it
- * turned into `,`, and read back: about 4 ms for a 30-day page, where a rope
- * (`+`) or Array.join cost about 20 ms (V8 copies a rope character by
- * character, when flattening it or measuring its bytes for the answer).
+ * turned into `,`, and read back (latin1 is ASCII's identity). Array.join
+ * took 19 ms of a 30-day answer in a CPU profile; against a rope (`+`,
+ * which V8 flattens when the answer is measured and written) this was the
+ * faster of the two end to end (bench/notes/peers.md).
  */
 export function joinJsonArrays(arrays: readonly string[]): string {
   const items = arrays.filter((array) => array !== '[]');
