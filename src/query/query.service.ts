@@ -697,7 +697,7 @@ export class QueryService {
       timeframe,
       derivedFrom: answer.derivedFrom,
       sessionJson: session ? sessionJson(session) : undefined,
-      pointsJson: answer.pointsJson,
+      pointsJson: answer.pointsPieces ?? answer.pointsJson,
       totalCount: answer.totalCount,
       queryTimeMs,
       cacheHit: cacheResult === 'hit',

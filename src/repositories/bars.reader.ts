@@ -8,6 +8,7 @@ import type { TimeRange } from './market-data.repository';
 import { onlyRow } from '../database/rows';
 import { withSharedSnapshot } from '../read-routing/shared-snapshot';
 import { bucketGrid } from '../common/bucket-grid';
+import { JsonText, jsonString } from '../common/json-bytes';
 import {
   halvingOf,
   instantOfMicrosSql,
@@ -48,6 +49,13 @@ export interface Page {
 export interface PointsPage {
   readonly totalCount: number;
   readonly pointsJson: string;
+  /**
+   * The same text as pieces (JsonText), when the page was read in parts:
+   * the answer writes them out as they are, and pointsJson is a rope of
+   * them, copied only if something reads it (the cache write, after the
+   * answer is sent).
+   */
+  readonly pointsPieces?: readonly string[];
 }
 
 /** A page of bars as columns (findRangeColumns): `count` rows of each field, in order. */
@@ -180,10 +188,11 @@ export class BarsReader {
         fill,
       );
     }
-    return this.readRangePage(series, range, page, jsonPartReader(fields), (parts, totalCount) => ({
-      totalCount,
-      pointsJson: joinJsonArrays(parts.map((part) => part.points)),
-    }));
+    return this.readRangePage(series, range, page, jsonPartReader(fields), (parts, totalCount) => {
+      const pieces = joinJsonArrays(parts.map((part) => part.points));
+      if (typeof pieces === 'string') return { totalCount, pointsJson: pieces };
+      return { totalCount, pointsJson: jsonString(pieces), pointsPieces: pieces };
+    });
   }
 
   /**
@@ -556,28 +565,18 @@ function jsonPartReader(fields: readonly PointField[]): PagePartReader<JsonRead>
 }
 
 /**
- * JSON arrays (text) as one array of their elements, in order, as one flat
- * string. A page's JSON is ASCII (numbers, ISO instants, names), so the
- * arrays are copied into one buffer, each one's `[` over the `]` before it
- * turned into `,`, and read back (latin1 is ASCII's identity). Array.join
- * took 19 ms of a 30-day answer in a CPU profile; against a rope (`+`,
- * which V8 flattens when the answer is measured and written) this was the
- * faster of the two end to end (bench/notes/peers.md).
+ * JSON arrays (text) as the pieces of one array of their elements, in
+ * order: the arrays themselves without their brackets, no string of the
+ * whole made (JsonText says why). Array.join took 19 ms of a 30-day answer
+ * in a CPU profile (bench/notes/peers.md).
  */
-export function joinJsonArrays(arrays: readonly string[]): string {
+export function joinJsonArrays(arrays: readonly string[]): JsonText {
   const items = arrays.filter((array) => array !== '[]');
   if (items.length <= 1) return items[0] ?? '[]';
-  if (items.some((array) => Buffer.byteLength(array) !== array.length))
-    return `[${items.map((array) => array.slice(1, -1)).join(',')}]`;
-  const bytes = Buffer.allocUnsafe(items.reduce((sum, array) => sum + array.length - 1, 1));
-  let end = 0;
-  for (const [i, array] of items.entries()) {
-    if (i > 0) end -= 1; // onto the `]` of the one before
-    bytes.write(array, end, 'latin1');
-    if (i > 0) bytes[end] = 0x2c; // `,` in place of this one's `[`
-    end += array.length;
-  }
-  return bytes.toString('latin1');
+  const pieces = ['['];
+  for (const [i, array] of items.entries()) pieces.push(i > 0 ? ',' : '', array.slice(1, -1));
+  pieces.push(']');
+  return pieces;
 }
 
 /** The count of the stored rows of `where` ($1..$n of `params`). */

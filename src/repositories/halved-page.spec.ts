@@ -1,3 +1,4 @@
+import { jsonString } from '../common/json-bytes';
 import { joinJsonArrays } from './bars.reader';
 import { worthHalving, SPLIT_PAGE_ROWS } from './halved-page';
 
@@ -5,7 +6,9 @@ describe('joinJsonArrays', () => {
   it('should join the halves of a page into one array, in order', () => {
     const joined = joinJsonArrays(['[{"a":1},{"a":2}]', '[{"a":3}]']);
 
-    expect(JSON.parse(joined)).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }]);
+    expect(JSON.parse(jsonString(joined))).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }]);
+    // As pieces, no string of the whole made: the arrays' insides between brackets and commas.
+    expect(joined).toEqual(['[', '', '{"a":1},{"a":2}', ',', '{"a":3}', ']']);
   });
 
   it('should leave out empty arrays and keep one array as it is', () => {
@@ -15,9 +18,9 @@ describe('joinJsonArrays', () => {
     expect(joinJsonArrays([])).toBe('[]');
   });
 
-  it('should join three arrays, and arrays that are not ASCII, element for element', () => {
-    expect(joinJsonArrays(['[1,2]', '[3]', '[4,5]'])).toBe('[1,2,3,4,5]');
-    expect(joinJsonArrays(['["é"]', '[{"s":"日本"}]'])).toBe('["é",{"s":"日本"}]');
+  it('should join three arrays, and arrays past ASCII, element for element', () => {
+    expect(jsonString(joinJsonArrays(['[1,2]', '[3]', '[4,5]']))).toBe('[1,2,3,4,5]');
+    expect(jsonString(joinJsonArrays(['["é"]', '[{"s":"日本"}]']))).toBe('["é",{"s":"日本"}]');
   });
 });
 

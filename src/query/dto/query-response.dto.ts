@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { DataType, TimeFrame } from '../../common/market-data.types';
-import { jsonBytes } from '../../common/json-bytes';
+import { jsonBytes, jsonPieces, JsonText } from '../../common/json-bytes';
 import { SessionResponseDto } from './session.dto';
 
 export class MarketDataPointResponseDto {
@@ -100,8 +100,8 @@ export interface QueryResponseParts {
   readonly derivedFrom?: TimeFrame | 'TRADE';
   /** The session the bars are aligned to, as a JSON object text (sessionJson). */
   readonly sessionJson?: string;
-  /** The points as a JSON array text, built by PostgreSQL. */
-  readonly pointsJson: string;
+  /** The points as a JSON array text, built by PostgreSQL (whole, or as its pieces). */
+  readonly pointsJson: JsonText;
   readonly totalCount: number;
   readonly queryTimeMs: number;
   readonly cacheHit: boolean;
@@ -121,7 +121,7 @@ function queryResponsePieces(parts: QueryResponseParts): string[] {
   const session = parts.sessionJson ? `,"session":${parts.sessionJson}` : '';
   return [
     `{"instrument_id":${JSON.stringify(parts.instrumentId)},"timeframe":${JSON.stringify(parts.timeframe)}${derived}${session},"data_points":`,
-    parts.pointsJson,
+    ...jsonPieces(parts.pointsJson),
     `,"total_count":${parts.totalCount},"query_time_ms":${parts.queryTimeMs},"cache_hit":${parts.cacheHit}}`,
   ];
 }
