@@ -558,6 +558,17 @@ describe.each(ENGINES)('CSV and Arrow answers on %s', (engine) => {
       asArrow(pages.slice(99_990, 100_010), ['timestamp', 'close', 'volume']),
     );
 
+    // A range the page holds whole (30,000 minutes under a limit of 100,000) is split at the
+    // range's middle instant on the servers: JSON and Arrow still equal the stored bars.
+    const whole = { ...params, end_time: new Date(BIG_START_MS + 30_000 * 60_000).toISOString() };
+    const wholeJson = await json({ ...whole, limit: '100000' });
+    expect(wholeJson.data_points).toEqual(pages.slice(0, 30_000));
+    expect(wholeJson.total_count).toBe(30_000);
+    const wholeArrow = await arrow({ ...whole, format: 'arrow' });
+    expect(arrowRows(wholeArrow.table)).toEqual(
+      asArrow(pages.slice(0, 30_000), ['timestamp', 'close', 'volume']),
+    );
+
     // Comparing 110,000 rows blocks the event loop for seconds, past pg's idle timeout: the
     // embedded engine's one connection must still answer (it was refused with a 503 once).
     const next = await json({ ...params, limit: '10' });
