@@ -153,9 +153,63 @@ describe('CopyEncoder on postgresql', () => {
     ['an empty int8', { volume: '' }],
   ])('should refuse %s in binary rather than wrap it', (_label, change) => {
     const encoder = new CopyEncoder(COLUMNS, TYPES);
-    expect(() => encoder.encode([{ group: 'A', rows: [{ ...ROWS[0], ...change }] }])).toThrow(
-      RangeError,
+    const data = encoder.encode([{ group: 'A', rows: [{ ...ROWS[0], ...change }] }]);
+    expect(() => [...data]).toThrow(RangeError);
+    // Read again (a retry): the same refusal, never an empty or cut batch.
+    expect(() => [...data]).toThrow(RangeError);
+  });
+
+  /** `count` rows of ROWS[3]'s shape, one a millisecond apart. */
+  function manyRows(count: number): Row[] {
+    return Array.from({ length: count }, (_v, i) => ({
+      ...ROWS[3],
+      ms: ROWS[3].ms + i,
+      count: i,
+    }));
+  }
+
+  it.each([
+    ['binary', TYPES],
+    ['text', new Map<string, string>()],
+  ])(
+    'should send a batch of several chunks (%s) whole, and the same buffers when read again',
+    async (format, types) => {
+      const rows = manyRows(2_501);
+      const encoder = new CopyEncoder(COLUMNS, types);
+      const data = encoder.encode([
+        { group: 'A', rows: rows.slice(0, 1_200) },
+        { group: 'B', rows: rows.slice(1_200) },
+      ]);
+      const table = `chunks_${format}`;
+      await client.query(`CREATE TABLE ${table} (LIKE t_binary)`);
+      await pipeline(Readable.from(data), client.query(copyFrom(encoder.statement(table))));
+      const { rows: stored } = await client.query<{ n: number; names: string; counts: string }>(
+        `SELECT count(*)::int AS n, string_agg(DISTINCT name, ',') AS names,
+                count(DISTINCT count)::text || ':' || min(count) || ':' || max(count) AS counts
+           FROM ${table}`,
+      );
+      expect(stored).toEqual([{ n: 2_501, names: 'A,B', counts: '2501:0:2500' }]);
+      const first = [...data];
+      // 1,000 rows a chunk: three chunks of rows, and binary's trailer in the last.
+      expect(first).toHaveLength(3);
+      const again = [...data];
+      again.forEach((chunk, i) => expect(chunk).toBe(first[i]));
+    },
+  );
+
+  it('should store nothing when a value past the first chunk cannot be encoded, and leave the session usable', async () => {
+    const rows = manyRows(2_500);
+    rows[2_200] = { ...rows[2_200], count: 2 ** 40 };
+    const encoder = new CopyEncoder(COLUMNS, TYPES);
+    await client.query('CREATE TABLE chunks_refused (LIKE t_binary)');
+    const data = encoder.encode([{ group: 'A', rows }]);
+    await expect(
+      pipeline(Readable.from(data), client.query(copyFrom(encoder.statement('chunks_refused')))),
+    ).rejects.toThrow(RangeError);
+    const { rows: counted } = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM chunks_refused',
     );
+    expect(counted).toEqual([{ n: 0 }]);
   });
 
   it('should store the same values from the binary and the text encoding, edge values exactly', async () => {

@@ -6,7 +6,14 @@ import { DatabaseConnection } from '../database/database-connection';
 import { translatePgErrors } from '../database/pg-errors';
 import { withClient, withTransaction } from '../database/sessions';
 import { allowDmlOnCompressedChunks } from './bulk-sql';
-import { CopyColumn, CopyEncoder, CopyGroup, CopyValue, CopyValueKind } from './copy-encoding';
+import {
+  CopyColumn,
+  CopyData,
+  CopyEncoder,
+  CopyGroup,
+  CopyValue,
+  CopyValueKind,
+} from './copy-encoding';
 import { isoUs } from './instants';
 import { KnownNewest } from './known-newest';
 import { MarketDataPartitions } from './market-data-partitions';
@@ -157,7 +164,7 @@ export class BulkWriter<R, G> {
   }
 
   /** One COPY of `data` straight into the table; false when it met an existing row (then nothing of it was stored). */
-  private async copyNewRows(encoder: CopyEncoder<R, G>, data: readonly Buffer[]): Promise<boolean> {
+  private async copyNewRows(encoder: CopyEncoder<R, G>, data: CopyData): Promise<boolean> {
     const copy = (client: PoolClient) =>
       this.sendCopy(client, encoder, encoder.statement(this.table.name), data);
     try {
@@ -186,7 +193,7 @@ export class BulkWriter<R, G> {
    */
   private async mergeCopied(
     encoder: CopyEncoder<R, G>,
-    data: readonly Buffer[],
+    data: CopyData,
     collided: readonly G[],
   ): Promise<number[]> {
     let prepared: PoolClient | undefined;
@@ -230,7 +237,7 @@ export class BulkWriter<R, G> {
     client: PoolClient,
     encoder: CopyEncoder<R, G>,
     statement: string,
-    data: readonly Buffer[],
+    data: CopyData,
   ): Promise<void> {
     try {
       await pipeline(Readable.from(data), client.query(copyFrom(statement)));

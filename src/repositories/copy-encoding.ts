@@ -1,6 +1,8 @@
 /**
  * Encoding of rows for `COPY ... FROM STDIN`, once per batch into buffers
  * that a retry (the staging merge after a collision) sends again unchanged.
+ * The buffers are made as the COPY reads them (CopyData), so PostgreSQL
+ * stores the first rows while the last are still being encoded.
  *
  * Binary format where every column has a type encoded here: no number or
  * date turned into text on the client and none parsed back on the server
@@ -51,6 +53,11 @@ const PG_EPOCH_US = PG_EPOCH_MS * 1000;
 /** pg_type.oid of text: the element type a binary text[] names. */
 const TEXT_OID = 25;
 const TWO_32 = 4_294_967_296;
+/**
+ * Rows per chunk of COPY data (about 100 KB of bars): PostgreSQL starts on
+ * a batch after its first chunk, while the rest is encoded.
+ */
+const CHUNK_ROWS = 1000;
 const BINARY_HEADER = Buffer.from('PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0', 'latin1');
 
 type FieldWriter = (out: GrowingBuffer, value: CopyValue) => void;
@@ -381,19 +388,26 @@ export class CopyEncoder<R, G> {
     return `COPY ${table} (${names}) FROM STDIN${this.format === 'binary' ? ' (FORMAT binary)' : ''}`;
   }
 
-  /** The COPY data of all `rows`, ready to be sent (and sent again). */
-  encode(groups: readonly CopyGroup<R, G>[]): Buffer[] {
-    return this.binaryFields
-      ? [this.encodeBinary(groups, this.binaryFields)]
-      : this.encodeText(groups);
+  /**
+   * The COPY data of all `rows`, encoded as it is read (and kept, to be
+   * sent again). A value a column cannot hold throws when its chunk is
+   * read: the COPY reading it is then aborted and stores nothing.
+   */
+  encode(groups: readonly CopyGroup<R, G>[]): CopyData {
+    return new CopyData(
+      this.binaryFields ? this.binaryChunks(groups, this.binaryFields) : this.textChunks(groups),
+    );
   }
 
-  private encodeBinary(groups: readonly CopyGroup<R, G>[], fields: BinaryField<R, G>[]): Buffer {
+  private *binaryChunks(
+    groups: readonly CopyGroup<R, G>[],
+    fields: BinaryField<R, G>[],
+  ): Generator<Buffer> {
     const n = fields.length;
-    const rowCount = groups.reduce((sum, g) => sum + g.rows.length, 0);
-    const out = new GrowingBuffer(BINARY_HEADER.length + rowCount * (2 + n * 12) + 2);
-    BINARY_HEADER.copy(out.buf, 0);
-    out.at = BINARY_HEADER.length;
+    const chunkBytes = CHUNK_ROWS * (2 + n * 12);
+    let out = new GrowingBuffer(BINARY_HEADER.length + chunkBytes);
+    out.bytes(BINARY_HEADER);
+    let rowsInChunk = 0;
     for (const { group, rows } of groups) {
       for (const row of rows) {
         out.int16(n);
@@ -402,14 +416,18 @@ export class CopyEncoder<R, G> {
           if (v === null) out.int32(-1);
           else write(out, v);
         }
+        if (++rowsInChunk === CHUNK_ROWS) {
+          yield out.result();
+          out = new GrowingBuffer(chunkBytes);
+          rowsInChunk = 0;
+        }
       }
     }
     out.int16(-1);
-    return out.result();
+    yield out.result();
   }
 
-  private encodeText(groups: readonly CopyGroup<R, G>[]): Buffer[] {
-    const chunks: Buffer[] = [];
+  private *textChunks(groups: readonly CopyGroup<R, G>[]): Generator<Buffer> {
     let lines: string[] = [];
     for (const { group, rows } of groups) {
       for (const row of rows) {
@@ -421,13 +439,55 @@ export class CopyEncoder<R, G> {
           separator = '\t';
         }
         lines.push(line + '\n');
-        if (lines.length === 1000) {
-          chunks.push(Buffer.from(lines.join('')));
+        if (lines.length === CHUNK_ROWS) {
+          yield Buffer.from(lines.join(''));
           lines = [];
         }
       }
     }
-    if (lines.length) chunks.push(Buffer.from(lines.join('')));
-    return chunks;
+    if (lines.length) yield Buffer.from(lines.join(''));
+  }
+}
+
+/**
+ * COPY data made chunk by chunk as it is read, each chunk kept: a second
+ * read (the staging merge after a collision) gets the same buffers, with
+ * the chunks the first read did not reach made then. An encoding error is
+ * thrown again by every later read, never taken for the end of the data.
+ */
+export class CopyData implements Iterable<Buffer> {
+  private readonly made: Buffer[] = [];
+  private pending: Iterator<Buffer> | undefined;
+  private failure: { readonly error: unknown } | undefined;
+
+  constructor(chunks: Iterator<Buffer>) {
+    this.pending = chunks;
+  }
+
+  *[Symbol.iterator](): Iterator<Buffer> {
+    for (let i = 0; ; i++) {
+      if (i === this.made.length && !this.makeNext()) return;
+      yield this.made[i]!;
+    }
+  }
+
+  /** Makes one more chunk; false when there is none. */
+  private makeNext(): boolean {
+    if (this.failure) throw this.failure.error;
+    if (!this.pending) return false;
+    let next: IteratorResult<Buffer>;
+    try {
+      next = this.pending.next();
+    } catch (error) {
+      this.failure = { error };
+      this.pending = undefined;
+      throw error;
+    }
+    if (next.done) {
+      this.pending = undefined;
+      return false;
+    }
+    this.made.push(next.value);
+    return true;
   }
 }
