@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Pool, PoolClient } from 'pg';
 import { ClientSource, inTransaction, withClient } from '../database/sessions';
 import { exportSnapshot, importSnapshot } from '../repositories/snapshots';
+import { RareWarning } from '../common/rare-warning';
 
 /** What withSharedSnapshot needs of a pool: its clients, and whether one is free now. */
 export type SessionPool = ClientSource &
@@ -17,6 +18,14 @@ export type JoinSecondSession = <R>(rest: (second?: PoolClient) => Promise<R>) =
 const PG_DEFAULT_POOL_MAX = 10;
 const READ_SNAPSHOT_BEGIN = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
 const logger = new Logger('SharedSnapshot');
+/** Per pool: a server at its connection limit would refuse a second session on every long read. */
+const refusedWarnings = new WeakMap<SessionPool, RareWarning>();
+
+function refusedWarning(pool: SessionPool): RareWarning {
+  let warning = refusedWarnings.get(pool);
+  if (!warning) refusedWarnings.set(pool, (warning = new RareWarning(logger, 60_000)));
+  return warning;
+}
 
 /** A client comes from `pool` at once: one is idle or may be opened, and no one waits in line. */
 function hasFreeSession(pool: SessionPool): boolean {
@@ -62,7 +71,7 @@ async function joinSnapshot<R>(
   if (!hasFreeSession(pool)) return rest();
   const second = await pool.connect().catch((error: unknown) => {
     // A refused connection (max_connections, say) costs the split, not the read.
-    logger.warn(`a second session was refused, reading on one: ${String(error)}`);
+    refusedWarning(pool).warn(`a second session was refused, reading on one: ${String(error)}`);
     return undefined;
   });
   if (!second) return rest();
