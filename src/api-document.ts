@@ -12,7 +12,7 @@ const ERROR_RESPONSES = {
   413: 'Body above BODY_LIMIT_BYTES (a store: or more points than MAX_POINTS_PER_REQUEST)',
   415: 'The body is not sent as `application/json`',
   429: 'Rate limit passed; `Retry-After` says when to retry',
-  503: 'The database is unavailable; `Retry-After` says when to retry',
+  503: 'The database is unavailable, or busy (no pooled connection came free within DB_POOL_WAIT_MS); `Retry-After` says when to retry',
 } as const;
 
 type ErrorStatus = keyof typeof ERROR_RESPONSES;

@@ -30,10 +30,22 @@ export class PayloadTooLargeError extends DomainError {
   readonly code = 'PAYLOAD_TOO_LARGE';
 }
 
-/** The database cannot be reached right now; the client should retry. */
+/** Why the database could not serve a request: down or unreachable, or every connection busy. */
+export type UnavailableReason = 'unreachable' | 'busy';
+
+const UNAVAILABLE_MESSAGES: Readonly<Record<UnavailableReason, string>> = {
+  unreachable: 'The database is unavailable; retry shortly',
+  // A busy database is not a down one: the operator's fix differs (pool size, load), and so may the client's.
+  busy: 'The database is busy: no connection came free within the wait (DB_POOL_WAIT_MS); retry shortly',
+};
+
+/** The database cannot serve the request right now; the client should retry. */
 export class DatabaseUnavailableError extends DomainError {
   readonly code = 'DATABASE_UNAVAILABLE';
-  constructor(override readonly cause?: unknown) {
-    super('The database is unavailable; retry shortly');
+  constructor(
+    override readonly cause?: unknown,
+    readonly reason: UnavailableReason = 'unreachable',
+  ) {
+    super(UNAVAILABLE_MESSAGES[reason]);
   }
 }

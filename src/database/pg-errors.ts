@@ -30,12 +30,20 @@ export function isUnavailable(error: unknown): boolean {
   return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message);
 }
 
+/** pg-pool's error when no connection came free within connectionTimeoutMillis (DB_POOL_WAIT_MS). */
+function isPoolWaitTimeout(error: unknown): boolean {
+  const { message } = error as { message?: unknown };
+  return typeof message === 'string' && /timeout exceeded when trying to connect/i.test(message);
+}
+
 /** Repositories run their SQL through this so callers see a domain error, not a driver one. */
 export async function translatePgErrors<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (isUnavailable(error)) throw new DatabaseUnavailableError(error);
+    if (isUnavailable(error)) {
+      throw new DatabaseUnavailableError(error, isPoolWaitTimeout(error) ? 'busy' : 'unreachable');
+    }
     throw error;
   }
 }
